@@ -1,0 +1,3 @@
+"""Datasets."""
+
+from jaxgan.data import mixtures

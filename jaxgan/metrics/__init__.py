@@ -1,0 +1,3 @@
+"""Evaluation metrics."""
+
+from jaxgan.metrics.modes import mode_coverage

@@ -1,0 +1,3 @@
+"""Generator and discriminator definitions."""
+
+from jaxgan.models.mlp import MLP, MLPDiscriminator, MLPGenerator

@@ -1,0 +1,62 @@
+"""Multi-layer perceptron generator and discriminator for low-dimensional data."""
+
+from typing import Callable
+
+import flax.linen as nn
+import jax
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "relu": nn.relu,
+    "leaky_relu": lambda x: nn.leaky_relu(x, 0.2),
+    "tanh": nn.tanh,
+    "elu": nn.elu,
+    "gelu": nn.gelu,
+    "silu": nn.silu,
+}
+
+
+def activation(name: str) -> Callable[[jax.Array], jax.Array]:
+  """Returns the activation function registered under `name`."""
+  if name not in ACTIVATIONS:
+    raise ValueError(f"unknown activation {name!r}; accepted: {', '.join(sorted(ACTIVATIONS))}")
+  return ACTIVATIONS[name]
+
+
+class MLP(nn.Module):
+  """Returns `depth` hidden layers of `width` units, then a linear layer of `out_dim`."""
+  width: int
+  depth: int
+  out_dim: int
+  act: str = "relu"
+
+  @nn.compact
+  def __call__(self, x, train: bool = True):
+    del train  # no layer here behaves differently in training
+    x = x.reshape(x.shape[0], -1)
+    for _ in range(self.depth):
+      x = activation(self.act)(nn.Dense(self.width)(x))
+    return nn.Dense(self.out_dim)(x)
+
+
+class MLPGenerator(nn.Module):
+  """Maps z of `latent_dim` to samples of `data_dim`."""
+  latent_dim: int = 2
+  data_dim: int = 2
+  width: int = 128
+  depth: int = 2
+  act: str = "relu"
+
+  @nn.compact
+  def __call__(self, z, train: bool = True):
+    return MLP(self.width, self.depth, self.data_dim, self.act)(z, train)
+
+
+class MLPDiscriminator(nn.Module):
+  """Returns one logit per sample."""
+  width: int = 128
+  depth: int = 2
+  act: str = "relu"
+
+  @nn.compact
+  def __call__(self, x, train: bool = True):
+    return MLP(self.width, self.depth, 1, self.act)(x, train)[:, 0]

@@ -1,0 +1,102 @@
+"""The training state of both players: one pytree of arrays."""
+
+from typing import Any, Mapping
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+PyTree = Any
+
+
+@flax.struct.dataclass
+class GANState:
+  """Everything that changes during training, and nothing else.
+
+  Model definitions and optimizers are not here: the step factory closes over them,
+  so the state is a single pytree of arrays (one checkpoint item, one sharding tree).
+
+  Attributes:
+    step: number of full alternating updates done (int32 scalar).
+    g_params, d_params: the players' trainable parameters.
+    g_state, d_state: the players' other variable collections (for example
+      `{"batch_stats": ...}`); empty dicts for models without any.
+    g_opt_state, d_opt_state: the players' optax states.
+    g_ema: exponential moving average of `g_params`.
+    rng: raw key data (uint32) of the state's PRNG key; see `GANState.key`.
+  """
+  step: jax.Array
+  g_params: PyTree
+  g_state: PyTree
+  d_params: PyTree
+  d_state: PyTree
+  g_opt_state: PyTree
+  d_opt_state: PyTree
+  g_ema: PyTree
+  rng: jax.Array
+
+  @property
+  def key(self) -> jax.Array:
+    """Returns the state's PRNG key as a typed key array."""
+    return jax.random.wrap_key_data(self.rng)
+
+
+def as_key(rng) -> jax.Array:
+  """Returns a typed PRNG key from an int seed, a raw uint32 key or a typed key."""
+  if isinstance(rng, int):
+    return jax.random.key(rng)
+  rng = jnp.asarray(rng) if not isinstance(rng, jax.Array) else rng
+  if jnp.issubdtype(rng.dtype, jax.dtypes.prng_key):
+    return rng
+  return jax.random.wrap_key_data(rng)
+
+
+def real_inputs(batch) -> jax.Array:
+  """Returns the real samples of a batch given as an array or a mapping with 'x'."""
+  if isinstance(batch, Mapping):
+    if "x" not in batch:
+      raise ValueError(f"a batch mapping needs the key 'x'; got keys {sorted(batch)}")
+    return batch["x"]
+  return batch
+
+
+def init_variables(module: nn.Module, rng, x) -> tuple[PyTree, PyTree]:
+  """Returns `(params, other_collections)` of `module` initialised on input `x`."""
+  variables = dict(module.init({"params": rng}, x, train=False))
+  params = variables.pop("params")
+  return params, variables
+
+
+def create_state(rng, generator: nn.Module, discriminator: nn.Module,
+                 g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation,
+                 sample_batch) -> GANState:
+  """Returns a fresh `GANState` for the two players.
+
+  Args:
+    rng: PRNG key (typed or raw) or int seed.
+    generator: flax module with a `latent_dim` attribute, called as
+      `generator(z_BZ, train=...)`.
+    discriminator: flax module called as `discriminator(x, train=...)`, returning
+      one logit per sample.
+    g_tx, d_tx: the players' optimizers.
+    sample_batch: one minibatch of real data (array, or mapping with 'x'), used
+      only for its shape and dtype.
+  """
+  x = real_inputs(sample_batch)
+  g_key, d_key, state_key = jax.random.split(as_key(rng), 3)
+  z = jnp.zeros((x.shape[0], generator.latent_dim), x.dtype)
+  g_params, g_state = init_variables(generator, g_key, z)
+  d_params, d_state = init_variables(discriminator, d_key, x)
+  return GANState(
+      step=jnp.zeros((), jnp.int32),
+      g_params=g_params,
+      g_state=g_state,
+      d_params=d_params,
+      d_state=d_state,
+      g_opt_state=g_tx.init(g_params),
+      d_opt_state=d_tx.init(d_params),
+      g_ema=jax.tree.map(jnp.copy, g_params),
+      rng=jax.random.key_data(state_key),
+  )

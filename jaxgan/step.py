@@ -1,0 +1,196 @@
+"""The alternating minimax update: k discriminator steps, then one generator step.
+
+This is Algorithm 1 of Goodfellow et al. (2014), with any loss from `jaxgan.losses`
+and any optax optimizer per player, written as one pure function of
+`(state, batch)` so that `jax.jit` compiles the whole alternating update into a
+single program:
+
+    for i in 1..k:                                     # discriminator
+      draw z_1..z_m and take the i-th real minibatch x_1..x_m
+      ascend D's objective on (x, G(z))   == descend costs.d
+    draw fresh z_1..z_m (or reuse the last D step's G(z))
+    descend G's cost costs.g against the updated D     # generator
+    update the EMA of G's parameters
+"""
+
+import functools
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgan import losses
+from jaxgan.state import GANState, real_inputs
+
+Metrics = dict[str, jax.Array]
+
+
+def ema_update(ema, params, decay: float):
+  """Returns `decay * ema + (1 - decay) * params`, leaf by leaf."""
+  return jax.tree.map(lambda e, p: e + (1.0 - decay) * (p - e), ema, params)
+
+
+def _apply(module: nn.Module, params, model_state, inputs, train: bool):
+  """Returns `(outputs, new_model_state)`; model state changes only in training."""
+  variables = {"params": params, **model_state}
+  if train and model_state:
+    out, updates = module.apply(variables, inputs, train=True, mutable=list(model_state))
+    return out, {**model_state, **updates}
+  return module.apply(variables, inputs, train=train), model_state
+
+
+def make_train_step(generator: nn.Module, discriminator: nn.Module,
+                    g_tx: optax.GradientTransformation,
+                    d_tx: optax.GradientTransformation, *,
+                    loss: str | losses.Loss = "non_saturating",
+                    d_steps: int = 1,
+                    reuse_fake: bool = False,
+                    ema_decay: float = 0.999,
+                    axis_name: str | None = None,
+                    unroll: bool = True) -> Callable[[GANState, Any], tuple[GANState, Metrics]]:
+  """Returns `train_step(state, batch) -> (state, metrics)`, one full alternating update.
+
+  Args:
+    generator, discriminator: the flax modules (see `jaxgan.create_state`).
+    g_tx, d_tx: each player's optax optimizer (learning rates, betas, schedules).
+    loss: a name from `jaxgan.losses.LOSSES` or a `jaxgan.losses.Loss`.
+    d_steps: k, the discriminator updates per generator update. The batch carries
+      one real minibatch per D update: `batch["x"]` has shape `(k, B, ...)`.
+    reuse_fake: if True the G update back-propagates through the generated batch of
+      the last D update (one generator forward pass fewer, as in the PyTorch DCGAN
+      example); if False it draws fresh z, as in Algorithm 1.
+    ema_decay: decay of the EMA of the generator's parameters (0 copies them).
+    axis_name: a data-parallel axis (from `jax.pmap` or `shard_map`); gradients and
+      metrics are averaged across it and each device draws its own noise.
+    unroll: write the k D updates out in the program (True) or as a `lax.scan`
+      (False). BUILD_NOTES.md has the measurement behind the default.
+
+  Randomness: `key, step_key = split(state.key)`; `key` becomes the new state key;
+  `step_key` is folded with the device index under `axis_name`; then
+  `keys = split(step_key, k + 1)`: D update i draws z from `keys[i]`, and the G update
+  from `keys[k]` (fresh z) or reuses the z of `keys[k - 1]` (`reuse_fake`).
+
+  Returns:
+    A pure function; wrap it in `jax.jit` (or `jax.pmap` with `axis_name`).
+    Metrics: `d/loss`, `d/real_logit`, `d/fake_logit`, `d/grad_norm` (means over
+    the k D updates), `g/loss`, `g/fake_logit`, `g/grad_norm`.
+  """
+  adv = losses.get(loss)
+  if not isinstance(d_steps, int) or d_steps < 1:
+    raise ValueError(f"d_steps must be a positive int, got {d_steps!r}")
+  if not 0.0 <= ema_decay <= 1.0:
+    raise ValueError(f"ema_decay must be in [0, 1], got {ema_decay!r}")
+
+  def cross_replica_mean(tree):
+    return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+
+  g_apply = functools.partial(_apply, generator)
+  d_apply = functools.partial(_apply, discriminator)
+
+  def noise(key, batch_size, dtype):
+    return jax.random.normal(key, (batch_size, generator.latent_dim), dtype)
+
+  def d_update(d_params, d_state, d_opt_state, x_real, fake):
+    """One descent step on D's cost; `fake` is treated as data."""
+    fake = jax.lax.stop_gradient(fake)
+
+    def cost(params):
+      real_logits, new_state = d_apply(params, d_state, x_real, True)
+      fake_logits, new_state = d_apply(params, new_state, fake, True)
+      return adv(real_logits, fake_logits).d, (new_state, real_logits, fake_logits)
+
+    (d_loss, (new_state, real_logits, fake_logits)), grads = (
+        jax.value_and_grad(cost, has_aux=True)(d_params))
+    grads = cross_replica_mean(grads)
+    updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+    metrics = {"d/loss": d_loss, "d/real_logit": jnp.mean(real_logits),
+               "d/fake_logit": jnp.mean(fake_logits), "d/grad_norm": optax.tree.norm(grads)}
+    return d_params, new_state, d_opt_state, metrics
+
+  def g_cost_of_fake(d_params, d_state, x_real, fake):
+    fake_logits, _ = d_apply(d_params, d_state, fake, True)
+    if adv.g_uses_real:
+      real_logits, _ = d_apply(d_params, d_state, x_real, True)
+    else:  # unused by the cost; XLA removes it
+      real_logits = jnp.zeros_like(fake_logits)
+    return adv(real_logits, fake_logits).g, fake_logits
+
+  def train_step(state: GANState, batch) -> tuple[GANState, Metrics]:
+    x = real_inputs(batch)
+    if x.ndim < 2 or x.shape[0] != d_steps:
+      raise ValueError(
+          f"batch['x'] must have shape (d_steps={d_steps}, batch, ...): one real "
+          f"minibatch per discriminator update; got shape {tuple(x.shape)}")
+    key, step_key = jax.random.split(state.key)
+    if axis_name is not None:
+      step_key = jax.random.fold_in(step_key, jax.lax.axis_index(axis_name))
+    d_keys = jax.random.split(step_key, d_steps + 1)
+    g_key = d_keys[-1]
+
+    def d_update_fresh(carry, x_real_and_key):
+      """A D update on its own real minibatch and freshly drawn z."""
+      g_state, d_params, d_state, d_opt_state = carry
+      x_real, key = x_real_and_key
+      z = noise(key, x_real.shape[0], x_real.dtype)
+      fake, g_state = g_apply(state.g_params, g_state, z, True)
+      d_params, d_state, d_opt_state, m = d_update(d_params, d_state, d_opt_state, x_real, fake)
+      return (g_state, d_params, d_state, d_opt_state), m
+
+    # --- k - 1 discriminator updates on fresh z ---------------------------------
+    carry = (state.g_state, state.d_params, state.d_state, state.d_opt_state)
+    d_metrics = []
+    if d_steps > 1:
+      if unroll:
+        for i in range(d_steps - 1):
+          carry, m = d_update_fresh(carry, (x[i], d_keys[i]))
+          d_metrics.append(m)
+      else:
+        carry, m = jax.lax.scan(d_update_fresh, carry, (x[:-1], d_keys[:-2]))
+        d_metrics.extend({k: v[i] for k, v in m.items()} for i in range(d_steps - 1))
+    g_state, d_params, d_state, d_opt_state = carry
+
+    # --- the k-th discriminator update; its G forward may serve the G update ----
+    x_last = x[-1]
+    z = noise(d_keys[-2], x_last.shape[0], x_last.dtype)
+    if reuse_fake:
+      fake, g_pullback, g_state = jax.vjp(
+          lambda p: g_apply(p, g_state, z, True), state.g_params, has_aux=True)
+    else:
+      fake, g_state = g_apply(state.g_params, g_state, z, True)
+    d_params, d_state, d_opt_state, m = d_update(d_params, d_state, d_opt_state, x_last, fake)
+    d_metrics.append(m)
+
+    # --- one generator update against the updated discriminator -----------------
+    if reuse_fake:
+      (g_loss, fake_logits), d_fake = jax.value_and_grad(
+          lambda f: g_cost_of_fake(d_params, d_state, x_last, f), has_aux=True)(fake)
+      (g_grads,) = g_pullback(d_fake)
+    else:
+      z = noise(g_key, x_last.shape[0], x_last.dtype)
+
+      def g_cost(params):
+        fake, new_g_state = g_apply(params, g_state, z, True)
+        g_loss, fake_logits = g_cost_of_fake(d_params, d_state, x_last, fake)
+        return g_loss, (new_g_state, fake_logits)
+
+      (g_loss, (g_state, fake_logits)), g_grads = jax.value_and_grad(
+          g_cost, has_aux=True)(state.g_params)
+    g_grads = cross_replica_mean(g_grads)
+    g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state, state.g_params)
+    g_params = optax.apply_updates(state.g_params, g_updates)
+
+    new_state = state.replace(
+        step=state.step + 1,
+        g_params=g_params, g_state=g_state, g_opt_state=g_opt_state,
+        d_params=d_params, d_state=d_state, d_opt_state=d_opt_state,
+        g_ema=ema_update(state.g_ema, g_params, ema_decay),
+        rng=jax.random.key_data(key))
+    metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *d_metrics)
+    metrics.update({"g/loss": g_loss, "g/fake_logit": jnp.mean(fake_logits),
+                    "g/grad_norm": optax.tree.norm(g_grads)})
+    return new_state, cross_replica_mean(metrics)
+
+  return train_step

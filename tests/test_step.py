@@ -1,0 +1,202 @@
+"""The fused alternating step against a plain reference of Algorithm 1, and its invariants."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxgan
+from jaxgan import losses
+from conftest import batches
+
+
+def reference_step(generator, discriminator, g_tx, d_tx, loss, d_steps, reuse_fake, decay,
+                   state, x):
+  """Algorithm 1 written plainly, one player at a time, following the documented keys."""
+  loss = losses.get(loss)
+  key, step_key = jax.random.split(state.key)
+  keys = jax.random.split(step_key, d_steps + 1)
+  G = lambda p, z: generator.apply({"params": p}, z)
+  D = lambda p, v: discriminator.apply({"params": p}, v)
+  d_params, d_opt = state.d_params, state.d_opt_state
+  d_costs = []
+  for i in range(d_steps):
+    z = jax.random.normal(keys[i], (x.shape[1], generator.latent_dim))
+    fake = G(state.g_params, z)
+    cost, grads = jax.value_and_grad(lambda p: loss(D(p, x[i]), D(p, fake)).d)(d_params)
+    updates, d_opt = d_tx.update(grads, d_opt, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+    d_costs.append(cost)
+  z_g = z if reuse_fake else jax.random.normal(keys[d_steps], z.shape)
+  g_cost, grads = jax.value_and_grad(
+      lambda p: loss(D(d_params, x[-1]), D(d_params, G(p, z_g))).g)(state.g_params)
+  updates, g_opt = g_tx.update(grads, state.g_opt_state, state.g_params)
+  g_params = optax.apply_updates(state.g_params, updates)
+  ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state.g_ema, g_params)
+  new = state.replace(step=state.step + 1, g_params=g_params, d_params=d_params,
+                      g_opt_state=g_opt, d_opt_state=d_opt, g_ema=ema,
+                      rng=jax.random.key_data(key))
+  return new, {"d/loss": np.mean(d_costs), "g/loss": g_cost}
+
+
+@pytest.mark.parametrize("loss", ["non_saturating", "relativistic_average", "hinge"])
+@pytest.mark.parametrize("d_steps", [1, 3])
+@pytest.mark.parametrize("reuse_fake", [False, True])
+def test_fused_step_equals_plain_algorithm(players, loss, d_steps, reuse_fake):
+  # Adam would turn rounding-level differences in a near-zero gradient into +-lr
+  # steps, so the comparison uses optimizers that do not amplify rounding.
+  G, D, _, _ = players
+  g_tx, d_tx = optax.sgd(0.05, momentum=0.5), optax.sgd(0.1)
+  data = batches(3, d_steps, 8)
+  state = jaxgan.create_state(1, G, D, g_tx, d_tx, data[0]["x"][0])
+  ref = state
+  step = jax.jit(jaxgan.make_train_step(G, D, g_tx, d_tx, loss=loss, d_steps=d_steps,
+                                        reuse_fake=reuse_fake, ema_decay=0.9))
+  for batch in data:
+    state, metrics = step(state, batch)
+    ref, ref_metrics = reference_step(G, D, g_tx, d_tx, loss, d_steps, reuse_fake, 0.9, ref,
+                                      batch["x"])
+    np.testing.assert_allclose(metrics["d/loss"], ref_metrics["d/loss"], rtol=1e-5)
+    np.testing.assert_allclose(metrics["g/loss"], ref_metrics["g/loss"], rtol=1e-5)
+  chex.assert_trees_all_close(state, ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("d_steps", [1, 2, 5])
+def test_discriminator_updates_k_times_per_step(players, d_steps):
+  G, D, g_tx, d_tx = players
+  data = batches(3, d_steps, 4)
+  state = jaxgan.create_state(0, G, D, g_tx, d_tx, data[0]["x"][0])
+  step = jax.jit(jaxgan.make_train_step(G, D, g_tx, d_tx, d_steps=d_steps))
+  for batch in data:
+    state, _ = step(state, batch)
+  assert int(state.d_opt_state[0].count) == 3 * d_steps
+  assert int(state.g_opt_state[0].count) == 3
+  assert int(state.step) == 3
+
+
+def test_scan_and_unrolled_discriminator_loops_agree(players):
+  G, D, g_tx, d_tx = players
+  data = batches(2, 4, 8)
+  init = jaxgan.create_state(0, G, D, g_tx, d_tx, data[0]["x"][0])
+  results = []
+  for unroll in (True, False):
+    step = jax.jit(jaxgan.make_train_step(G, D, g_tx, d_tx, d_steps=4, unroll=unroll))
+    state = init
+    for batch in data:
+      state, metrics = step(state, batch)
+    results.append((state, metrics))
+  chex.assert_trees_all_close(results[0], results[1], rtol=1e-5, atol=1e-6)
+
+
+def test_jit_and_eager_agree(players):
+  G, D, g_tx, d_tx = players
+  data = batches(2, 2, 8)
+  init = jaxgan.create_state(0, G, D, g_tx, d_tx, data[0]["x"][0])
+  step = jaxgan.make_train_step(G, D, g_tx, d_tx, d_steps=2, loss="least_squares")
+  eager, jitted = init, init
+  for batch in data:
+    with jax.disable_jit():
+      eager, m_eager = step(eager, batch)
+    jitted, m_jit = jax.jit(step)(jitted, batch)
+  chex.assert_trees_all_close((eager, m_eager), (jitted, m_jit), rtol=1e-5, atol=1e-6)
+
+
+def test_step_compiles_once_across_calls(players):
+  G, D, g_tx, d_tx = players
+  data = batches(6, 2, 8)
+  state = jaxgan.create_state(0, G, D, g_tx, d_tx, data[0]["x"][0])
+  step = jaxgan.make_train_step(G, D, g_tx, d_tx, d_steps=2)
+  traces = []
+
+  def counted(state, batch):
+    traces.append(1)  # runs only while tracing
+    return step(state, batch)
+
+  jitted = jax.jit(counted)
+  for batch in data:
+    state, _ = jitted(state, batch)
+  assert len(traces) == 1
+
+
+def test_same_seed_same_params_and_other_seed_differs(players):
+  G, D, g_tx, d_tx = players
+  data = batches(3, 1, 8)
+  step = jax.jit(jaxgan.make_train_step(G, D, g_tx, d_tx))
+
+  def run(seed):
+    state = jaxgan.create_state(seed, G, D, g_tx, d_tx, data[0]["x"][0])
+    for batch in data:
+      state, _ = step(state, batch)
+    return state
+
+  a, b, c = run(7), run(7), run(8)
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(x, y)
+  assert not np.array_equal(a.g_params["MLP_0"]["Dense_0"]["kernel"],
+                            c.g_params["MLP_0"]["Dense_0"]["kernel"])
+
+
+def test_ema_update_arithmetic():
+  ema = {"w": jnp.array([0.0, 10.0]), "b": jnp.array(4.0)}
+  params = {"w": jnp.array([1.0, 0.0]), "b": jnp.array(2.0)}
+  out = jaxgan.ema_update(ema, params, 0.75)
+  np.testing.assert_allclose(out["w"], [0.25, 7.5])
+  np.testing.assert_allclose(out["b"], 3.5)
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.9, 1.0])
+def test_step_keeps_ema_of_generator_params(players, decay):
+  G, D, g_tx, d_tx = players
+  data = batches(1, 1, 8)
+  init = jaxgan.create_state(0, G, D, g_tx, d_tx, data[0]["x"][0])
+  state, _ = jax.jit(jaxgan.make_train_step(G, D, g_tx, d_tx, ema_decay=decay))(init, data[0])
+  expected = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, init.g_ema, state.g_params)
+  chex.assert_trees_all_close(state.g_ema, expected, rtol=1e-6, atol=1e-7)
+  assert not np.allclose(init.g_params["MLP_0"]["Dense_0"]["kernel"],
+                         state.g_params["MLP_0"]["Dense_0"]["kernel"])
+
+
+def test_data_parallel_axis_averages_gradients_and_draws_noise_per_device(players):
+  G, D, g_tx, d_tx = players
+  x = batches(1, 1, 8)[0]["x"]
+  init = jaxgan.create_state(0, G, D, g_tx, d_tx, x[0])
+  replicated = jax.tree.map(lambda a: jnp.stack([a, a]), init)
+  same_data = {"x": jnp.stack([x, x])}  # both devices see the same real minibatch
+  step = jaxgan.make_train_step(G, D, g_tx, d_tx, axis_name="data")
+  states, metrics = jax.vmap(step, axis_name="data")(replicated, same_data)
+  # Averaged gradients keep the replicas identical, metrics too.
+  for leaf in jax.tree.leaves(states):
+    np.testing.assert_array_equal(leaf[0], leaf[1])
+  np.testing.assert_array_equal(metrics["g/loss"][0], metrics["g/loss"][1])
+  # Device 1 drew other noise, so the average differs from one device alone.
+  single, _ = jaxgan.make_train_step(G, D, g_tx, d_tx)(init, {"x": x})
+  assert not np.allclose(states.d_params["MLP_0"]["Dense_0"]["kernel"][0],
+                         single.d_params["MLP_0"]["Dense_0"]["kernel"])
+  # The state's key moves on identically everywhere.
+  np.testing.assert_array_equal(states.rng[0], single.rng)
+
+
+def test_batch_without_one_minibatch_per_d_step_is_refused(players):
+  G, D, g_tx, d_tx = players
+  x = jnp.zeros((8, 2))
+  state = jaxgan.create_state(0, G, D, g_tx, d_tx, x)
+  step = jaxgan.make_train_step(G, D, g_tx, d_tx, d_steps=2)
+  with pytest.raises(ValueError, match=r"d_steps=2.*got shape \(8, 2\)"):
+    step(state, {"x": x})
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5])
+def test_bad_d_steps_is_refused(players, bad):
+  G, D, g_tx, d_tx = players
+  with pytest.raises(ValueError, match="d_steps"):
+    jaxgan.make_train_step(G, D, g_tx, d_tx, d_steps=bad)
+
+
+def test_state_is_arrays_only(players):
+  G, D, g_tx, d_tx = players
+  state = jaxgan.create_state(0, G, D, g_tx, d_tx, jnp.zeros((4, 2)))
+  leaves = jax.tree.leaves(state)
+  assert leaves and all(isinstance(leaf, jax.Array) for leaf in leaves)
+  assert state.rng.dtype == jnp.uint32
