@@ -165,13 +165,13 @@ def test_data_parallel_axis_averages_gradients_and_draws_noise_per_device(player
   replicated = jax.tree.map(lambda a: jnp.stack([a, a]), init)
   same_data = {"x": jnp.stack([x, x])}  # both devices see the same real minibatch
   step = jaxgan.make_train_step(G, D, g_tx, d_tx, axis_name="data")
-  states, metrics = jax.vmap(step, axis_name="data")(replicated, same_data)
+  states, metrics = jax.jit(jax.vmap(step, axis_name="data"))(replicated, same_data)
   # Averaged gradients keep the replicas identical, metrics too.
   for leaf in jax.tree.leaves(states):
     np.testing.assert_array_equal(leaf[0], leaf[1])
   np.testing.assert_array_equal(metrics["g/loss"][0], metrics["g/loss"][1])
   # Device 1 drew other noise, so the average differs from one device alone.
-  single, _ = jaxgan.make_train_step(G, D, g_tx, d_tx)(init, {"x": x})
+  single, _ = jax.jit(jaxgan.make_train_step(G, D, g_tx, d_tx))(init, {"x": x})
   assert not np.allclose(states.d_params["MLP_0"]["Dense_0"]["kernel"][0],
                          single.d_params["MLP_0"]["Dense_0"]["kernel"])
   # The state's key moves on identically everywhere.
