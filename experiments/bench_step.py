@@ -13,12 +13,12 @@ import time
 
 import jax
 import jax.numpy as jnp
-import optax
 from absl import app, flags
 
 import jaxgan
+from jaxgan.config import Config
 from jaxgan.data import mixtures
-from jaxgan.models import MLPDiscriminator, MLPGenerator
+from jaxgan.train import build, make_mixture_train_fn
 
 flags.DEFINE_integer("batch_size", 256, "Batch size per D update.")
 flags.DEFINE_integer("d_steps", 5, "k; the loop-form comparison needs k > 1.")
@@ -36,20 +36,14 @@ VARIANTS = {
 
 
 def make_contestant(variant):
-  mixture = mixtures.get("ring8")
-  G = MLPGenerator(latent_dim=2, width=FLAGS.width)
-  D = MLPDiscriminator(width=FLAGS.width)
-  tx = optax.adam(1e-4, b1=0.5)
-  step = jaxgan.make_train_step(G, D, tx, tx, d_steps=FLAGS.d_steps, **variant)
-  data_key = jax.random.key(1)
-
-  @jax.jit
-  def train_fn(state):
-    x = mixture.sample(jax.random.fold_in(data_key, state.step),
-                       (FLAGS.d_steps, FLAGS.batch_size))
-    return step(state, {"x": x})
-
-  state = jaxgan.create_state(0, G, D, tx, tx, jnp.zeros((FLAGS.batch_size, 2)))
+  # The runner's own composition (players, optimizers, on-device data), with this variant.
+  config = Config(batch_size=FLAGS.batch_size, d_steps=FLAGS.d_steps, g_width=FLAGS.width,
+                  d_width=FLAGS.width, g_lr=1e-4, d_lr=1e-4).validate()
+  G, D, g_tx, d_tx = build(config)
+  step = jaxgan.make_train_step(G, D, g_tx, d_tx, d_steps=config.d_steps, **variant)
+  train_fn = make_mixture_train_fn(step, mixtures.get(config.dataset), jax.random.key(1),
+                                   config.d_steps, config.batch_size)
+  state = jaxgan.create_state(0, G, D, g_tx, d_tx, jnp.zeros((config.batch_size, 2)))
   t0 = time.perf_counter()
   state = jax.block_until_ready(train_fn(state))[0]
   compile_s = time.perf_counter() - t0

@@ -46,6 +46,22 @@ def build(config: Config):
   return generator, discriminator, g_tx, d_tx
 
 
+def make_mixture_train_fn(train_step, mixture: mixtures.Mixture, data_key: jax.Array,
+                          d_steps: int, batch_size: int):
+  """Returns a jitted `train_fn(state) -> (state, metrics)` that draws its batch on the device.
+
+  The batch is sampled inside the same compiled program as the step, and depends only on
+  (data_key, state.step): a resumed run sees the same minibatches.
+  """
+
+  @jax.jit
+  def train_fn(state: GANState):
+    x = mixture.sample(jax.random.fold_in(data_key, state.step), (d_steps, batch_size))
+    return train_step(state, {"x": x})
+
+  return train_fn
+
+
 class JsonlWriter:
   """Appends one JSON object per line to a file, flushing each write."""
 
@@ -79,17 +95,13 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
   state = create_state(init_key, generator, discriminator, g_tx, d_tx,
                        jnp.zeros((config.batch_size, 2), jnp.float32))
 
-  # --- The update: data is drawn inside the same compiled program as the step ------
+  # --- The update, with the data drawn inside the same compiled program ----------
   train_step = make_train_step(generator, discriminator, g_tx, d_tx, loss=config.loss,
                                d_steps=config.d_steps, reuse_fake=config.reuse_fake,
                                ema_decay=config.ema_decay)
 
-  @jax.jit
-  def train_fn(state: GANState):
-    # The data depend only on (seed, step): a resumed run sees the same minibatches.
-    batch_key = jax.random.fold_in(data_key, state.step)
-    x = mixture.sample(batch_key, (config.d_steps, config.batch_size))
-    return train_step(state, {"x": x})
+  train_fn = make_mixture_train_fn(train_step, mixture, data_key, config.d_steps,
+                                   config.batch_size)
 
   sample = make_sample_fn(generator)
   logits_fn = jax.jit(lambda d_params, x: discriminator.apply({"params": d_params}, x,

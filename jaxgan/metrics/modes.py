@@ -1,5 +1,7 @@
 """Mode coverage of samples from a Gaussian mixture (the PacGAN protocol)."""
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -35,6 +37,6 @@ def mode_coverage(samples: jax.Array, mixture: Mixture) -> dict[str, float | lis
     reverse_kl = None
   else:
     k = len(counts)
-    reverse_kl = sum((c / total) * float(jnp.log(c / total * k)) for c in counts if c > 0)
+    reverse_kl = sum((c / total) * math.log(c / total * k) for c in counts if c > 0)
   return {"modes": sum(c > 0 for c in counts), "hq_fraction": float(hq),
           "reverse_kl": reverse_kl, "hq_counts": counts}
