@@ -1,7 +1,11 @@
 """Shared tiny GAN pieces for the tests."""
 
+import gzip
+import os
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import pytest
 
@@ -21,3 +25,27 @@ def batches(num, d_steps, batch_size, seed=0):
   key = jax.random.key(seed)
   return [{"x": jax.random.normal(jax.random.fold_in(key, i), (d_steps, batch_size, 2)) + 2.0}
           for i in range(num)]
+
+
+def _idx_bytes(array: np.ndarray) -> bytes:
+  header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+      int(d).to_bytes(4, "big") for d in array.shape)
+  return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx_dataset(folder, n_train=24, n_test=12, gz=True):
+  """Image i of a split is filled with value i; its label is i % 10."""
+  os.makedirs(folder, exist_ok=True)
+  for split, n in (("train", n_train), ("t10k", n_test)):
+    imgs = np.repeat(np.arange(n, dtype=np.uint8), 28 * 28).reshape(n, 28, 28)
+    labels = np.arange(n, dtype=np.uint8) % 10
+    for kind, array in (("images-idx3", imgs), ("labels-idx1", labels)):
+      data = _idx_bytes(array)
+      name = os.path.join(folder, f"{split}-{kind}-ubyte")
+      if gz:
+        with gzip.open(name + ".gz", "wb") as f:
+          f.write(data)
+      else:
+        with open(name, "wb") as f:
+          f.write(data)
+  return folder

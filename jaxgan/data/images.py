@@ -1,0 +1,275 @@
+"""Image datasets by name, and the input pipeline that feeds them to the compiled step.
+
+`load` prepares (once) and opens a dataset: one of ours (`fashion_mnist`, `mnist`,
+`cifar10`, `image_folder`, `array`, built from files on disk by `jaxgan.data.builders`) or
+any dataset of the TFDS catalog already prepared in the data directory.
+
+Batch order: step s of a run (s = `state.step`, counted from 0) takes samples
+`perm_e[o : o + k*B]` where `e = s // S` is the epoch, `S = N // (k*B)` the steps per
+epoch (the last partial batch of each epoch is dropped), `o = (s % S) * k*B` and
+`perm_e = jax.random.permutation(fold_in(data_key, e), N)`. Both placements follow it, so
+a run gives the same batches whether the data lives on the device or is streamed from the
+host, and a resumed run continues the same sequence.
+"""
+
+import dataclasses
+import os
+import queue
+import threading
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tensorflow_datasets as tfds
+
+from jaxgan.data import builders, readers
+from jaxgan.data.readers import DataError
+
+OURS = ("fashion_mnist", "mnist", "cifar10", "image_folder", "array")
+_IDX_BUILDERS = {"fashion_mnist": builders.FashionMnist, "mnist": builders.Mnist,
+                 "cifar10": builders.Cifar10}
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageData:
+  """An opened dataset split: random-access examples and what they look like."""
+  name: str
+  source: Sequence[dict[str, Any]]  # example i -> {"image": array, "label": int}
+  num_examples: int
+  image_shape: tuple[int, ...]
+  dtype: np.dtype
+  class_names: tuple[str, ...]  # empty when the data carry no labels
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.class_names)
+
+  def read(self, indices) -> tuple[np.ndarray, np.ndarray | None]:
+    """Returns `(images, labels or None)` of the examples at `indices`."""
+    indices = [int(i) for i in indices]
+    try:  # one batched read where the source has it
+      examples = self.source.__getitems__(indices)
+    except (AttributeError, TypeError):  # no batched read (tfds's mock source has another one)
+      examples = [self.source[i] for i in indices]
+    images = np.stack([np.asarray(e["image"]) for e in examples])
+    if images.ndim == 3 and len(self.image_shape) == 3:
+      images = images[..., None]
+    labels = (np.asarray([e["label"] for e in examples], np.int32)
+              if self.class_names else None)
+    return images, labels
+
+  def read_all(self, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray | None]:
+    """Returns every example as `(images (N, ...), labels (N,) or None)`."""
+    parts = [self.read(range(i, min(i + chunk, self.num_examples)))
+             for i in range(0, self.num_examples, chunk)]
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts]) if self.class_names else None
+    return images, labels
+
+
+def _missing_message(dataset: str, manual_dir: str, builder) -> str:
+  return (f"dataset {dataset!r} is not prepared and its files are not in {manual_dir}. "
+          f"{builder.MANUAL_DOWNLOAD_INSTRUCTIONS} Give another folder with --manual_dir.")
+
+
+def _prepare(builder, manual_dir: str | None) -> None:
+  config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
+  builder.download_and_prepare(download_config=config)
+
+
+def load(dataset: str, *, split: str = "train", data_dir: str | None = None,
+         manual_dir: str | None = None, path: str | None = None, image_size: int = 64,
+         channels: int = 3) -> ImageData:
+  """Returns the opened split, preparing our builders' array_record files on first use.
+
+  Args:
+    dataset: one of `OURS`, or the name of a TFDS catalog dataset already prepared (in
+      array_record format) in `data_dir`; `tfds:NAME` always means the catalog.
+    split: the split to read.
+    data_dir: where prepared datasets live (TFDS's default when None).
+    manual_dir: where the raw files of `fashion_mnist`, `mnist` and `cifar10` are. Default:
+      Debian's folder for Fashion-MNIST, `<data_dir>/downloads/manual` for the others.
+    path: the folder of `image_folder` or the file of `array`.
+    image_size, channels: resolution and channels (1 or 3) for `image_folder`.
+
+  Raises:
+    DataError: the files are missing (the message says which and where to put them),
+      truncated or corrupt.
+  """
+  kwargs = {"data_dir": data_dir} if data_dir else {}
+  if dataset in _IDX_BUILDERS:
+    cls = _IDX_BUILDERS[dataset]
+    builder = cls(file_format="array_record", **kwargs)
+    if not builder.is_prepared():
+      default = (builders.DEBIAN_FASHION_MNIST if dataset == "fashion_mnist"
+                 else os.path.join(str(builder.data_dir_root), "downloads", "manual"))
+      manual_dir = manual_dir or default
+      present = (readers.cifar10_available(manual_dir) if dataset == "cifar10"
+                 else not readers.idx_files_missing(manual_dir))
+      if not os.path.isdir(manual_dir) or not present:
+        raise DataError(_missing_message(dataset, manual_dir, builder))
+      _prepare(builder, manual_dir)
+  elif dataset in ("image_folder", "array"):
+    if not path:
+      raise DataError(f"dataset {dataset!r} needs --data_path: the "
+                      f"{'folder of images' if dataset == 'image_folder' else '.npy/.npz file'}")
+    if dataset == "image_folder":
+      if channels not in (1, 3):
+        raise DataError(f"image_folder channels={channels} is not accepted; choose 1 or 3")
+      builder = builders.image_folder(path, image_size, channels, **kwargs)
+    else:
+      builder = builders.array_file(path, **kwargs)
+    _prepare(builder, None)
+  else:
+    return _load_catalog(dataset.removeprefix("tfds:"), split, data_dir)
+
+  if split not in builder.info.splits:
+    raise DataError(f"dataset {dataset!r} has no split {split!r}; it has "
+                    f"{', '.join(sorted(builder.info.splits))}")
+  source = builder.as_data_source(split=split)
+  features = builder.info.features
+  return ImageData(
+      name=dataset, source=source, num_examples=len(source),
+      image_shape=tuple(features["image"].shape), dtype=np.dtype(features["image"].np_dtype),
+      class_names=tuple(features["label"].names) if "label" in features else ())
+
+
+def _load_catalog(name: str, split: str, data_dir: str | None) -> ImageData:
+  try:
+    source = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
+    features = tfds.builder(name, data_dir=data_dir).info.features
+  except Exception as e:  # tfds raises many kinds: unknown name, not prepared, bad split
+    raise DataError(f"dataset {name!r} is neither one of {', '.join(OURS)} nor a TFDS dataset "
+                    f"prepared (array_record format) in the data directory "
+                    f"{data_dir or '(TFDS default)'}: {e}") from e
+  if "image" not in features:
+    raise DataError(f"TFDS dataset {name!r} has no 'image' feature (it has "
+                    f"{', '.join(features)})")
+  shape = tuple(features["image"].shape)
+  if any(d is None for d in shape):
+    raise DataError(f"TFDS dataset {name!r} has images of varying size {shape}; export them "
+                    f"to a folder and use image_folder, which resizes")
+  label = features["label"] if "label" in features else None
+  return ImageData(
+      name=name, source=source, num_examples=len(source),
+      image_shape=tuple(features["image"].shape), dtype=np.dtype(features["image"].np_dtype),
+      class_names=tuple(label.names) if isinstance(label, tfds.features.ClassLabel) else ())
+
+
+# --- Batch order and pixel scaling ----------------------------------------------------
+
+
+def scale_pixels(x: jax.Array) -> jax.Array:
+  """Returns float32 samples: uint8 pixels mapped to [-1, 1]; floats unchanged."""
+  if x.dtype == jnp.uint8:
+    return x.astype(jnp.float32) / 127.5 - 1.0
+  return x.astype(jnp.float32)
+
+
+def steps_per_epoch(num_examples: int, samples_per_step: int) -> int:
+  """Returns N // (k*B), or raises if the dataset cannot fill one step."""
+  if num_examples < samples_per_step:
+    raise DataError(f"the dataset has {num_examples} examples, fewer than the "
+                    f"{samples_per_step} (d_steps x batch_size) one step needs")
+  return num_examples // samples_per_step
+
+
+def epoch_permutation(data_key: jax.Array, epoch: int, num_examples: int) -> jax.Array:
+  """Returns the order of the examples in `epoch` (see the module doc)."""
+  return jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
+
+
+class DeviceData:
+  """The whole dataset on the device; batches are gathered inside the compiled step.
+
+  The epoch's permutation is computed once per epoch (`permutation(step)`, on the host
+  side of the loop) and passed to the compiled step, which slices its batch from it.
+  """
+
+  def __init__(self, data: ImageData, data_key: jax.Array, d_steps: int, batch_size: int):
+    images, labels = data.read_all()
+    self.images = jax.device_put(images)
+    self.labels = None if labels is None else jax.device_put(labels.astype(np.int32))
+    self.num_examples, self.data_key = data.num_examples, data_key
+    self.shape = (d_steps, batch_size)
+    self.per_epoch = steps_per_epoch(self.num_examples, d_steps * batch_size)
+    self._epoch, self._perm = -1, None
+
+  def permutation(self, step: int) -> jax.Array:
+    """Returns the permutation of the epoch that `step` (a Python int) falls in."""
+    epoch = step // self.per_epoch
+    if epoch != self._epoch:
+      self._epoch = epoch
+      self._perm = epoch_permutation(self.data_key, epoch, self.num_examples)
+    return self._perm
+
+  def batch(self, step, perm: jax.Array) -> dict[str, jax.Array]:
+    """Returns the batch of `step` (traceable): `x` (k, B, ...) raw pixels, `y` (k, B)."""
+    per_step = self.shape[0] * self.shape[1]
+    idx = jax.lax.dynamic_slice(perm, ((step % self.per_epoch) * per_step,), (per_step,))
+    out = {"x": self.images[idx].reshape(*self.shape, *self.images.shape[1:])}
+    if self.labels is not None:
+      out["y"] = self.labels[idx].reshape(self.shape)
+    return out
+
+
+class HostBatches:
+  """Batches read from the data source by a background thread and put on the device ahead.
+
+  Iterating yields `(step, batch)` from `start_step` on; `prefetch` batches wait on the
+  device. An error in the reader thread is raised in the consumer, not lost.
+  """
+
+  def __init__(self, data: ImageData, data_key: jax.Array, d_steps: int, batch_size: int,
+               start_step: int = 0, prefetch: int = 2, sharding=None):
+    self.data, self.data_key = data, data_key
+    self.shape, self.per_step = (d_steps, batch_size), d_steps * batch_size
+    self.per_epoch = steps_per_epoch(data.num_examples, self.per_step)
+    self.step, self.sharding = start_step, sharding
+    self._queue: queue.Queue = queue.Queue(maxsize=max(prefetch, 1))
+    self._stop = threading.Event()
+    self._perm_epoch, self._perm = -1, None
+    self._thread = threading.Thread(target=self._fill, daemon=True)
+    self._thread.start()
+
+  def host_batch(self, step: int) -> dict[str, np.ndarray]:
+    """Returns the batch of `step` as numpy arrays, in the order `DeviceData` uses."""
+    epoch, within = divmod(step, self.per_epoch)
+    if epoch != self._perm_epoch:
+      self._perm = np.asarray(epoch_permutation(self.data_key, epoch, self.data.num_examples))
+      self._perm_epoch = epoch
+    idx = self._perm[within * self.per_step:(within + 1) * self.per_step]
+    images, labels = self.data.read(idx)
+    out = {"x": images.reshape(*self.shape, *images.shape[1:])}
+    if labels is not None:
+      out["y"] = labels.reshape(self.shape)
+    return out
+
+  def _fill(self):
+    step = self.step
+    try:
+      while not self._stop.is_set():
+        batch = jax.device_put(self.host_batch(step), self.sharding)
+        while not self._stop.is_set():
+          try:
+            self._queue.put((step, batch), timeout=0.1)
+            break
+          except queue.Full:
+            continue
+        step += 1
+    except BaseException as e:  # handed to the consumer
+      self._queue.put((None, e))
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    step, batch = self._queue.get()
+    if step is None:
+      raise batch
+    return step, batch
+
+  def close(self):
+    self._stop.set()
+    self._thread.join(timeout=5)
