@@ -4,25 +4,43 @@ import functools
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
+import numpy as np
 
+from jaxgan.models.layers import is_conditional
 from jaxgan.state import GANState, as_key
 
 
 def make_sample_fn(generator: nn.Module):
-  """Returns `sample(state, rng, n, use_ema=True)` giving n generated samples.
+  """Returns `sample(state, rng, n, labels=None, use_ema=True)` giving n generated samples.
 
   Samples come from the EMA of the generator's parameters unless `use_ema` is False,
   with the generator in inference mode (running statistics, no mutation). `rng` is a
   PRNG key or an int seed; the generation itself is one compiled program per (n, use_ema).
+  A conditional generator needs `labels`: n class indices (or one int for all n samples).
   """
+  conditional = is_conditional(generator)
 
   @functools.partial(jax.jit, static_argnames=("n", "use_ema"))
-  def generate(state: GANState, key, n: int, use_ema: bool) -> jax.Array:
+  def generate(state: GANState, key, labels, n: int, use_ema: bool) -> jax.Array:
     params = state.g_ema if use_ema else state.g_params
     z = jax.random.normal(key, (n, generator.latent_dim))
-    return generator.apply({"params": params, **state.g_state}, z, train=False)
+    args = (z, labels) if conditional else (z,)
+    return generator.apply({"params": params, **state.g_state}, *args, train=False)
 
-  def sample(state: GANState, rng, n: int, use_ema: bool = True) -> jax.Array:
-    return generate(state, as_key(rng), n, use_ema)
+  def sample(state: GANState, rng, n: int, labels=None, use_ema: bool = True) -> jax.Array:
+    if conditional:
+      if labels is None:
+        raise ValueError(f"the generator is conditional ({generator.num_classes} classes): "
+                         f"pass labels=, n class indices in 0..{generator.num_classes - 1}")
+      if not isinstance(labels, jax.core.Tracer):
+        bad = np.asarray(labels)
+        bad = bad[(bad < 0) | (bad >= generator.num_classes)]
+        if bad.size:
+          raise ValueError(f"label {bad.flat[0]} is outside 0..{generator.num_classes - 1}")
+      labels = jnp.broadcast_to(jnp.asarray(labels, jnp.int32), (n,))
+    elif labels is not None:
+      raise ValueError("labels= given, but the generator is not conditional")
+    return generate(state, as_key(rng), labels, n, use_ema)
 
   return sample

@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxgan.models.layers import is_conditional
+
 PyTree = Any
 
 
@@ -63,8 +65,12 @@ def real_inputs(batch) -> jax.Array:
 
 
 def init_variables(module: nn.Module, rng, x) -> tuple[PyTree, PyTree]:
-  """Returns `(params, other_collections)` of `module` initialised on input `x`."""
-  variables = dict(module.init({"params": rng}, x, train=False))
+  """Returns `(params, other_collections)` of `module` initialised on input `x`.
+
+  A conditional module (`num_classes > 0`) is initialised with labels of zeros.
+  """
+  args = (x, jnp.zeros((x.shape[0],), jnp.int32)) if is_conditional(module) else (x,)
+  variables = dict(module.init({"params": rng}, *args, train=False))
   params = variables.pop("params")
   return params, variables
 
@@ -77,9 +83,11 @@ def create_state(rng, generator: nn.Module, discriminator: nn.Module,
   Args:
     rng: PRNG key (typed or raw) or int seed.
     generator: flax module with a `latent_dim` attribute, called as
-      `generator(z_BZ, train=...)`.
-    discriminator: flax module called as `discriminator(x, train=...)`, returning
-      one logit per sample.
+      `generator(z_BZ, train=...)`, or `generator(z_BZ, y_B, train=...)` when it has
+      `num_classes > 0`.
+    discriminator: flax module called as `discriminator(x, train=...)` (or with labels
+      `y_B` when conditional), returning one logit per sample (AC-GAN: a tuple of the
+      logits and the class logits).
     g_tx, d_tx: the players' optimizers.
     sample_batch: one minibatch of real data (array, or mapping with 'x'), used
       only for its shape and dtype.

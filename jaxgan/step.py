@@ -11,10 +11,16 @@ single program:
     draw fresh z_1..z_m (or reuse the last D step's G(z))
     descend G's cost costs.g against the updated D     # generator
     update the EMA of G's parameters
+
+Conditional players (`num_classes > 0`, see `jaxgan.models.layers`) read the labels
+`batch["y"]`; the generated half of each minibatch takes the labels of its real half, so
+fake classes follow the data's class frequencies. An AC-GAN discriminator returns
+`(logits, class_logits)`, and both players add `ac_weight` times the class cross-entropy
+(D on real and fake samples, G on fake ones).
 """
 
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import flax.linen as nn
 import jax
@@ -22,6 +28,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import losses
+from jaxgan.models.layers import is_conditional
 from jaxgan.state import GANState, real_inputs
 
 Metrics = dict[str, jax.Array]
@@ -32,13 +39,28 @@ def ema_update(ema, params, decay: float):
   return jax.tree.map(lambda e, p: e + (1.0 - decay) * (p - e), ema, params)
 
 
-def _apply(module: nn.Module, params, model_state, inputs, train: bool):
+def _apply(module: nn.Module, params, model_state, inputs, labels, train: bool):
   """Returns `(outputs, new_model_state)`; model state changes only in training."""
   variables = {"params": params, **model_state}
+  args = (inputs,) if labels is None or not is_conditional(module) else (inputs, labels)
   if train and model_state:
-    out, updates = module.apply(variables, inputs, train=True, mutable=list(model_state))
+    out, updates = module.apply(variables, *args, train=True, mutable=list(model_state))
     return out, {**model_state, **updates}
-  return module.apply(variables, inputs, train=train), model_state
+  return module.apply(variables, *args, train=train), model_state
+
+
+def split_logits(d_out):
+  """Returns `(logits, class_logits or None)` of a discriminator's output."""
+  if isinstance(d_out, (tuple, list)):
+    return d_out[0], d_out[1]
+  return d_out, None
+
+
+def class_cross_entropy(class_logits, labels) -> jax.Array:
+  """Returns the mean softmax cross-entropy of integer labels (0 without class logits)."""
+  if class_logits is None:
+    return jnp.zeros(())
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(class_logits, labels))
 
 
 def make_train_step(generator: nn.Module, discriminator: nn.Module,
@@ -48,6 +70,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
                     d_steps: int = 1,
                     reuse_fake: bool = False,
                     ema_decay: float = 0.999,
+                    ac_weight: float = 1.0,
                     axis_name: str | None = None,
                     unroll: bool = True) -> Callable[[GANState, Any], tuple[GANState, Metrics]]:
   """Returns `train_step(state, batch) -> (state, metrics)`, one full alternating update.
@@ -62,6 +85,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
       the last D update (one generator forward pass fewer, as in the PyTorch DCGAN
       example); if False it draws fresh z, as in Algorithm 1.
     ema_decay: decay of the EMA of the generator's parameters (0 copies them).
+    ac_weight: weight of the class cross-entropy of an AC-GAN discriminator.
     axis_name: a data-parallel axis (from `jax.pmap` or `shard_map`); gradients and
       metrics are averaged across it and each device draws its own noise.
     unroll: write the k D updates out in the program (True) or as a `lax.scan`
@@ -88,18 +112,23 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
 
   g_apply = functools.partial(_apply, generator)
   d_apply = functools.partial(_apply, discriminator)
+  conditional = is_conditional(generator) or is_conditional(discriminator)
 
   def noise(key, batch_size, dtype):
     return jax.random.normal(key, (batch_size, generator.latent_dim), dtype)
 
-  def d_update(d_params, d_state, d_opt_state, x_real, fake):
-    """One descent step on D's cost; `fake` is treated as data."""
+  def d_update(d_params, d_state, d_opt_state, x_real, fake, y):
+    """One descent step on D's cost; `fake` is treated as data, labelled like `x_real`."""
     fake = jax.lax.stop_gradient(fake)
 
     def cost(params):
-      real_logits, new_state = d_apply(params, d_state, x_real, True)
-      fake_logits, new_state = d_apply(params, new_state, fake, True)
-      return adv(real_logits, fake_logits).d, (new_state, real_logits, fake_logits)
+      real_out, new_state = d_apply(params, d_state, x_real, y, True)
+      fake_out, new_state = d_apply(params, new_state, fake, y, True)
+      (real_logits, real_classes), (fake_logits, fake_classes) = (
+          split_logits(real_out), split_logits(fake_out))
+      d_cost = adv(real_logits, fake_logits).d + ac_weight * (
+          class_cross_entropy(real_classes, y) + class_cross_entropy(fake_classes, y))
+      return d_cost, (new_state, real_logits, fake_logits)
 
     (d_loss, (new_state, real_logits, fake_logits)), grads = (
         jax.value_and_grad(cost, has_aux=True)(d_params))
@@ -110,13 +139,14 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
                "d/fake_logit": jnp.mean(fake_logits), "d/grad_norm": optax.tree.norm(grads)}
     return d_params, new_state, d_opt_state, metrics
 
-  def g_cost_of_fake(d_params, d_state, x_real, fake):
-    fake_logits, _ = d_apply(d_params, d_state, fake, True)
+  def g_cost_of_fake(d_params, d_state, x_real, fake, y):
+    fake_logits, fake_classes = split_logits(d_apply(d_params, d_state, fake, y, True)[0])
     if adv.g_uses_real:
-      real_logits, _ = d_apply(d_params, d_state, x_real, True)
+      real_logits, _ = split_logits(d_apply(d_params, d_state, x_real, y, True)[0])
     else:  # unused by the cost; XLA removes it
       real_logits = jnp.zeros_like(fake_logits)
-    return adv(real_logits, fake_logits).g, fake_logits
+    g_cost = adv(real_logits, fake_logits).g + ac_weight * class_cross_entropy(fake_classes, y)
+    return g_cost, fake_logits
 
   def train_step(state: GANState, batch) -> tuple[GANState, Metrics]:
     x = real_inputs(batch)
@@ -124,19 +154,27 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
       raise ValueError(
           f"batch['x'] must have shape (d_steps={d_steps}, batch, ...): one real "
           f"minibatch per discriminator update; got shape {tuple(x.shape)}")
+    labels = batch.get("y") if isinstance(batch, Mapping) else None
+    if conditional and (labels is None or labels.shape != x.shape[:2]):
+      raise ValueError(
+          f"conditional players need batch['y'] of shape {tuple(x.shape[:2])} (one label "
+          f"per real sample); got {None if labels is None else tuple(labels.shape)}")
+    if not conditional:  # a placeholder the scan can carry; no module reads it
+      labels = jnp.zeros(x.shape[:2], jnp.int32)
     key, step_key = jax.random.split(state.key)
     if axis_name is not None:
       step_key = jax.random.fold_in(step_key, jax.lax.axis_index(axis_name))
     d_keys = jax.random.split(step_key, d_steps + 1)
     g_key = d_keys[-1]
 
-    def d_update_fresh(carry, x_real_and_key):
+    def d_update_fresh(carry, x_y_key):
       """A D update on its own real minibatch and freshly drawn z."""
       g_state, d_params, d_state, d_opt_state = carry
-      x_real, key = x_real_and_key
+      x_real, y, key = x_y_key
       z = noise(key, x_real.shape[0], x_real.dtype)
-      fake, g_state = g_apply(state.g_params, g_state, z, True)
-      d_params, d_state, d_opt_state, m = d_update(d_params, d_state, d_opt_state, x_real, fake)
+      fake, g_state = g_apply(state.g_params, g_state, z, y, True)
+      d_params, d_state, d_opt_state, m = d_update(d_params, d_state, d_opt_state, x_real,
+                                                   fake, y)
       return (g_state, d_params, d_state, d_opt_state), m
 
     # --- k - 1 discriminator updates on fresh z ---------------------------------
@@ -145,35 +183,36 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
     if d_steps > 1:
       if unroll:
         for i in range(d_steps - 1):
-          carry, m = d_update_fresh(carry, (x[i], d_keys[i]))
+          carry, m = d_update_fresh(carry, (x[i], labels[i], d_keys[i]))
           d_metrics.append(m)
       else:
-        carry, m = jax.lax.scan(d_update_fresh, carry, (x[:-1], d_keys[:-2]))
+        carry, m = jax.lax.scan(d_update_fresh, carry, (x[:-1], labels[:-1], d_keys[:-2]))
         d_metrics.extend({k: v[i] for k, v in m.items()} for i in range(d_steps - 1))
     g_state, d_params, d_state, d_opt_state = carry
 
     # --- the k-th discriminator update; its G forward may serve the G update ----
-    x_last = x[-1]
+    x_last, y_last = x[-1], labels[-1]
     z = noise(d_keys[-2], x_last.shape[0], x_last.dtype)
     if reuse_fake:
       fake, g_pullback, g_state = jax.vjp(
-          lambda p: g_apply(p, g_state, z, True), state.g_params, has_aux=True)
+          lambda p: g_apply(p, g_state, z, y_last, True), state.g_params, has_aux=True)
     else:
-      fake, g_state = g_apply(state.g_params, g_state, z, True)
-    d_params, d_state, d_opt_state, m = d_update(d_params, d_state, d_opt_state, x_last, fake)
+      fake, g_state = g_apply(state.g_params, g_state, z, y_last, True)
+    d_params, d_state, d_opt_state, m = d_update(d_params, d_state, d_opt_state, x_last, fake,
+                                                 y_last)
     d_metrics.append(m)
 
     # --- one generator update against the updated discriminator -----------------
     if reuse_fake:
       (g_loss, fake_logits), d_fake = jax.value_and_grad(
-          lambda f: g_cost_of_fake(d_params, d_state, x_last, f), has_aux=True)(fake)
+          lambda f: g_cost_of_fake(d_params, d_state, x_last, f, y_last), has_aux=True)(fake)
       (g_grads,) = g_pullback(d_fake)
     else:
       z = noise(g_key, x_last.shape[0], x_last.dtype)
 
       def g_cost(params):
-        fake, new_g_state = g_apply(params, g_state, z, True)
-        g_loss, fake_logits = g_cost_of_fake(d_params, d_state, x_last, fake)
+        fake, new_g_state = g_apply(params, g_state, z, y_last, True)
+        g_loss, fake_logits = g_cost_of_fake(d_params, d_state, x_last, fake, y_last)
         return g_loss, (new_g_state, fake_logits)
 
       (g_loss, (g_state, fake_logits)), g_grads = jax.value_and_grad(

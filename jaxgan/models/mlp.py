@@ -39,16 +39,23 @@ class MLP(nn.Module):
 
 
 class MLPGenerator(nn.Module):
-  """Maps z of `latent_dim` to samples of `data_dim`."""
+  """Maps z of `latent_dim` to samples of `data_dim` (reshaped to `data_shape` if given).
+
+  `tanh_output` bounds the samples to [-1, 1], for pixels (the original GAN on MNIST).
+  """
   latent_dim: int = 2
   data_dim: int = 2
   width: int = 128
   depth: int = 2
   act: str = "relu"
+  data_shape: tuple[int, ...] = ()
+  tanh_output: bool = False
 
   @nn.compact
   def __call__(self, z, train: bool = True):
-    return MLP(self.width, self.depth, self.data_dim, self.act)(z, train)
+    x = MLP(self.width, self.depth, self.data_dim, self.act)(z, train)
+    x = nn.tanh(x) if self.tanh_output else x
+    return x.reshape(x.shape[0], *self.data_shape) if self.data_shape else x
 
 
 class MLPDiscriminator(nn.Module):

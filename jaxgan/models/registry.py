@@ -1,0 +1,74 @@
+"""Players by name: the generator and discriminator a config asks for, checked against the data."""
+
+import math
+
+import flax.linen as nn
+
+from jaxgan.models import dcgan, resnet
+from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
+
+# The resolutions each image model is defined for, and its own latent dimension.
+RESOLUTIONS = {"dcgan28": (28,), "dcgan64": (64,), "dcgan": (32, 64), "resnet_sn": (32,)}
+LATENT_DIMS = {"mlp": 2, "dcgan28": 64, "dcgan64": 100, "dcgan": 128, "resnet_sn": 128}
+
+
+def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int = 0,
+                  latent_dim: int = 0, g_conditioning: str = "none",
+                  d_conditioning: str = "none", d_norm: str = "spectral",
+                  mlp_width: tuple[int, int] = (128, 128), mlp_depth: tuple[int, int] = (2, 2),
+                  activation: str = "relu", pixels: bool = False) -> tuple[nn.Module, nn.Module]:
+  """Returns `(generator, discriminator)` for samples of `data_shape` (without batch axis).
+
+  Args:
+    model: "mlp", "dcgan28", "dcgan64", "dcgan" or "resnet_sn".
+    data_shape: one sample's shape, (H, W, C) for images.
+    num_classes: classes of the data (used only by conditional players).
+    latent_dim: dimension of z; 0 takes the model's own (`LATENT_DIMS`).
+    g_conditioning, d_conditioning: "none" or a conditioning of `jaxgan.models.layers`.
+    d_norm: normalisation of the generic dcgan discriminator.
+    mlp_width, mlp_depth, activation: (G, D) widths and depths of the MLP players.
+    pixels: the data are images in [-1, 1] (an MLP generator then ends in tanh).
+
+  Raises:
+    ValueError naming the mismatch (a model at the wrong resolution, conditioning
+    without labels, ...).
+  """
+  if model not in LATENT_DIMS:
+    raise ValueError(f"model={model!r} is not accepted; choose one of: {', '.join(LATENT_DIMS)}")
+  latent_dim = latent_dim or LATENT_DIMS[model]
+  conditional = g_conditioning != "none" or d_conditioning != "none"
+  if conditional and num_classes < 2:
+    raise ValueError(f"g_conditioning={g_conditioning!r}, d_conditioning={d_conditioning!r} "
+                     f"need labelled data; this dataset has {num_classes} classes")
+  g_classes = num_classes if g_conditioning != "none" else 0
+  d_classes = num_classes if d_conditioning != "none" else 0
+  g_cond = {"num_classes": g_classes, "conditioning": g_conditioning}
+  d_cond = {"num_classes": d_classes, "conditioning": d_conditioning}
+
+  if model == "mlp":
+    if conditional:
+      raise ValueError("model='mlp' is not conditional; use an image model or no conditioning")
+    generator = MLPGenerator(latent_dim=latent_dim, data_dim=math.prod(data_shape),
+                             width=mlp_width[0], depth=mlp_depth[0], act=activation,
+                             data_shape=tuple(data_shape) if len(data_shape) > 1 else (),
+                             tanh_output=pixels)
+    return generator, MLPDiscriminator(width=mlp_width[1], depth=mlp_depth[1], act=activation)
+
+  if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
+    raise ValueError(f"model={model!r} needs square images (H, W, C); the data have samples "
+                     f"of shape {tuple(data_shape)}")
+  resolution, channels = data_shape[0], data_shape[2]
+  if resolution not in RESOLUTIONS[model]:
+    raise ValueError(f"model={model!r} is defined for {RESOLUTIONS[model]} pixel images; the "
+                     f"data are {resolution}x{resolution} (set --image_size for image_folder)")
+  if model == "dcgan28":
+    return (dcgan.DCGAN28Generator(latent_dim, channels, **g_cond),
+            dcgan.DCGAN28Discriminator(**d_cond))
+  if model == "dcgan64":
+    return (dcgan.DCGAN64Generator(latent_dim, channels, **g_cond),
+            dcgan.DCGAN64Discriminator(**d_cond))
+  if model == "dcgan":
+    return (dcgan.DCGANGenerator(resolution, latent_dim, channels, **g_cond),
+            dcgan.DCGANDiscriminator(resolution, norm=d_norm, **d_cond))
+  return (resnet.ResNetGenerator(latent_dim, channels, **g_cond),
+          resnet.ResNetDiscriminator(**d_cond))
