@@ -86,15 +86,18 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
       example); if False it draws fresh z, as in Algorithm 1.
     ema_decay: decay of the EMA of the generator's parameters (0 copies them).
     ac_weight: weight of the class cross-entropy of an AC-GAN discriminator.
-    axis_name: a data-parallel axis (from `jax.pmap` or `shard_map`); gradients and
-      metrics are averaged across it and each device draws its own noise.
+    axis_name: a data-parallel axis (from `jax.pmap` or `shard_map`); gradients,
+      metrics and model state (batch statistics) are averaged across it, and each device
+      takes its own slice of the global batch's noise, so N devices holding slices of a
+      global batch compute the update one device computes on the whole of it.
     unroll: write the k D updates out in the program (True) or as a `lax.scan`
       (False). BUILD_NOTES.md has the measurement behind the default.
 
   Randomness: `key, step_key = split(state.key)`; `key` becomes the new state key;
-  `step_key` is folded with the device index under `axis_name`; then
   `keys = split(step_key, k + 1)`: D update i draws z from `keys[i]`, and the G update
-  from `keys[k]` (fresh z) or reuses the z of `keys[k - 1]` (`reuse_fake`).
+  from `keys[k]` (fresh z) or reuses the z of `keys[k - 1]` (`reuse_fake`). Under
+  `axis_name` each draw is of the global batch's size and device i keeps rows
+  `[i*B, (i+1)*B)`: noise differs per device and does not depend on the device count.
 
   Returns:
     A pure function; wrap it in `jax.jit` (or `jax.pmap` with `axis_name`).
@@ -115,7 +118,13 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
   conditional = is_conditional(generator) or is_conditional(discriminator)
 
   def noise(key, batch_size, dtype):
-    return jax.random.normal(key, (batch_size, generator.latent_dim), dtype)
+    """Returns this device's z: its own slice of the global batch's draw."""
+    if axis_name is None:
+      return jax.random.normal(key, (batch_size, generator.latent_dim), dtype)
+    devices = jax.lax.axis_size(axis_name)
+    z = jax.random.normal(key, (devices * batch_size, generator.latent_dim), dtype)
+    return jax.lax.dynamic_slice_in_dim(z, jax.lax.axis_index(axis_name) * batch_size,
+                                        batch_size)
 
   def d_update(d_params, d_state, d_opt_state, x_real, fake, y):
     """One descent step on D's cost; `fake` is treated as data, labelled like `x_real`."""
@@ -162,8 +171,6 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
     if not conditional:  # a placeholder the scan can carry; no module reads it
       labels = jnp.zeros(x.shape[:2], jnp.int32)
     key, step_key = jax.random.split(state.key)
-    if axis_name is not None:
-      step_key = jax.random.fold_in(step_key, jax.lax.axis_index(axis_name))
     d_keys = jax.random.split(step_key, d_steps + 1)
     g_key = d_keys[-1]
 
@@ -223,8 +230,10 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
 
     new_state = state.replace(
         step=state.step + 1,
-        g_params=g_params, g_state=g_state, g_opt_state=g_opt_state,
-        d_params=d_params, d_state=d_state, d_opt_state=d_opt_state,
+        # Batch statistics seen by each device are averaged so that the state stays
+        # replicated (with cross-replica batch norm they are already equal).
+        g_params=g_params, g_state=cross_replica_mean(g_state), g_opt_state=g_opt_state,
+        d_params=d_params, d_state=cross_replica_mean(d_state), d_opt_state=d_opt_state,
         g_ema=ema_update(state.g_ema, g_params, ema_decay),
         rng=jax.random.key_data(key))
     metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *d_metrics)
