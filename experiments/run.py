@@ -10,6 +10,7 @@ import sys
 from absl import app, flags, logging
 
 from jaxgan import losses
+from jaxgan import config as config_lib
 from jaxgan.config import LR_SCHEDULES, Config
 from jaxgan.data import mixtures
 from jaxgan.models.mlp import ACTIVATIONS
@@ -18,7 +19,22 @@ _D = Config()  # defaults come from the typed config, stated once
 
 flags.DEFINE_string("workdir", None, "Directory for metrics.jsonl, summary.json and pictures.")
 flags.DEFINE_integer("seed", _D.seed, "Seed of parameters, noise and data order.")
-flags.DEFINE_enum("dataset", _D.dataset, sorted(mixtures.MIXTURES), "Training data.")
+flags.DEFINE_string("dataset", _D.dataset,
+                    f"Training data: {', '.join(sorted(mixtures.MIXTURES))}, "
+                    f"{', '.join(config_lib.IMAGE_DATASETS)}, or tfds:NAME (a TFDS catalog "
+                    f"dataset already prepared in --data_dir).")
+flags.DEFINE_string("data_dir", _D.data_dir, "Where prepared datasets live (default: TFDS's).")
+flags.DEFINE_string("manual_dir", _D.manual_dir,
+                    "Raw files of fashion_mnist, mnist, cifar10 (default: Debian's Fashion-MNIST "
+                    "folder, or <data_dir>/downloads/manual).")
+flags.DEFINE_string("data_path", _D.data_path,
+                    "The folder of images (image_folder) or the .npy/.npz file (array).")
+flags.DEFINE_integer("image_size", _D.image_size, "Resolution of image_folder images.",
+                     lower_bound=1)
+flags.DEFINE_integer("image_channels", _D.image_channels, "Channels of image_folder images.")
+flags.DEFINE_enum("data_placement", _D.data_placement, list(config_lib.DATA_PLACEMENTS),
+                  "device: the whole set on the device, batches drawn in the step; host: "
+                  "batches read by a background thread and prefetched.")
 flags.DEFINE_enum("loss", _D.loss, sorted(losses.LOSSES), "Adversarial loss.")
 flags.DEFINE_integer("d_steps", _D.d_steps, "Discriminator updates per generator update.",
                      lower_bound=1)
@@ -36,7 +52,17 @@ flags.DEFINE_float("d_beta2", _D.d_beta2, "Discriminator Adam beta2.")
 flags.DEFINE_float("ema_decay", _D.ema_decay, "Decay of the generator's parameter EMA.")
 flags.DEFINE_bool("reuse_fake", _D.reuse_fake,
                   "G update back-propagates through the last D update's generated batch.")
-flags.DEFINE_integer("latent_dim", _D.latent_dim, "Dimension of z.", lower_bound=1)
+flags.DEFINE_enum("model", _D.model, list(config_lib.MODELS), "Generator and discriminator.")
+flags.DEFINE_integer("latent_dim", _D.latent_dim, "Dimension of z (0: the model's own).",
+                     lower_bound=0)
+flags.DEFINE_enum("g_conditioning", _D.g_conditioning, list(config_lib.G_CONDITIONING),
+                  "Class conditioning of G: label embedding concatenated to z, or "
+                  "conditional batch norm.")
+flags.DEFINE_enum("d_conditioning", _D.d_conditioning, list(config_lib.D_CONDITIONING),
+                  "Class conditioning of D: projection head, or auxiliary classifier (AC-GAN).")
+flags.DEFINE_float("ac_weight", _D.ac_weight, "Weight of the AC-GAN class cross-entropy.")
+flags.DEFINE_enum("d_norm", _D.d_norm, list(config_lib.D_NORMS),
+                  "Normalisation of the generic dcgan discriminator.")
 flags.DEFINE_integer("g_width", _D.g_width, "Generator hidden units per layer.", lower_bound=1)
 flags.DEFINE_integer("g_depth", _D.g_depth, "Generator hidden layers.", lower_bound=1)
 flags.DEFINE_integer("d_width", _D.d_width, "Discriminator hidden units per layer.",
@@ -45,8 +71,12 @@ flags.DEFINE_integer("d_depth", _D.d_depth, "Discriminator hidden layers.", lowe
 flags.DEFINE_enum("activation", _D.activation, sorted(ACTIVATIONS), "Hidden activation.")
 flags.DEFINE_integer("log_every", _D.log_every, "Steps between metric logs.", lower_bound=1)
 flags.DEFINE_integer("eval_every", _D.eval_every, "Steps between evaluations.", lower_bound=1)
-flags.DEFINE_integer("eval_samples", _D.eval_samples, "Samples per evaluation.",
+flags.DEFINE_integer("eval_samples", _D.eval_samples, "Samples per 2D evaluation.",
                      lower_bound=1)
+flags.DEFINE_integer("grid_size", _D.grid_size,
+                     "Samples in the image grid (conditional models: 10 per class).",
+                     lower_bound=1)
+flags.DEFINE_bool("tensorboard", _D.tensorboard, "Also write TensorBoard event files.")
 flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
@@ -67,8 +97,13 @@ def main(argv):
     print(f"FATAL Flags parsing error: --{e}", file=sys.stderr)
     sys.exit(2)
   # Imported here so that --help and flag errors answer without starting JAX.
+  from jaxgan.data.readers import DataError
   from jaxgan.train import train_and_evaluate
-  train_and_evaluate(config, FLAGS.workdir)
+  try:
+    train_and_evaluate(config, FLAGS.workdir)
+  except (DataError, config_lib.ConfigError) as e:
+    print(f"FATAL {type(e).__name__}: {e}", file=sys.stderr)
+    sys.exit(2)
 
 
 if __name__ == "__main__":

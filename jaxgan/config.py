@@ -8,12 +8,30 @@ from jaxgan.data import mixtures
 from jaxgan.models.mlp import ACTIVATIONS
 
 LR_SCHEDULES = ("constant", "cosine", "linear")
+IMAGE_DATASETS = ("fashion_mnist", "mnist", "cifar10", "image_folder", "array")
+CATALOG_PREFIX = "tfds:"  # tfds:NAME is a TFDS catalog dataset prepared in data_dir
+MODELS = ("mlp", "dcgan28", "dcgan64", "dcgan", "resnet_sn")
+G_CONDITIONING = ("none", "concat", "cbn")
+D_CONDITIONING = ("none", "projection", "acgan")
+D_NORMS = ("spectral", "batch", "none")
+DATA_PLACEMENTS = ("device", "host")
+
+
+class ConfigError(ValueError):
+  """The config asks for something the data cannot give (a model at the wrong resolution...)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
   """Everything a run needs; `validate()` names the first bad field and what it accepts."""
   dataset: str = "ring8"
+  # Image data (see jaxgan.data.images.load).
+  data_dir: str = ""        # prepared TFDS datasets; "" = TFDS's default
+  manual_dir: str = ""      # raw files of fashion_mnist / mnist / cifar10; "" = default
+  data_path: str = ""       # the folder of image_folder, the file of array
+  image_size: int = 64      # image_folder resolution
+  image_channels: int = 3   # image_folder channels (1 or 3)
+  data_placement: str = "device"  # whole set on the device, or streamed from the host
   loss: str = "non_saturating"
   seed: int = 0
   num_steps: int = 10_000
@@ -29,8 +47,14 @@ class Config:
   d_beta1: float = 0.5
   d_beta2: float = 0.999
   ema_decay: float = 0.999
+  # Players. latent_dim 0 means the model's own (mlp 2, dcgan28 64, dcgan64 100, else 128).
+  model: str = "mlp"
+  latent_dim: int = 0
+  g_conditioning: str = "none"  # class-conditional G: "concat" or "cbn"
+  d_conditioning: str = "none"  # class-conditional D: "projection" or "acgan"
+  ac_weight: float = 1.0
+  d_norm: str = "spectral"      # normalisation of the generic dcgan D
   # MLP players for 2D data.
-  latent_dim: int = 2
   g_width: int = 128
   g_depth: int = 2
   d_width: int = 128
@@ -40,21 +64,47 @@ class Config:
   log_every: int = 1000
   eval_every: int = 5000
   eval_samples: int = 2500
+  grid_size: int = 64           # samples in the image grid (conditional: 10 per class)
+  tensorboard: bool = True
 
   def validate(self) -> "Config":
     """Returns self, or raises ValueError naming the bad field, its value and what is accepted."""
-    choices = {"dataset": sorted(mixtures.MIXTURES), "loss": sorted(losses.LOSSES),
-               "activation": sorted(ACTIVATIONS),
-               "lr_schedule": sorted(LR_SCHEDULES)}
+    datasets = sorted(mixtures.MIXTURES) + list(IMAGE_DATASETS)
+    if not (self.dataset in datasets or (self.dataset.startswith(CATALOG_PREFIX)
+                                         and len(self.dataset) > len(CATALOG_PREFIX))):
+      raise ValueError(f"dataset={self.dataset!r} is not accepted; choose one of: "
+                       f"{', '.join(datasets)}, or {CATALOG_PREFIX}NAME for a TFDS catalog "
+                       f"dataset prepared in --data_dir")
+    choices = {"loss": sorted(losses.LOSSES), "activation": sorted(ACTIVATIONS),
+               "lr_schedule": sorted(LR_SCHEDULES), "model": MODELS,
+               "g_conditioning": G_CONDITIONING, "d_conditioning": D_CONDITIONING,
+               "d_norm": D_NORMS, "data_placement": DATA_PLACEMENTS}
     for name, accepted in choices.items():
       if getattr(self, name) not in accepted:
         raise ValueError(f"{name}={getattr(self, name)!r} is not accepted; "
                          f"choose one of: {', '.join(accepted)}")
-    for name in ("num_steps", "batch_size", "d_steps", "latent_dim", "g_width", "g_depth",
-                 "d_width", "d_depth", "log_every", "eval_every", "eval_samples"):
+    for name in ("num_steps", "batch_size", "d_steps", "g_width", "g_depth", "d_width",
+                 "d_depth", "log_every", "eval_every", "eval_samples", "grid_size",
+                 "image_size"):
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name}={value!r} is not accepted; it must be an integer >= 1")
+    if not isinstance(self.latent_dim, int) or self.latent_dim < 0:
+      raise ValueError(f"latent_dim={self.latent_dim!r} is not accepted; it must be an "
+                       f"integer >= 1, or 0 for the model's own")
+    if self.image_channels not in (1, 3):
+      raise ValueError(f"image_channels={self.image_channels!r} is not accepted; choose 1 or 3")
+    if self.is_mixture and self.model != "mlp":
+      raise ValueError(f"model={self.model!r} is not accepted for the 2D dataset "
+                       f"{self.dataset}; choose mlp")
+    if self.is_mixture and self.conditional:
+      raise ValueError(f"g_conditioning={self.g_conditioning!r} / d_conditioning="
+                       f"{self.d_conditioning!r} are not accepted for {self.dataset}, which "
+                       f"has no labels; choose none")
+    if not (isinstance(self.ac_weight, (int, float)) and math.isfinite(self.ac_weight)
+            and self.ac_weight >= 0):
+      raise ValueError(f"ac_weight={self.ac_weight!r} is not accepted; it must be a finite "
+                       f"number >= 0")
     for name in ("g_lr", "d_lr"):
       value = getattr(self, name)
       if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -66,6 +116,14 @@ class Config:
         raise ValueError(f"{name}={value!r} is not accepted; it must lie in "
                          f"[0, 1{']' if name == 'ema_decay' else ')'}")
     return self
+
+  @property
+  def is_mixture(self) -> bool:
+    return self.dataset in mixtures.MIXTURES
+
+  @property
+  def conditional(self) -> bool:
+    return self.g_conditioning != "none" or self.d_conditioning != "none"
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)

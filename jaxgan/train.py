@@ -1,26 +1,31 @@
-"""The training loop for 2D mixtures: config in, metrics, summary and picture out."""
+"""The training loop: config in; metrics, pictures and a summary out.
+
+`train_and_evaluate` reads top to bottom: data -> players and optimizers -> state -> the
+compiled update (with its data feed) -> train loop -> final evaluation.
+"""
 
 import json
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from absl import logging
 
 from jaxgan import viz
-from jaxgan.config import Config
-from jaxgan.data import mixtures
-from jaxgan.metrics.modes import mode_coverage
-from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
-from jaxgan.sample import make_sample_fn
+from jaxgan.config import Config, ConfigError
+from jaxgan.data import images, mixtures
+from jaxgan.evaluate import MixtureEvaluator, SampleEvaluator
+from jaxgan.models.registry import build_players
 from jaxgan.state import GANState, create_state
 from jaxgan.step import make_train_step
+from jaxgan.writers import JsonlWriter, TensorBoardWriter
 
-PLOT_EXTENT = {"ring8": 1.6, "grid25": 6.0}
+CURVE_PANELS = {"losses": ["d/loss", "g/loss"],
+                "mean D logit": ["d/real_logit", "d/fake_logit", "g/fake_logit"],
+                "gradient norms": ["d/grad_norm", "g/grad_norm"]}
 
 
 def schedule(lr: float, config: Config, updates_per_step: int = 1) -> optax.Schedule:
@@ -33,12 +38,14 @@ def schedule(lr: float, config: Config, updates_per_step: int = 1) -> optax.Sche
   return optax.constant_schedule(lr)
 
 
-def build(config: Config):
-  """Returns `(generator, discriminator, g_tx, d_tx)` for the config."""
-  generator = MLPGenerator(latent_dim=config.latent_dim, data_dim=2, width=config.g_width,
-                           depth=config.g_depth, act=config.activation)
-  discriminator = MLPDiscriminator(width=config.d_width, depth=config.d_depth,
-                                   act=config.activation)
+def build(config: Config, data_shape: tuple[int, ...] = (2,), num_classes: int = 0,
+          pixels: bool = False):
+  """Returns `(generator, discriminator, g_tx, d_tx)` for the config and the data's shape."""
+  generator, discriminator = build_players(
+      config.model, data_shape, num_classes=num_classes, latent_dim=config.latent_dim,
+      g_conditioning=config.g_conditioning, d_conditioning=config.d_conditioning,
+      d_norm=config.d_norm, mlp_width=(config.g_width, config.d_width),
+      mlp_depth=(config.g_depth, config.d_depth), activation=config.activation, pixels=pixels)
   g_tx = optax.adam(schedule(config.g_lr, config), b1=config.g_beta1, b2=config.g_beta2)
   # D's optimizer counts D updates: its schedule spans d_steps * num_steps of them.
   d_tx = optax.adam(schedule(config.d_lr, config, config.d_steps), b1=config.d_beta1,
@@ -62,18 +69,23 @@ def make_mixture_train_fn(train_step, mixture: mixtures.Mixture, data_key: jax.A
   return train_fn
 
 
-class JsonlWriter:
-  """Appends one JSON object per line to a file, flushing each write."""
+def _prepare(batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  return {**batch, "x": images.scale_pixels(batch["x"])}
 
-  def __init__(self, path: str):
-    self._file = open(path, "a", encoding="utf-8")
 
-  def write(self, record: dict[str, Any]) -> None:
-    self._file.write(json.dumps(record) + "\n")
-    self._file.flush()
+def make_device_train_fn(train_step, data: images.DeviceData):
+  """Returns a jitted `train_fn(state, perm)` gathering its batch from device-resident data."""
 
-  def close(self) -> None:
-    self._file.close()
+  @jax.jit
+  def train_fn(state: GANState, perm: jax.Array):
+    return train_step(state, _prepare(data.batch(state.step, perm)))
+
+  return train_fn
+
+
+def make_host_train_fn(train_step):
+  """Returns a jitted `train_fn(state, batch)` for batches fed from the host (uint8 pixels)."""
+  return jax.jit(lambda state, batch: train_step(state, _prepare(batch)))
 
 
 def _format_eta(seconds: float) -> str:
@@ -81,87 +93,132 @@ def _format_eta(seconds: float) -> str:
   return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def _load_images(config: Config) -> images.ImageData:
+  return images.load(config.dataset, data_dir=config.data_dir or None,
+                     manual_dir=config.manual_dir or None, path=config.data_path or None,
+                     image_size=config.image_size, channels=config.image_channels)
+
+
 def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
-  """Trains a GAN on a 2D mixture; returns the final evaluation (also in summary.json)."""
+  """Trains a GAN as the config says; returns the final evaluation (also in summary.json)."""
   config.validate()
-  os.makedirs(workdir, exist_ok=True)
-
-  # --- Data, players, optimizers ---------------------------------------------------
-  mixture = mixtures.get(config.dataset)
-  generator, discriminator, g_tx, d_tx = build(config)
   init_key, data_key, eval_key = jax.random.split(jax.random.key(config.seed), 3)
+  k, batch_size = config.d_steps, config.batch_size
 
-  # --- State --------------------------------------------------------------------------
-  state = create_state(init_key, generator, discriminator, g_tx, d_tx,
-                       jnp.zeros((config.batch_size, 2), jnp.float32))
+  # --- Data --------------------------------------------------------------------------
+  if config.is_mixture:
+    mixture = mixtures.get(config.dataset)
+    data_shape, num_classes, pixels = (2,), 0, False
+    dataset_info = {"name": config.dataset, "modes": mixture.num_modes}
+  else:
+    data = _load_images(config)
+    data_shape, num_classes = data.image_shape, data.num_classes
+    pixels = data.dtype == np.uint8
+    images.steps_per_epoch(data.num_examples, k * batch_size)
+    dataset_info = {"name": config.dataset, "examples": data.num_examples,
+                    "shape": list(data_shape), "classes": list(data.class_names)}
+    logging.info("data: %s, %d examples of shape %s, %d classes", config.dataset,
+                 data.num_examples, data_shape, num_classes)
 
-  # --- The update, with the data drawn inside the same compiled program ----------
+  # --- Players, optimizers, state ----------------------------------------------------
+  try:
+    generator, discriminator, g_tx, d_tx = build(config, data_shape, num_classes, pixels)
+  except ValueError as e:
+    raise ConfigError(f"{e} (dataset {config.dataset})") from e
+  sample_batch = {"x": np.zeros((batch_size, *data_shape), np.float32)}
+  state = create_state(init_key, generator, discriminator, g_tx, d_tx, sample_batch)
   train_step = make_train_step(generator, discriminator, g_tx, d_tx, loss=config.loss,
-                               d_steps=config.d_steps, reuse_fake=config.reuse_fake,
-                               ema_decay=config.ema_decay)
+                               d_steps=k, reuse_fake=config.reuse_fake,
+                               ema_decay=config.ema_decay, ac_weight=config.ac_weight)
+  os.makedirs(workdir, exist_ok=True)
+  tensorboard = TensorBoardWriter(workdir) if config.tensorboard else None
 
-  train_fn = make_mixture_train_fn(train_step, mixture, data_key, config.d_steps,
-                                   config.batch_size)
+  # --- The compiled update with its data feed, and the evaluator ---------------------
+  feed = None
+  if config.is_mixture:
+    train_fn = make_mixture_train_fn(train_step, mixture, data_key, k, batch_size)
+    advance: Callable = lambda state, step: train_fn(state)
+    evaluator = MixtureEvaluator(generator, discriminator, mixture, config.dataset, eval_key,
+                                 config.eval_samples, workdir, tensorboard)
+  elif config.data_placement == "device":
+    device_data = images.DeviceData(data, data_key, k, batch_size)
+    train_fn = make_device_train_fn(train_step, device_data)
+    advance = lambda state, step: train_fn(state, device_data.permutation(step))
+    stats = images.scale_pixels(device_data.images[:10_000])
+  else:
+    feed = images.HostBatches(data, data_key, k, batch_size, start_step=int(state.step))
+    train_fn = make_host_train_fn(train_step)
 
-  sample = make_sample_fn(generator)
-  logits_fn = jax.jit(lambda d_params, x: discriminator.apply({"params": d_params}, x,
-                                                              train=False))
+    def advance(state, step):
+      feed_step, batch = next(feed)
+      if feed_step != step:  # the feed and the loop must agree on the batch order
+        raise RuntimeError(f"the host feed gave the batch of step {feed_step} at step {step}")
+      return train_fn(state, batch)
 
-  def evaluate(state: GANState) -> tuple[dict[str, Any], np.ndarray]:
-    fake = sample(state, eval_key, config.eval_samples)
-    result = mode_coverage(fake, mixture)
-    raw = mode_coverage(sample(state, eval_key, config.eval_samples, use_ema=False), mixture)
-    result.update({f"raw_{k}": v for k, v in raw.items() if k != "hq_counts"})
-    return result, np.asarray(fake)
-
-  def picture(state: GANState, fake: np.ndarray, title: str, name: str) -> None:
-    real = np.asarray(mixture.sample(eval_key, (500,)))
-    image = viz.plot_2d(real, fake[:1000], lambda p: logits_fn(state.d_params, p),
-                        PLOT_EXTENT[config.dataset], title=title)
-    image.save(os.path.join(workdir, name))
+    stats = images.scale_pixels(data.read(range(min(10_000, data.num_examples)))[0])
+  if not config.is_mixture:
+    evaluator = SampleEvaluator(generator, data_shape, (float(stats.mean()), float(stats.std())),
+                                eval_key, config.grid_size, workdir, tensorboard)
 
   # --- Train loop ----------------------------------------------------------------------
   metrics_log = JsonlWriter(os.path.join(workdir, "metrics.jsonl"))
-  logging.info("training %s on %s for %d steps (batch %d, d_steps %d) in %s",
-               config.loss, config.dataset, config.num_steps, config.batch_size,
-               config.d_steps, workdir)
+  history: list[dict[str, Any]] = []
+  logging.info("training %s (%s) on %s for %d steps (batch %d, d_steps %d) in %s",
+               config.loss, config.model, config.dataset, config.num_steps, batch_size, k,
+               workdir)
+
+  def log_eval(state, step, final):
+    result, message = evaluator(state, step, final)
+    record = {"step": step, **{f"eval/{key}": v for key, v in result.items()}}
+    metrics_log.write(record)
+    if tensorboard:
+      tensorboard.scalars(step, {key: v for key, v in record.items() if key != "step"})
+    viz.plot_curves(history, CURVE_PANELS).save(os.path.join(workdir, "losses.png"))
+    logging.info("eval at step %d: %s", step, message)
+    return result
+
   start = time.perf_counter()
   window_start, window_step = start, 0
-  for step in range(1, config.num_steps + 1):
-    state, metrics = train_fn(state)
-    if step % config.log_every == 0 or step == config.num_steps:
-      metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      now = time.perf_counter()
-      rate = (step - window_step) / (now - window_start)
-      window_start, window_step = now, step
-      metrics_log.write({"step": step, **metrics, "steps_per_sec": rate})
-      logging.info("step %d/%d | %.0f steps/s | ETA %s | d/loss %.4f | g/loss %.4f",
-                   step, config.num_steps, rate,
-                   _format_eta((config.num_steps - step) / rate),
-                   metrics["d/loss"], metrics["g/loss"])
-      if not all(np.isfinite(v) for v in metrics.values()):
-        raise FloatingPointError(f"non-finite metrics at step {step}: {metrics}")
-    if step % config.eval_every == 0 and step != config.num_steps:
-      result, fake = evaluate(state)
-      metrics_log.write({"step": step, **{f"eval/{k}": v for k, v in result.items()}})
-      logging.info("eval at step %d: %d/%d modes, HQ %.1f%%, reverse KL %s", step,
-                   result["modes"], mixture.num_modes, 100 * result["hq_fraction"],
-                   result["reverse_kl"])
-      picture(state, fake, f"step {step}  {result['modes']} modes", f"samples_{step:07d}.png")
-      window_start = time.perf_counter()
+  try:
+    for step in range(1, config.num_steps + 1):
+      state, metrics = advance(state, step - 1)
+      if step % config.log_every == 0 or step == config.num_steps:
+        metrics = {key: float(v) for key, v in jax.device_get(metrics).items()}
+        now = time.perf_counter()
+        rate = (step - window_step) / (now - window_start)
+        window_start, window_step = now, step
+        record = {"step": step, **metrics, "steps_per_sec": rate}
+        metrics_log.write(record)
+        history.append(record)
+        if tensorboard:
+          tensorboard.scalars(step, {key: v for key, v in record.items() if key != "step"})
+        logging.info("step %d/%d | %.2f steps/s | ETA %s | d/loss %.4f | g/loss %.4f",
+                     step, config.num_steps, rate,
+                     _format_eta((config.num_steps - step) / rate),
+                     metrics["d/loss"], metrics["g/loss"])
+        if not all(np.isfinite(v) for v in metrics.values()):
+          raise FloatingPointError(f"non-finite metrics at step {step}: {metrics}")
+      if step % config.eval_every == 0 and step != config.num_steps:
+        log_eval(state, step, final=False)
+        window_start = time.perf_counter()
 
-  # --- Final evaluation ------------------------------------------------------------------
-  wall = time.perf_counter() - start
-  result, fake = evaluate(state)
-  metrics_log.write({"step": config.num_steps, **{f"eval/{k}": v for k, v in result.items()}})
-  metrics_log.close()
-  picture(state, fake, f"{config.dataset} {config.loss} step {config.num_steps}: "
-          f"{result['modes']}/{mixture.num_modes} modes, HQ {100 * result['hq_fraction']:.1f}%",
-          "samples.png")
-  summary = {**result, "num_modes": mixture.num_modes, "steps": config.num_steps,
-             "train_seconds": wall, "config": config.to_dict()}
+    # --- Final evaluation ----------------------------------------------------------------
+    wall = time.perf_counter() - start
+    result = log_eval(state, config.num_steps, final=True)
+    evaluator.finish()
+  finally:
+    metrics_log.close()
+    if feed is not None:
+      feed.close()
+    if tensorboard:
+      tensorboard.close()
+  summary = {**result, "steps": config.num_steps, "train_seconds": wall,
+             "final_metrics": history[-1] if history else {}, "dataset": dataset_info,
+             "config": config.to_dict()}
+  if config.is_mixture:
+    summary["num_modes"] = mixture.num_modes
   with open(os.path.join(workdir, "summary.json"), "w", encoding="utf-8") as f:
     json.dump(summary, f, indent=2)
-  logging.info("done in %.0fs: %d/%d modes, HQ %.1f%%, reverse KL %s", wall, result["modes"],
-               mixture.num_modes, 100 * result["hq_fraction"], result["reverse_kl"])
+  logging.info("done in %.0fs: %s", wall, {key: v for key, v in result.items()
+                                           if not isinstance(v, (list, dict))})
   return summary

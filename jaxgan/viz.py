@@ -1,4 +1,6 @@
-"""The classic 2D GAN picture: D's landscape, real samples, generated samples."""
+"""Pictures of a run: the 2D GAN picture, image grids, their GIF, and loss curves."""
+
+import math
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -54,4 +56,93 @@ def plot_2d(real: np.ndarray, fake: np.ndarray, logit_fn, extent: float,
     draw.text((4, 3), title, fill=(0, 0, 0))
   draw.text((4, size - 14), "dark: real   green: generated   red: D says real",
             fill=(0, 0, 0))
+  return image
+
+
+def image_grid(images: np.ndarray, rows: int, pad: int = 2, scale: int = 1) -> np.ndarray:
+  """Returns an (H', W', 3) uint8 grid of `images` (N, H, W, C) in [-1, 1], `rows` rows.
+
+  Row r holds images r*cols .. r*cols + cols - 1 with cols = ceil(N / rows); the grid is
+  enlarged `scale` times (nearest neighbour) so small images stay visible.
+  """
+  images = np.asarray(images, np.float32)
+  if images.ndim != 4 or images.shape[-1] not in (1, 3):
+    raise ValueError(f"images must be (N, H, W, 1 or 3), got shape {images.shape}")
+  n, h, w, _ = images.shape
+  cols = math.ceil(n / rows)
+  pixels = np.round((np.clip(images, -1, 1) + 1) * 127.5).astype(np.uint8)
+  if pixels.shape[-1] == 1:
+    pixels = np.repeat(pixels, 3, axis=-1)
+  grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 255, np.uint8)
+  for i in range(n):
+    r, c = divmod(i, cols)
+    grid[pad + r * (h + pad):pad + r * (h + pad) + h,
+         pad + c * (w + pad):pad + c * (w + pad) + w] = pixels[i]
+  if scale > 1:
+    grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+  return grid
+
+
+def save_gif(frames: list[np.ndarray], path: str, seconds_per_frame: float = 0.4) -> None:
+  """Writes the (H, W, 3) uint8 frames as a looping animated GIF (last frame held longer)."""
+  if not frames:
+    raise ValueError("save_gif needs at least one frame")
+  images = [Image.fromarray(f) for f in frames]
+  durations = [int(seconds_per_frame * 1000)] * (len(images) - 1) + [2000]
+  images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
+
+
+_SERIES_COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14),
+                   (148, 103, 189), (140, 86, 75)]
+
+
+def plot_curves(records: list[dict], panels: dict[str, list[str]], width: int = 900,
+                panel_height: int = 220) -> Image.Image:
+  """Returns a picture of metric curves over steps: one panel per entry of `panels`.
+
+  Args:
+    records: metric records, each with a "step" and some of the keys named in `panels`.
+    panels: panel title -> metric keys drawn in it (each its own colour, with a legend).
+  """
+  margin_l, margin_r, margin_t, margin_b = 70, 20, 22, 24
+  image = Image.new("RGB", (width, panel_height * len(panels)), (255, 255, 255))
+  draw = ImageDraw.Draw(image)
+  for p, (title, keys) in enumerate(panels.items()):
+    top = p * panel_height
+    x0, x1 = margin_l, width - margin_r
+    y0, y1 = top + margin_t, top + panel_height - margin_b
+    series = {k: [(r["step"], r[k]) for r in records
+                  if isinstance(r.get(k), (int, float)) and math.isfinite(r[k])] for k in keys}
+    points = [pt for s in series.values() for pt in s]
+    draw.text((x0, top + 5), title, fill=(0, 0, 0))
+    draw.rectangle([x0, y0, x1, y1], outline=(160, 160, 160))
+    if not points:
+      draw.text((x0 + 8, y0 + 8), "no data", fill=(120, 120, 120))
+      continue
+    steps = [pt[0] for pt in points]
+    values = [pt[1] for pt in points]
+    s_lo, s_hi = min(steps), max(max(steps), min(steps) + 1)
+    v_lo, v_hi = min(values), max(values)
+    if v_hi - v_lo < 1e-12:
+      v_lo, v_hi = v_lo - 1, v_hi + 1
+
+    def to_px(step, value):
+      return (x0 + (step - s_lo) / (s_hi - s_lo) * (x1 - x0),
+              y1 - (value - v_lo) / (v_hi - v_lo) * (y1 - y0))
+
+    for frac in (0.0, 0.5, 1.0):
+      value = v_lo + frac * (v_hi - v_lo)
+      _, y = to_px(s_lo, value)
+      draw.line([x0 - 4, y, x0, y], fill=(0, 0, 0))
+      draw.text((4, y - 6), f"{value:.3g}", fill=(0, 0, 0))
+    draw.text((x0, y1 + 6), f"step {s_lo:g}", fill=(0, 0, 0))
+    draw.text((x1 - 90, y1 + 6), f"step {s_hi:g}", fill=(0, 0, 0))
+    for i, (key, pts) in enumerate(series.items()):
+      colour = _SERIES_COLOURS[i % len(_SERIES_COLOURS)]
+      if len(pts) > 1:
+        draw.line([to_px(*pt) for pt in pts], fill=colour, width=2)
+      elif pts:
+        x, y = to_px(*pts[0])
+        draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
+      draw.text((x0 + 120 + 150 * i, top + 5), key, fill=colour)
   return image

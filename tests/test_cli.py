@@ -11,6 +11,7 @@ from PIL import Image
 
 from jaxgan.config import Config
 from jaxgan.train import train_and_evaluate
+from conftest import write_idx_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(num_steps=10, batch_size=16, g_width=8, d_width=8, log_every=5, eval_every=5,
@@ -91,3 +92,132 @@ def test_training_is_deterministic_by_seed(tmp_path):
   strip = lambda line: {k: v for k, v in json.loads(line).items() if k != "steps_per_sec"}
   assert [strip(x) for x in ka] == [strip(x) for x in kb]
   assert a["hq_counts"] == b["hq_counts"]
+
+
+# --- Image runs -----------------------------------------------------------------------
+
+IMAGE_TINY = dict(dataset="mnist", model="dcgan28", num_steps=4, batch_size=8, log_every=2,
+                  eval_every=2, grid_size=4, ema_decay=0.5)
+
+
+@pytest.fixture(scope="module")
+def mnist_dirs(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp("mnist")
+  manual = write_idx_dataset(str(tmp / "raw"), n_train=40)
+  return {"data_dir": str(tmp / "tfds"), "manual_dir": manual}
+
+
+def _records(workdir):
+  return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _strip(records):
+  return [{k: v for k, v in r.items() if k != "steps_per_sec"} for r in records]
+
+
+def test_image_run_writes_grids_gif_loss_curves_and_tensorboard(tmp_path, mnist_dirs):
+  from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+  workdir = tmp_path / "run"
+  summary = train_and_evaluate(Config(**IMAGE_TINY, **mnist_dirs), str(workdir))
+  for name in ("samples_0000002.png", "samples_0000004.png", "samples.png", "losses.png"):
+    assert (workdir / name).exists(), name
+  with Image.open(workdir / "samples.png") as grid:
+    assert grid.size == (2 * (2 * 30 + 2), 2 * (2 * 30 + 2))  # 2x2 grid of 28px, scale 2
+  with Image.open(workdir / "samples.gif") as gif:
+    assert gif.n_frames == 2                                     # one frame per evaluation
+  train = [r for r in _records(workdir) if "d/loss" in r]
+  assert [r["step"] for r in train] == [2, 4]
+  events = EventAccumulator(str(workdir), size_guidance={"images": 0})
+  events.Reload()
+  d_loss = events.Scalars("d/loss")
+  assert [e.step for e in d_loss] == [2, 4]
+  np.testing.assert_allclose([e.value for e in d_loss], [r["d/loss"] for r in train],
+                             rtol=1e-6)
+  assert [e.step for e in events.Images("samples")] == [2, 4]
+  assert summary["dataset"]["examples"] == 40 and summary["steps"] == 4
+  assert -1.0 <= summary["sample_mean"] <= 1.0
+
+
+def test_device_and_host_placement_train_identically(tmp_path, mnist_dirs):
+  runs = {}
+  for placement in ("device", "host"):
+    config = Config(**IMAGE_TINY, **mnist_dirs, data_placement=placement, tensorboard=False)
+    train_and_evaluate(config, str(tmp_path / placement))
+    runs[placement] = _strip(_records(tmp_path / placement))
+  assert runs["device"] == runs["host"]
+
+
+def test_conditional_run_draws_one_row_per_class(tmp_path, mnist_dirs):
+  config = Config(**{**IMAGE_TINY, "num_steps": 2}, **mnist_dirs, g_conditioning="cbn",
+                  d_conditioning="acgan", tensorboard=False)
+  train_and_evaluate(config, str(tmp_path / "c"))
+  with Image.open(tmp_path / "c" / "samples.png") as grid:
+    assert grid.size == (2 * (10 * 30 + 2), 2 * (10 * 30 + 2))  # 10 classes x 10 samples
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--dataset=image_folder", "--data_path=/nonexistent/photos"], "/nonexistent/photos"),
+    (["--dataset=image_folder"], "--data_path"),
+    (["--dataset=mnist", "--manual_dir=/nonexistent/raw"], "t10k-labels-idx1-ubyte"),
+    (["--dataset=mnist", "--model=resnet_sn"], "resnet_sn"),
+    (["--dataset=ring8", "--model=dcgan28"], "choose mlp"),
+    (["--dataset=mnist", "--model=mlp", "--g_conditioning=cbn"], "not conditional"),
+    (["--dataset=tfds:no_such_set_abc"], "no_such_set_abc"),
+    (["--model=stylegan"], "resnet_sn"),
+])
+def test_bad_data_and_model_choices_stop_with_a_clear_message(tmp_path, mnist_dirs, args,
+                                                              needle):
+  if any(a.startswith("--manual_dir") for a in args):  # a data_dir where nothing is prepared
+    data_dir = [f"--data_dir={tmp_path / 'fresh'}"]
+  else:
+    data_dir = [f"--data_dir={mnist_dirs['data_dir']}", f"--manual_dir={mnist_dirs['manual_dir']}"]
+  proc = run_cli(f"--workdir={tmp_path / 'w'}", "--batch_size=8", *data_dir, *args)
+  assert proc.returncode != 0
+  assert needle in proc.stderr.splitlines()[-1] or needle in proc.stderr, proc.stderr[-1500:]
+  assert "Traceback" not in proc.stderr, proc.stderr[-1500:]
+  assert not (tmp_path / "w").exists()
+
+
+def test_every_shipped_flagfile_parses_into_a_valid_config():
+  from experiments import run
+  configs = os.path.join(ROOT, "experiments", "configs")
+  names = sorted(n for n in os.listdir(configs) if n.endswith(".flags"))
+  assert {"fashion_mnist_dcgan.flags", "fashion_mnist_conditional.flags", "mnist_dcgan.flags",
+          "cifar10_resnet_sn.flags", "image_folder_dcgan64.flags", "ring8.flags",
+          "grid25.flags"} <= set(names)
+  try:
+    for name in names:
+      run.FLAGS.unparse_flags()
+      run.FLAGS(["run", f"--flagfile={os.path.join(configs, name)}"])
+      config = run.config_from_flags()
+      assert run.FLAGS.workdir == f"runs/{name[:-len('.flags')]}", name
+      if name != "image_folder_dcgan64.flags":
+        assert config.dataset in name.replace("_conditional", "").replace("_dcgan", "")
+  finally:
+    run.FLAGS.unparse_flags()
+  run.FLAGS.unparse_flags()
+  run.FLAGS(["run", f"--flagfile={os.path.join(configs, 'fashion_mnist_conditional.flags')}"])
+  config = run.config_from_flags()
+  assert (config.g_conditioning, config.d_conditioning) == ("cbn", "projection")
+  run.FLAGS.unparse_flags()
+
+
+@pytest.mark.slow
+def test_shipped_cifar10_resnet_sn_flagfile_trains_on_cifar_files(tmp_path):
+  """Two steps of the SNGAN config on a 20-image CIFAR-10 made of the real file format."""
+  from test_data_images import write_cifar
+  manual = write_cifar(str(tmp_path / "raw"))
+  workdir = tmp_path / "run"
+  proc = run_cli("--flagfile=experiments/configs/cifar10_resnet_sn.flags",
+                 f"--workdir={workdir}", f"--data_dir={tmp_path / 'tfds'}",
+                 f"--manual_dir={manual}", "--num_steps=2", "--batch_size=4",
+                 "--log_every=1", "--eval_every=2", "--grid_size=4", "--notensorboard",
+                 timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  train = [r for r in _records(workdir) if "d/loss" in r]
+  assert [r["step"] for r in train] == [1, 2]
+  assert all(np.isfinite(r["d/loss"]) and np.isfinite(r["g/loss"]) for r in train)
+  summary = json.loads((workdir / "summary.json").read_text())
+  assert summary["config"]["d_steps"] == 5 and summary["config"]["loss"] == "hinge"
+  with Image.open(workdir / "samples.png") as grid:
+    assert grid.size == (2 * (2 * 34 + 2), 2 * (2 * 34 + 2))

@@ -1,0 +1,113 @@
+r"""Measures the image path: `python -m experiments.bench_images`.
+
+1. The DCGAN-28 step (PROTOCOLS.md section 3; batch 64, 1 D step, the fake batch reused
+   as in the default flagfile) with its transposed convolutions computed two ways —
+   sub-pixel phases (ours) and flax's dilated form — alternating A B A B in one process
+   (PROTOCOLS.md section 4). Prints steps/s medians and the ratio.
+2. The input pipeline on its own: images/s of `--data_placement=device` (a batch gathered
+   by a compiled function) and `=host` (a background reader thread, batches put on the
+   device), beside the images/s that the DCGAN-28 step consumes.
+"""
+
+import os
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import optax
+from absl import app, flags
+
+import jaxgan
+from jaxgan.data import images
+from jaxgan.models.dcgan import DCGAN28Discriminator, DCGAN28Generator
+
+flags.DEFINE_string("dataset", "fashion_mnist", "Image dataset for the pipeline part.")
+flags.DEFINE_string("data_dir", None, "Prepared datasets (TFDS default if unset).")
+flags.DEFINE_integer("batch_size", 64, "Batch size.")
+flags.DEFINE_integer("steps", 10, "Steps per timed window of the model part.")
+flags.DEFINE_integer("windows", 5, "Timed windows per contestant.")
+flags.DEFINE_integer("batches", 300, "Batches per timed window of the pipeline part.")
+FLAGS = flags.FLAGS
+
+
+def _dcgan28_step(method: str):
+  G, D = DCGAN28Generator(conv_transpose=method), DCGAN28Discriminator()
+  tx = optax.adam(2e-4, b1=0.5)
+  x = jnp.zeros((1, FLAGS.batch_size, 28, 28, 1))
+  state = jaxgan.create_state(0, G, D, tx, tx, {"x": x[0]})
+  step = jax.jit(jaxgan.make_train_step(G, D, tx, tx, reuse_fake=True))
+  t0 = time.perf_counter()
+  state = jax.block_until_ready(step(state, {"x": x}))[0]
+  compile_s = time.perf_counter() - t0
+  state = jax.block_until_ready(step(state, {"x": x}))[0]  # warm-up
+  return {"fn": lambda s: step(s, {"x": x}), "state": state, "compile_s": compile_s}
+
+
+def _median_rate(fn, count, windows):
+  rates = []
+  for _ in range(windows):
+    t0 = time.perf_counter()
+    out = None
+    for _ in range(count):
+      out = fn()
+    jax.block_until_ready(out)
+    rates.append(count / (time.perf_counter() - t0))
+  return statistics.median(rates), min(rates), max(rates)
+
+
+def main(argv):
+  del argv
+  print(f"backend {jax.default_backend()}, {os.cpu_count()} CPUs, f32, batch {FLAGS.batch_size}")
+  # --- 1. The model: transposed convolution as phases vs dilated ------------------
+  contestants = {m: _dcgan28_step(m) for m in ("phases", "dilated")}
+  rates = {m: [] for m in contestants}
+  for _ in range(FLAGS.windows):
+    for name, c in contestants.items():
+      state, t0 = c["state"], time.perf_counter()
+      for _ in range(FLAGS.steps):
+        state, metrics = c["fn"](state)
+      jax.block_until_ready((state, metrics))
+      rates[name].append(FLAGS.steps / (time.perf_counter() - t0))
+      c["state"] = state
+  base = statistics.median(rates["phases"])
+  print(f"\nDCGAN-28 step, {FLAGS.windows} windows of {FLAGS.steps} steps")
+  print("| transposed conv | steps/s median | min-max | ratio to phases | compile s |")
+  print("|---|---|---|---|---|")
+  for name, r in rates.items():
+    med = statistics.median(r)
+    print(f"| {name} | {med:.2f} | {min(r):.2f}-{max(r):.2f} | {med / base:.2f} | "
+          f"{contestants[name]['compile_s']:.1f} |")
+  step_images = base * FLAGS.batch_size
+
+  # --- 2. The input pipeline alone ---------------------------------------------------
+  data = images.load(FLAGS.dataset, data_dir=FLAGS.data_dir)
+  key = jax.random.key(0)
+  t0 = time.perf_counter()
+  device = images.DeviceData(data, key, 1, FLAGS.batch_size)
+  load_s = time.perf_counter() - t0
+  gather = jax.jit(lambda step, perm: images.scale_pixels(device.batch(step, perm)["x"]))
+  counter = iter(range(10**9))
+
+  def device_batch():
+    step = next(counter)
+    return gather(step, device.permutation(step))
+
+  jax.block_until_ready(device_batch())
+  dev = _median_rate(device_batch, FLAGS.batches, FLAGS.windows)
+  host = images.HostBatches(data, key, 1, FLAGS.batch_size)
+  next(host)
+  host_rate = _median_rate(lambda: next(host)[1]["x"], FLAGS.batches, FLAGS.windows)
+  host.close()
+  print(f"\nInput pipeline, {FLAGS.dataset} ({data.num_examples} images), batch "
+        f"{FLAGS.batch_size}; loading the whole set for device placement took {load_s:.1f} s")
+  print("| feed | images/s median | min-max | ratio to what the step consumes |")
+  print("|---|---|---|---|")
+  print(f"| DCGAN-28 step consumes | {step_images:.0f} | | 1.00 |")
+  for name, (med, lo, hi) in (("device", dev), ("host", host_rate)):
+    b = FLAGS.batch_size
+    print(f"| {name} | {med * b:.0f} | {lo * b:.0f}-{hi * b:.0f} | {med * b / step_images:.0f} |")
+
+
+if __name__ == "__main__":
+  app.run(main)

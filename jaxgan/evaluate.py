@@ -1,0 +1,105 @@
+"""What a run looks at during training: mode coverage for 2D mixtures, sample grids for images.
+
+An evaluator is called as `evaluator(state, step, final)` and returns `(record, message)`:
+numbers for metrics.jsonl and summary.json, and a line for the log. It writes its pictures
+into the workdir; `finish()` writes what needs the whole run (the GIF).
+"""
+
+import math
+import os
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxgan import viz
+from jaxgan.data import mixtures
+from jaxgan.metrics.modes import mode_coverage
+from jaxgan.models.layers import is_conditional
+from jaxgan.sample import make_sample_fn
+from jaxgan.state import GANState
+
+PLOT_EXTENT = {"ring8": 1.6, "grid25": 6.0}
+MAX_CLASS_ROWS = 20  # conditional grids show at most this many classes, one per row
+
+
+class MixtureEvaluator:
+  """Mode coverage (PROTOCOLS.md section 1) and the 2D picture with D's contours."""
+
+  def __init__(self, generator, discriminator, mixture: mixtures.Mixture, name: str,
+               eval_key: jax.Array, num_samples: int, workdir: str, tensorboard=None):
+    self.mixture, self.name, self.key = mixture, name, eval_key
+    self.num_samples, self.workdir, self.tensorboard = num_samples, workdir, tensorboard
+    self.sample = make_sample_fn(generator)
+    self.logits = jax.jit(lambda d_params, d_state, x: discriminator.apply(
+        {"params": d_params, **d_state}, x, train=False))
+
+  def __call__(self, state: GANState, step: int, final: bool) -> tuple[dict[str, Any], str]:
+    fake = np.asarray(self.sample(state, self.key, self.num_samples))
+    result = mode_coverage(fake, self.mixture)
+    raw = mode_coverage(self.sample(state, self.key, self.num_samples, use_ema=False),
+                        self.mixture)
+    result.update({f"raw_{k}": v for k, v in raw.items() if k != "hq_counts"})
+    title = (f"{self.name} step {step}: {result['modes']}/{self.mixture.num_modes} modes, "
+             f"HQ {100 * result['hq_fraction']:.1f}%")
+    real = np.asarray(self.mixture.sample(self.key, (500,)))
+    image = viz.plot_2d(real, fake[:1000],
+                        lambda p: self.logits(state.d_params, state.d_state, p),
+                        PLOT_EXTENT[self.name], title=title)
+    image.save(os.path.join(self.workdir, "samples.png" if final else
+                            f"samples_{step:07d}.png"))
+    if self.tensorboard:
+      self.tensorboard.image(step, "samples", np.asarray(image))
+    message = (f"{result['modes']}/{self.mixture.num_modes} modes, HQ "
+               f"{100 * result['hq_fraction']:.1f}%, reverse KL {result['reverse_kl']}")
+    return result, message
+
+  def finish(self) -> None:
+    pass
+
+
+class SampleEvaluator:
+  """A grid of samples from one fixed noise batch at every evaluation, and their GIF.
+
+  Conditional generators get one row per class (up to `MAX_CLASS_ROWS`), ten samples each.
+  The record holds the mean and standard deviation of the generated values beside the
+  data's, a cheap check that the samples have the data's range.
+  """
+
+  def __init__(self, generator, image_shape: tuple[int, ...], data_stats: tuple[float, float],
+               eval_key: jax.Array, grid_size: int, workdir: str, tensorboard=None):
+    self.sample, self.key = make_sample_fn(generator), eval_key
+    self.workdir, self.tensorboard, self.data_stats = workdir, tensorboard, data_stats
+    self.is_image = len(image_shape) == 3 and image_shape[-1] in (1, 3)
+    if is_conditional(generator):
+      rows = min(generator.num_classes, MAX_CLASS_ROWS)
+      self.labels = np.repeat(np.arange(rows), 10)
+      self.rows = rows
+    else:
+      self.labels = None
+      self.rows = max(1, int(math.sqrt(grid_size)))
+    self.num = len(self.labels) if self.labels is not None else grid_size
+    self.scale = max(1, 64 // image_shape[0]) if self.is_image else 1
+    self.frames: list[np.ndarray] = []
+
+  def __call__(self, state: GANState, step: int, final: bool) -> tuple[dict[str, Any], str]:
+    fake = np.asarray(self.sample(state, self.key, self.num, labels=self.labels))
+    result = {"sample_mean": float(fake.mean()), "sample_std": float(fake.std()),
+              "data_mean": self.data_stats[0], "data_std": self.data_stats[1]}
+    message = (f"samples mean {result['sample_mean']:.3f} std {result['sample_std']:.3f} "
+               f"(data {self.data_stats[0]:.3f}, {self.data_stats[1]:.3f})")
+    if self.is_image:
+      grid = viz.image_grid(fake, self.rows, scale=self.scale)
+      self.frames.append(grid)
+      name = f"samples_{step:07d}.png"
+      viz.Image.fromarray(grid).save(os.path.join(self.workdir, name))
+      if final:
+        viz.Image.fromarray(grid).save(os.path.join(self.workdir, "samples.png"))
+      if self.tensorboard:
+        self.tensorboard.image(step, "samples", grid)
+      message += f"; grid {name}"
+    return result, message
+
+  def finish(self) -> None:
+    if self.frames:
+      viz.save_gif(self.frames, os.path.join(self.workdir, "samples.gif"))

@@ -1,0 +1,69 @@
+"""Where a run's numbers and pictures go: metrics.jsonl and TensorBoard event files.
+
+The TensorBoard events are written with the `tensorboard` package's own event writer and
+protocol buffers, so no TensorFlow is needed.
+"""
+
+import io
+import json
+import time
+from typing import Any
+
+import numpy as np
+
+
+class JsonlWriter:
+  """Appends one JSON object per line to a file, flushing each write."""
+
+  def __init__(self, path: str):
+    self._file = open(path, "a", encoding="utf-8")
+
+  def write(self, record: dict[str, Any]) -> None:
+    self._file.write(json.dumps(record) + "\n")
+    self._file.flush()
+
+  def close(self) -> None:
+    self._file.close()
+
+
+def read_jsonl(path: str) -> list[dict[str, Any]]:
+  """Returns the records of a metrics.jsonl file."""
+  with open(path, encoding="utf-8") as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+class TensorBoardWriter:
+  """Writes scalars and images as TensorBoard events under `logdir`."""
+
+  def __init__(self, logdir: str):
+    # Imported here: only runs that write TensorBoard files pay for the import.
+    from tensorboard.compat.proto import event_pb2, summary_pb2  # pylint: disable=g-import-not-at-top
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter  # pylint: disable=g-import-not-at-top
+    self._event_pb2, self._summary_pb2 = event_pb2, summary_pb2
+    self._writer = EventFileWriter(logdir)
+
+  def _write(self, step: int, values) -> None:
+    summary = self._summary_pb2.Summary(value=values)
+    self._writer.add_event(self._event_pb2.Event(wall_time=time.time(), step=int(step),
+                                                 summary=summary))
+
+  def scalars(self, step: int, scalars: dict[str, float]) -> None:
+    values = [self._summary_pb2.Summary.Value(tag=k, simple_value=float(v))
+              for k, v in scalars.items() if isinstance(v, (int, float)) and v is not None]
+    self._write(step, values)
+    self._writer.flush()
+
+  def image(self, step: int, tag: str, pixels: np.ndarray) -> None:
+    """Writes an (H, W, 3) or (H, W) uint8 picture."""
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    height, width = pixels.shape[:2]
+    image = self._summary_pb2.Summary.Image(
+        height=height, width=width, colorspace=3 if pixels.ndim == 3 else 1,
+        encoded_image_string=buffer.getvalue())
+    self._write(step, [self._summary_pb2.Summary.Value(tag=tag, image=image)])
+    self._writer.flush()
+
+  def close(self) -> None:
+    self._writer.close()
