@@ -5,6 +5,7 @@ after `--flagfile` overrides the file.
 """
 
 import dataclasses
+import os
 import sys
 
 from absl import app, flags, logging
@@ -77,6 +78,16 @@ flags.DEFINE_integer("grid_size", _D.grid_size,
                      "Samples in the image grid (conditional models: 10 per class).",
                      lower_bound=1)
 flags.DEFINE_bool("tensorboard", _D.tensorboard, "Also write TensorBoard event files.")
+flags.DEFINE_bool("sync_batch_norm", _D.sync_batch_norm,
+                  "On several devices, batch norm uses the statistics of the global batch.")
+# Multi-host runs: the same command on every host. Not needed where JAX finds the cluster
+# itself (TPU pods, SLURM): see README, "Scaling out".
+flags.DEFINE_string("coordinator_address", None,
+                    "host:port of process 0, for jax.distributed.initialize.")
+flags.DEFINE_integer("num_processes", None, "Number of processes (hosts) in the run.",
+                     lower_bound=1)
+flags.DEFINE_integer("process_id", None, "This process's index, 0 .. num_processes - 1.",
+                     lower_bound=0)
 flags.mark_flag_as_required("workdir")
 
 FLAGS = flags.FLAGS
@@ -86,6 +97,33 @@ def config_from_flags() -> Config:
   """Returns the validated Config that the parsed flags describe."""
   values = {f.name: FLAGS[f.name].value for f in dataclasses.fields(Config)}
   return Config(**values).validate()
+
+
+def _cluster_detected() -> bool:
+  """Returns whether the environment is a multi-process job JAX can join by itself."""
+  env = os.environ
+  slurm = int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in env
+  tpu = len([h for h in env.get("TPU_WORKER_HOSTNAMES", "").split(",") if h]) > 1
+  return slurm or tpu
+
+
+def initialize_distributed() -> None:
+  """Joins the other processes of a multi-host run (a no-op for a single process)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  given = [FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id]
+  if any(v is not None for v in given):
+    if any(v is None for v in given):
+      raise app.UsageError("--coordinator_address, --num_processes and --process_id go "
+                           "together: give all three or none")
+    if FLAGS.process_id >= FLAGS.num_processes:
+      raise app.UsageError(f"--process_id={FLAGS.process_id} must be below "
+                           f"--num_processes={FLAGS.num_processes}")
+    # CPU processes need a collectives library to reach each other (GPU/TPU have theirs).
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
+                               FLAGS.process_id)
+  elif _cluster_detected():
+    jax.distributed.initialize()
 
 
 def main(argv):
@@ -99,6 +137,7 @@ def main(argv):
   # Imported here so that --help and flag errors answer without starting JAX.
   from jaxgan.data.readers import DataError
   from jaxgan.train import train_and_evaluate
+  initialize_distributed()
   try:
     train_and_evaluate(config, FLAGS.workdir)
   except (DataError, config_lib.ConfigError) as e:

@@ -54,6 +54,7 @@ class Config:
   d_conditioning: str = "none"  # class-conditional D: "projection" or "acgan"
   ac_weight: float = 1.0
   d_norm: str = "spectral"      # normalisation of the generic dcgan D
+  sync_batch_norm: bool = True  # on several devices: batch statistics over the global batch
   # MLP players for 2D data.
   g_width: int = 128
   g_depth: int = 2

@@ -46,8 +46,9 @@ class MixtureEvaluator:
     image = viz.plot_2d(real, fake[:1000],
                         lambda p: self.logits(state.d_params, state.d_state, p),
                         PLOT_EXTENT[self.name], title=title)
-    image.save(os.path.join(self.workdir, "samples.png" if final else
-                            f"samples_{step:07d}.png"))
+    if self.workdir:
+      image.save(os.path.join(self.workdir, "samples.png" if final else
+                              f"samples_{step:07d}.png"))
     if self.tensorboard:
       self.tensorboard.image(step, "samples", np.asarray(image))
     message = (f"{result['modes']}/{self.mixture.num_modes} modes, HQ "
@@ -92,14 +93,15 @@ class SampleEvaluator:
       grid = viz.image_grid(fake, self.rows, scale=self.scale)
       self.frames.append(grid)
       name = f"samples_{step:07d}.png"
-      viz.Image.fromarray(grid).save(os.path.join(self.workdir, name))
-      if final:
-        viz.Image.fromarray(grid).save(os.path.join(self.workdir, "samples.png"))
+      if self.workdir:
+        viz.Image.fromarray(grid).save(os.path.join(self.workdir, name))
+        if final:
+          viz.Image.fromarray(grid).save(os.path.join(self.workdir, "samples.png"))
       if self.tensorboard:
         self.tensorboard.image(step, "samples", grid)
       message += f"; grid {name}"
     return result, message
 
   def finish(self) -> None:
-    if self.frames:
+    if self.frames and self.workdir:
       viz.save_gif(self.frames, os.path.join(self.workdir, "samples.gif"))

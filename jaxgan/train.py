@@ -14,7 +14,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from jaxgan import viz
+from jaxgan import parallel, viz
 from jaxgan.config import Config, ConfigError
 from jaxgan.data import images, mixtures
 from jaxgan.evaluate import MixtureEvaluator, SampleEvaluator
@@ -39,13 +39,14 @@ def schedule(lr: float, config: Config, updates_per_step: int = 1) -> optax.Sche
 
 
 def build(config: Config, data_shape: tuple[int, ...] = (2,), num_classes: int = 0,
-          pixels: bool = False):
+          pixels: bool = False, bn_axis: str | None = None):
   """Returns `(generator, discriminator, g_tx, d_tx)` for the config and the data's shape."""
   generator, discriminator = build_players(
       config.model, data_shape, num_classes=num_classes, latent_dim=config.latent_dim,
       g_conditioning=config.g_conditioning, d_conditioning=config.d_conditioning,
       d_norm=config.d_norm, mlp_width=(config.g_width, config.d_width),
-      mlp_depth=(config.g_depth, config.d_depth), activation=config.activation, pixels=pixels)
+      mlp_depth=(config.g_depth, config.d_depth), activation=config.activation, pixels=pixels,
+      bn_axis=bn_axis)
   g_tx = optax.adam(schedule(config.g_lr, config), b1=config.g_beta1, b2=config.g_beta2)
   # D's optimizer counts D updates: its schedule spans d_steps * num_steps of them.
   d_tx = optax.adam(schedule(config.d_lr, config, config.d_steps), b1=config.d_beta1,
@@ -105,6 +106,18 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
   init_key, data_key, eval_key = jax.random.split(jax.random.key(config.seed), 3)
   k, batch_size = config.d_steps, config.batch_size
 
+  # --- Devices: one, or a data-parallel mesh over every device of every process --------
+  mesh = parallel.data_mesh() if jax.device_count() > 1 else None
+  axis = parallel.DATA_AXIS if mesh is not None else None
+  multi_process, is_writer = jax.process_count() > 1, jax.process_index() == 0
+  if mesh is not None:
+    try:
+      parallel.check_batch(batch_size, jax.device_count())
+    except ValueError as e:
+      raise ConfigError(str(e)) from e
+    logging.info("data parallel over %d devices (%d processes), %d samples per device",
+                 jax.device_count(), jax.process_count(), batch_size // jax.device_count())
+
   # --- Data --------------------------------------------------------------------------
   if config.is_mixture:
     mixture = mixtures.get(config.dataset)
@@ -122,16 +135,25 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
 
   # --- Players, optimizers, state ----------------------------------------------------
   try:
-    generator, discriminator, g_tx, d_tx = build(config, data_shape, num_classes, pixels)
+    generator, discriminator, g_tx, d_tx = build(
+        config, data_shape, num_classes, pixels,
+        bn_axis=axis if config.sync_batch_norm else None)
   except ValueError as e:
     raise ConfigError(f"{e} (dataset {config.dataset})") from e
   sample_batch = {"x": np.zeros((batch_size, *data_shape), np.float32)}
   state = create_state(init_key, generator, discriminator, g_tx, d_tx, sample_batch)
   train_step = make_train_step(generator, discriminator, g_tx, d_tx, loss=config.loss,
                                d_steps=k, reuse_fake=config.reuse_fake,
-                               ema_decay=config.ema_decay, ac_weight=config.ac_weight)
-  os.makedirs(workdir, exist_ok=True)
-  tensorboard = TensorBoardWriter(workdir) if config.tensorboard else None
+                               ema_decay=config.ema_decay, ac_weight=config.ac_weight,
+                               axis_name=axis)
+  if mesh is not None:
+    train_step = parallel.shard_step(train_step, mesh)
+    state = parallel.replicate_on_mesh(state, mesh)
+  # Only process 0 writes; every process computes the same evaluations.
+  out_dir = workdir if is_writer else None
+  if is_writer:
+    os.makedirs(workdir, exist_ok=True)
+  tensorboard = TensorBoardWriter(workdir) if config.tensorboard and is_writer else None
 
   # --- The compiled update with its data feed, and the evaluator ---------------------
   feed = None
@@ -139,14 +161,22 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
     train_fn = make_mixture_train_fn(train_step, mixture, data_key, k, batch_size)
     advance: Callable = lambda state, step: train_fn(state)
     evaluator = MixtureEvaluator(generator, discriminator, mixture, config.dataset, eval_key,
-                                 config.eval_samples, workdir, tensorboard)
-  elif config.data_placement == "device":
-    device_data = images.DeviceData(data, data_key, k, batch_size)
+                                 config.eval_samples, out_dir, tensorboard)
+  elif config.data_placement == "device" and not multi_process:
+    device_data = images.DeviceData(data, data_key, k, batch_size,
+                                    mesh and parallel.replicated(mesh))
     train_fn = make_device_train_fn(train_step, device_data)
     advance = lambda state, step: train_fn(state, device_data.permutation(step))
     stats = images.scale_pixels(device_data.images[:10_000])
   else:
-    feed = images.HostBatches(data, data_key, k, batch_size, start_step=int(state.step))
+    if multi_process and config.data_placement == "device":
+      logging.info("several processes: each reads its own rows of every batch from the host")
+    place = jax.device_put
+    if mesh is not None:
+      place = lambda batch: parallel.global_batch(batch, mesh, batch_size)
+    feed = images.HostBatches(data, data_key, k, batch_size, start_step=0,
+                              rows=parallel.process_rows(batch_size) if multi_process
+                              else slice(None), place=place)
     train_fn = make_host_train_fn(train_step)
 
     def advance(state, step):
@@ -158,22 +188,24 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
     stats = images.scale_pixels(data.read(range(min(10_000, data.num_examples)))[0])
   if not config.is_mixture:
     evaluator = SampleEvaluator(generator, data_shape, (float(stats.mean()), float(stats.std())),
-                                eval_key, config.grid_size, workdir, tensorboard)
+                                eval_key, config.grid_size, out_dir, tensorboard)
 
   # --- Train loop ----------------------------------------------------------------------
-  metrics_log = JsonlWriter(os.path.join(workdir, "metrics.jsonl"))
+  metrics_log = JsonlWriter(os.path.join(workdir, "metrics.jsonl") if is_writer else None)
   history: list[dict[str, Any]] = []
   logging.info("training %s (%s) on %s for %d steps (batch %d, d_steps %d) in %s",
                config.loss, config.model, config.dataset, config.num_steps, batch_size, k,
                workdir)
 
   def log_eval(state, step, final):
-    result, message = evaluator(state, step, final)
+    result, message = evaluator(parallel.to_host(state) if mesh is not None else state, step,
+                                final)
     record = {"step": step, **{f"eval/{key}": v for key, v in result.items()}}
     metrics_log.write(record)
     if tensorboard:
       tensorboard.scalars(step, {key: v for key, v in record.items() if key != "step"})
-    viz.plot_curves(history, CURVE_PANELS).save(os.path.join(workdir, "losses.png"))
+    if is_writer:
+      viz.plot_curves(history, CURVE_PANELS).save(os.path.join(workdir, "losses.png"))
     logging.info("eval at step %d: %s", step, message)
     return result
 
@@ -183,7 +215,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
     for step in range(1, config.num_steps + 1):
       state, metrics = advance(state, step - 1)
       if step % config.log_every == 0 or step == config.num_steps:
-        metrics = {key: float(v) for key, v in jax.device_get(metrics).items()}
+        metrics = {key: float(v) for key, v in parallel.to_host(metrics).items()}
         now = time.perf_counter()
         rate = (step - window_step) / (now - window_start)
         window_start, window_step = now, step
@@ -217,8 +249,9 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
              "config": config.to_dict()}
   if config.is_mixture:
     summary["num_modes"] = mixture.num_modes
-  with open(os.path.join(workdir, "summary.json"), "w", encoding="utf-8") as f:
-    json.dump(summary, f, indent=2)
+  if is_writer:
+    with open(os.path.join(workdir, "summary.json"), "w", encoding="utf-8") as f:
+      json.dump(summary, f, indent=2)
   logging.info("done in %.0fs: %s", wall, {key: v for key, v in result.items()
                                            if not isinstance(v, (list, dict))})
   return summary

@@ -13,17 +13,19 @@ import numpy as np
 
 
 class JsonlWriter:
-  """Appends one JSON object per line to a file, flushing each write."""
+  """Appends one JSON object per line to a file, flushing each write (no file: no-op)."""
 
-  def __init__(self, path: str):
-    self._file = open(path, "a", encoding="utf-8")
+  def __init__(self, path: str | None):
+    self._file = open(path, "a", encoding="utf-8") if path else None
 
   def write(self, record: dict[str, Any]) -> None:
-    self._file.write(json.dumps(record) + "\n")
-    self._file.flush()
+    if self._file:
+      self._file.write(json.dumps(record) + "\n")
+      self._file.flush()
 
   def close(self) -> None:
-    self._file.close()
+    if self._file:
+      self._file.close()
 
 
 def read_jsonl(path: str) -> list[dict[str, Any]]:

@@ -187,10 +187,11 @@ class DeviceData:
   side of the loop) and passed to the compiled step, which slices its batch from it.
   """
 
-  def __init__(self, data: ImageData, data_key: jax.Array, d_steps: int, batch_size: int):
+  def __init__(self, data: ImageData, data_key: jax.Array, d_steps: int, batch_size: int,
+               sharding=None):
     images, labels = data.read_all()
-    self.images = jax.device_put(images)
-    self.labels = None if labels is None else jax.device_put(labels.astype(np.int32))
+    self.images = jax.device_put(images, sharding)
+    self.labels = None if labels is None else jax.device_put(labels.astype(np.int32), sharding)
     self.num_examples, self.data_key = data.num_examples, data_key
     self.shape = (d_steps, batch_size)
     self.per_epoch = steps_per_epoch(self.num_examples, d_steps * batch_size)
@@ -218,15 +219,18 @@ class HostBatches:
   """Batches read from the data source by a background thread and put on the device ahead.
 
   Iterating yields `(step, batch)` from `start_step` on; `prefetch` batches wait on the
-  device. An error in the reader thread is raised in the consumer, not lost.
+  device. An error in the reader thread is raised in the consumer, not lost. With several
+  processes each reads only `rows` (its slice of the B axis) and `place` assembles the
+  global batch (`jaxgan.parallel.global_batch`).
   """
 
   def __init__(self, data: ImageData, data_key: jax.Array, d_steps: int, batch_size: int,
-               start_step: int = 0, prefetch: int = 2, sharding=None):
+               start_step: int = 0, prefetch: int = 2, rows: slice = slice(None),
+               place=jax.device_put):
     self.data, self.data_key = data, data_key
     self.shape, self.per_step = (d_steps, batch_size), d_steps * batch_size
     self.per_epoch = steps_per_epoch(data.num_examples, self.per_step)
-    self.step, self.sharding = start_step, sharding
+    self.step, self.rows, self.place = start_step, rows, place
     self._queue: queue.Queue = queue.Queue(maxsize=max(prefetch, 1))
     self._stop = threading.Event()
     self._perm_epoch, self._perm = -1, None
@@ -240,17 +244,18 @@ class HostBatches:
       self._perm = np.asarray(epoch_permutation(self.data_key, epoch, self.data.num_examples))
       self._perm_epoch = epoch
     idx = self._perm[within * self.per_step:(within + 1) * self.per_step]
-    images, labels = self.data.read(idx)
-    out = {"x": images.reshape(*self.shape, *images.shape[1:])}
+    idx = idx.reshape(self.shape)[:, self.rows]
+    images, labels = self.data.read(idx.reshape(-1))
+    out = {"x": images.reshape(*idx.shape, *images.shape[1:])}
     if labels is not None:
-      out["y"] = labels.reshape(self.shape)
+      out["y"] = labels.reshape(idx.shape)
     return out
 
   def _fill(self):
     step = self.step
     try:
       while not self._stop.is_set():
-        batch = jax.device_put(self.host_batch(step), self.sharding)
+        batch = self.place(self.host_batch(step))
         while not self._stop.is_set():
           try:
             self._queue.put((step, batch), timeout=0.1)

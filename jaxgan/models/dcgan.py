@@ -42,13 +42,15 @@ class DCGAN28Generator(nn.Module):
   num_classes: int = 0
   conditioning: str = "concat"
   conv_transpose: str = "phases"
+  bn_axis: str | None = None  # cross-replica batch norm over this axis
 
   @nn.compact
   def __call__(self, z, y=None, train: bool = True):
     layers.check_conditioning(self.num_classes, self.conditioning, layers.G_CONDITIONING)
 
     def norm(x):
-      return layers.GeneratorNorm(self.num_classes, self.conditioning, **_KERAS_BN)(x, y, train)
+      return layers.GeneratorNorm(self.num_classes, self.conditioning, axis_name=self.bn_axis,
+                                  **_KERAS_BN)(x, y, train)
 
     x = layers.embed_labels(z, y, self.num_classes, self.conditioning)
     x = nn.Dense(7 * 7 * 256, use_bias=False, kernel_init=_KERAS_INIT)(x)
@@ -84,6 +86,7 @@ class DCGAN64Generator(nn.Module):
   width: int = 64
   num_classes: int = 0
   conditioning: str = "concat"
+  bn_axis: str | None = None
 
   @nn.compact
   def __call__(self, z, y=None, train: bool = True):
@@ -96,7 +99,7 @@ class DCGAN64Generator(nn.Module):
                            padding=((pad, pad), (pad, pad)), use_bias=False,
                            kernel_init=_TORCH_INIT)(x)
       x = layers.GeneratorNorm(self.num_classes, self.conditioning, scale_init=_torch_bn_scale,
-                               **_TORCH_BN)(x, y, train)
+                               axis_name=self.bn_axis, **_TORCH_BN)(x, y, train)
       x = nn.relu(x)
     x = layers.ConvTranspose(self.channels, (4, 4), (2, 2), padding=((2, 2), (2, 2)),
                          use_bias=False, kernel_init=_TORCH_INIT)(x)
@@ -108,6 +111,7 @@ class DCGAN64Discriminator(nn.Module):
   width: int = 64
   num_classes: int = 0
   conditioning: str = "projection"
+  bn_axis: str | None = None
 
   @nn.compact
   def __call__(self, x, y=None, train: bool = True):
@@ -117,7 +121,7 @@ class DCGAN64Discriminator(nn.Module):
                   kernel_init=_TORCH_INIT)(x)
       if i > 0:
         x = nn.BatchNorm(use_running_average=not train, scale_init=_torch_bn_scale,
-                         **_TORCH_BN)(x)
+                         axis_name=self.bn_axis, **_TORCH_BN)(x)
       x = _leaky(x)
     if not self.num_classes:  # the last conv of netD: 4x4 valid -> one logit
       return nn.Conv(1, (4, 4), padding="VALID", use_bias=False,
@@ -142,6 +146,7 @@ class DCGANGenerator(nn.Module):
   width: int = 64
   num_classes: int = 0
   conditioning: str = "concat"
+  bn_axis: str | None = None
 
   @nn.compact
   def __call__(self, z, y=None, train: bool = True):
@@ -149,7 +154,8 @@ class DCGANGenerator(nn.Module):
     n = _num_halvings(self.resolution)
 
     def norm(x):
-      return layers.GeneratorNorm(self.num_classes, self.conditioning)(x, y, train)
+      return layers.GeneratorNorm(self.num_classes, self.conditioning,
+                                  axis_name=self.bn_axis)(x, y, train)
 
     x = layers.embed_labels(z, y, self.num_classes, self.conditioning)
     x = nn.relu(norm(nn.Dense(4 * 4 * self.width * 2 ** n)(x)))
@@ -171,6 +177,7 @@ class DCGANDiscriminator(nn.Module):
   norm: str = "spectral"
   num_classes: int = 0
   conditioning: str = "projection"
+  bn_axis: str | None = None
 
   @nn.compact
   def __call__(self, x, y=None, train: bool = True):
@@ -182,7 +189,7 @@ class DCGANDiscriminator(nn.Module):
       x = layers.dense_or_conv(nn.Conv(self.width * 2 ** i, (4, 4), (2, 2), padding="SAME"),
                                x, spectral, train)
       if self.norm == "batch" and i > 0:
-        x = nn.BatchNorm(use_running_average=not train)(x)
+        x = nn.BatchNorm(use_running_average=not train, axis_name=self.bn_axis)(x)
       x = _leaky(x)
     return layers.DiscriminatorHead(self.num_classes, self.conditioning, spectral)(
         x.reshape(x.shape[0], -1), y, train)

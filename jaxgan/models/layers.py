@@ -48,11 +48,13 @@ class ConditionalBatchNorm(nn.Module):
   num_classes: int
   momentum: float = 0.9
   epsilon: float = 1e-5
+  axis_name: str | None = None  # cross-replica statistics over this axis
 
   @nn.compact
   def __call__(self, x, y, train: bool):
     x = nn.BatchNorm(use_running_average=not train, use_scale=False, use_bias=False,
-                     momentum=self.momentum, epsilon=self.epsilon)(x)
+                     momentum=self.momentum, epsilon=self.epsilon,
+                     axis_name=self.axis_name)(x)
     channels = x.shape[-1]
     gamma = nn.Embed(self.num_classes, channels, embedding_init=nn.initializers.ones,
                      name="gamma")(y)
@@ -63,18 +65,25 @@ class ConditionalBatchNorm(nn.Module):
 
 
 class GeneratorNorm(nn.Module):
-  """Batch norm, or conditional batch norm when the generator is conditioned with "cbn"."""
+  """Batch norm, or conditional batch norm when the generator is conditioned with "cbn".
+
+  `axis_name` makes the batch statistics cross-replica: computed over the global batch of
+  a data-parallel axis (see `jaxgan.parallel`).
+  """
   num_classes: int = 0
   conditioning: str = "concat"
   momentum: float = 0.9
   epsilon: float = 1e-5
   scale_init: Any = nn.initializers.ones
+  axis_name: str | None = None
 
   @nn.compact
   def __call__(self, x, y, train: bool):
     if self.num_classes and self.conditioning == "cbn":
-      return ConditionalBatchNorm(self.num_classes, self.momentum, self.epsilon)(x, y, train)
+      return ConditionalBatchNorm(self.num_classes, self.momentum, self.epsilon,
+                                  self.axis_name)(x, y, train)
     return nn.BatchNorm(use_running_average=not train, momentum=self.momentum,
+                        axis_name=self.axis_name,
                         epsilon=self.epsilon, scale_init=self.scale_init)(x)
 
 

@@ -16,7 +16,8 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
                   latent_dim: int = 0, g_conditioning: str = "none",
                   d_conditioning: str = "none", d_norm: str = "spectral",
                   mlp_width: tuple[int, int] = (128, 128), mlp_depth: tuple[int, int] = (2, 2),
-                  activation: str = "relu", pixels: bool = False) -> tuple[nn.Module, nn.Module]:
+                  activation: str = "relu", pixels: bool = False,
+                  bn_axis: str | None = None) -> tuple[nn.Module, nn.Module]:
   """Returns `(generator, discriminator)` for samples of `data_shape` (without batch axis).
 
   Args:
@@ -28,6 +29,7 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
     d_norm: normalisation of the generic dcgan discriminator.
     mlp_width, mlp_depth, activation: (G, D) widths and depths of the MLP players.
     pixels: the data are images in [-1, 1] (an MLP generator then ends in tanh).
+    bn_axis: a data-parallel axis name: batch norm then uses cross-replica statistics.
 
   Raises:
     ValueError naming the mismatch (a model at the wrong resolution, conditioning
@@ -62,13 +64,13 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
     raise ValueError(f"model={model!r} is defined for {RESOLUTIONS[model]} pixel images; the "
                      f"data are {resolution}x{resolution} (set --image_size for image_folder)")
   if model == "dcgan28":
-    return (dcgan.DCGAN28Generator(latent_dim, channels, **g_cond),
+    return (dcgan.DCGAN28Generator(latent_dim, channels, **g_cond, bn_axis=bn_axis),
             dcgan.DCGAN28Discriminator(**d_cond))
   if model == "dcgan64":
-    return (dcgan.DCGAN64Generator(latent_dim, channels, **g_cond),
-            dcgan.DCGAN64Discriminator(**d_cond))
+    return (dcgan.DCGAN64Generator(latent_dim, channels, **g_cond, bn_axis=bn_axis),
+            dcgan.DCGAN64Discriminator(**d_cond, bn_axis=bn_axis))
   if model == "dcgan":
-    return (dcgan.DCGANGenerator(resolution, latent_dim, channels, **g_cond),
-            dcgan.DCGANDiscriminator(resolution, norm=d_norm, **d_cond))
-  return (resnet.ResNetGenerator(latent_dim, channels, **g_cond),
+    return (dcgan.DCGANGenerator(resolution, latent_dim, channels, **g_cond, bn_axis=bn_axis),
+            dcgan.DCGANDiscriminator(resolution, norm=d_norm, **d_cond, bn_axis=bn_axis))
+  return (resnet.ResNetGenerator(latent_dim, channels, **g_cond, bn_axis=bn_axis),
           resnet.ResNetDiscriminator(**d_cond))

@@ -27,11 +27,13 @@ class GeneratorBlock(nn.Module):
   features: int
   num_classes: int = 0
   conditioning: str = "concat"
+  bn_axis: str | None = None
 
   @nn.compact
   def __call__(self, x, y, train: bool):
     def norm(h):
-      return layers.GeneratorNorm(self.num_classes, self.conditioning)(h, y, train)
+      return layers.GeneratorNorm(self.num_classes, self.conditioning,
+                                  axis_name=self.bn_axis)(h, y, train)
 
     h = _upsample(nn.relu(norm(x)))
     h = nn.Conv(self.features, (3, 3), padding="SAME")(h)
@@ -72,6 +74,7 @@ class ResNetGenerator(nn.Module):
   width: int = 256
   num_classes: int = 0
   conditioning: str = "cbn"
+  bn_axis: str | None = None  # cross-replica batch norm over this axis
 
   @nn.compact
   def __call__(self, z, y=None, train: bool = True):
@@ -79,8 +82,9 @@ class ResNetGenerator(nn.Module):
     x = layers.embed_labels(z, y, self.num_classes, self.conditioning)
     x = nn.Dense(4 * 4 * self.width)(x).reshape(-1, 4, 4, self.width)
     for _ in range(3):
-      x = GeneratorBlock(self.width, self.num_classes, self.conditioning)(x, y, train)
-    x = nn.relu(nn.BatchNorm(use_running_average=not train)(x))
+      x = GeneratorBlock(self.width, self.num_classes, self.conditioning, self.bn_axis)(x, y,
+                                                                                        train)
+    x = nn.relu(nn.BatchNorm(use_running_average=not train, axis_name=self.bn_axis)(x))
     return jnp.tanh(nn.Conv(self.channels, (3, 3), padding="SAME")(x))
 
 
