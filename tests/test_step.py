@@ -42,8 +42,7 @@ def reference_step(generator, discriminator, g_tx, d_tx, loss, d_steps, reuse_fa
 
 
 @pytest.mark.parametrize("loss", ["non_saturating", "relativistic_average", "hinge"])
-@pytest.mark.parametrize("d_steps", [1, 3])
-@pytest.mark.parametrize("reuse_fake", [False, True])
+@pytest.mark.parametrize("d_steps, reuse_fake", [(1, True), (3, False), (3, True)])
 def test_fused_step_equals_plain_algorithm(players, loss, d_steps, reuse_fake):
   # Adam would turn rounding-level differences in a near-zero gradient into +-lr
   # steps, so the comparison uses optimizers that do not amplify rounding.
@@ -92,9 +91,9 @@ def test_scan_and_unrolled_discriminator_loops_agree(players):
 
 def test_jit_and_eager_agree(players):
   G, D, g_tx, d_tx = players
-  data = batches(1, 2, 8)  # one step: jax.disable_jit runs every op from Python
+  data = batches(1, 1, 8)  # one step, k = 1: jax.disable_jit runs every op from Python
   init = jaxgan.create_state(0, G, D, g_tx, d_tx, data[0]["x"][0])
-  step = jaxgan.make_train_step(G, D, g_tx, d_tx, d_steps=2, loss="least_squares")
+  step = jaxgan.make_train_step(G, D, g_tx, d_tx, d_steps=1, loss="least_squares")
   eager, jitted = init, init
   for batch in data:
     with jax.disable_jit():
