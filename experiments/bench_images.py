@@ -4,6 +4,8 @@ r"""Measures the image path: `python -m experiments.bench_images`.
    as in the default flagfile) with its transposed convolutions computed two ways —
    sub-pixel phases (ours) and flax's dilated form — alternating A B A B in one process
    (PROTOCOLS.md section 4). Prints steps/s medians and the ratio.
+   With `--layers`, each of DCGAN-28's three transposed convolutions alone: milliseconds
+   of the forward pass, the kernel gradient and the input gradient, both ways.
 2. The input pipeline on its own: images/s of `--data_placement=device` (a batch gathered
    by a compiled function) and `=host` (a background reader thread, batches put on the
    device), beside the images/s that the DCGAN-28 step consumes.
@@ -21,6 +23,7 @@ from absl import app, flags
 import jaxgan
 from jaxgan.data import images
 from jaxgan.models.dcgan import DCGAN28Discriminator, DCGAN28Generator
+from jaxgan.models.layers import ConvTranspose
 
 flags.DEFINE_string("dataset", "fashion_mnist", "Image dataset for the pipeline part.")
 flags.DEFINE_string("data_dir", None, "Prepared datasets (TFDS default if unset).")
@@ -28,6 +31,7 @@ flags.DEFINE_integer("batch_size", 64, "Batch size.")
 flags.DEFINE_integer("steps", 10, "Steps per timed window of the model part.")
 flags.DEFINE_integer("windows", 5, "Timed windows per contestant.")
 flags.DEFINE_integer("batches", 300, "Batches per timed window of the pipeline part.")
+flags.DEFINE_bool("layers", True, "Also time each DCGAN-28 transposed convolution alone.")
 FLAGS = flags.FLAGS
 
 
@@ -42,6 +46,31 @@ def _dcgan28_step(method: str):
   compile_s = time.perf_counter() - t0
   state = jax.block_until_ready(step(state, {"x": x}))[0]  # warm-up
   return {"fn": lambda s: step(s, {"x": x}), "state": state, "compile_s": compile_s}
+
+
+# DCGAN-28's transposed convolutions: (input side, in channels, out channels, stride).
+_DCGAN28_LAYERS = ((7, 256, 128, 1), (7, 128, 64, 2), (14, 64, 1, 2))
+
+
+def _layer_table():
+  """Prints ms per call of each DCGAN-28 transposed convolution, forward and gradients."""
+  print("\n| layer | method | forward ms | kernel grad ms | input grad ms |\n|---|---|---|---|---|")
+  key = jax.random.key(0)
+  for side, c_in, c_out, stride in _DCGAN28_LAYERS:
+    x = jax.random.normal(key, (FLAGS.batch_size, side, side, c_in))
+    for method in ("phases", "dilated"):
+      layer = ConvTranspose(c_out, (5, 5), (stride, stride), use_bias=False, method=method)
+      params = layer.init(key, x)
+      loss = lambda p, v: jnp.sum(layer.apply(p, v) ** 2)
+      fns = (jax.jit(layer.apply), jax.jit(jax.grad(loss)),
+             jax.jit(jax.grad(loss, argnums=1)))
+      ms = []
+      for fn in fns:
+        jax.block_until_ready(fn(params, x))
+        rate = _median_rate(lambda fn=fn: fn(params, x), 5, FLAGS.windows)[0]
+        ms.append(1000 / rate)
+      print(f"| {side}->{side * stride}, {c_in}->{c_out} | {method} | {ms[0]:.1f} | "
+            f"{ms[1]:.1f} | {ms[2]:.1f} |")
 
 
 def _median_rate(fn, count, windows):
@@ -79,6 +108,8 @@ def main(argv):
     print(f"| {name} | {med:.2f} | {min(r):.2f}-{max(r):.2f} | {med / base:.2f} | "
           f"{contestants[name]['compile_s']:.1f} |")
   step_images = base * FLAGS.batch_size
+  if FLAGS.layers:
+    _layer_table()
 
   # --- 2. The input pipeline alone ---------------------------------------------------
   data = images.load(FLAGS.dataset, data_dir=FLAGS.data_dir)

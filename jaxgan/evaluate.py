@@ -31,6 +31,7 @@ class MixtureEvaluator:
     self.mixture, self.name, self.key = mixture, name, eval_key
     self.num_samples, self.workdir, self.tensorboard = num_samples, workdir, tensorboard
     self.sample = make_sample_fn(generator)
+    self.real = np.asarray(mixture.sample(eval_key, (500,)))  # the same points every picture
     self.logits = jax.jit(lambda d_params, d_state, x: discriminator.apply(
         {"params": d_params, **d_state}, x, train=False))
 
@@ -42,8 +43,7 @@ class MixtureEvaluator:
     result.update({f"raw_{k}": v for k, v in raw.items() if k != "hq_counts"})
     title = (f"{self.name} step {step}: {result['modes']}/{self.mixture.num_modes} modes, "
              f"HQ {100 * result['hq_fraction']:.1f}%")
-    real = np.asarray(self.mixture.sample(self.key, (500,)))
-    image = viz.plot_2d(real, fake[:1000],
+    image = viz.plot_2d(self.real, fake[:1000],
                         lambda p: self.logits(state.d_params, state.d_state, p),
                         PLOT_EXTENT[self.name], title=title)
     if self.workdir:

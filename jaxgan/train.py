@@ -163,8 +163,9 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
     evaluator = MixtureEvaluator(generator, discriminator, mixture, config.dataset, eval_key,
                                  config.eval_samples, out_dir, tensorboard)
   elif config.data_placement == "device" and not multi_process:
-    device_data = images.DeviceData(data, data_key, k, batch_size,
-                                    mesh and parallel.replicated(mesh))
+    device_data = images.DeviceData(
+        data, data_key, k, batch_size,
+        sharding=parallel.replicated(mesh) if mesh is not None else None)
     train_fn = make_device_train_fn(train_step, device_data)
     advance = lambda state, step: train_fn(state, device_data.permutation(step))
     stats = images.scale_pixels(device_data.images[:10_000])
@@ -175,8 +176,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
     if mesh is not None:
       place = lambda batch: parallel.global_batch(batch, mesh, batch_size)
     feed = images.HostBatches(data, data_key, k, batch_size, start_step=0,
-                              rows=parallel.process_rows(batch_size) if multi_process
-                              else slice(None), place=place)
+                              rows=parallel.process_rows(batch_size), place=place)
     train_fn = make_host_train_fn(train_step)
 
     def advance(state, step):

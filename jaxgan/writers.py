@@ -51,7 +51,7 @@ class TensorBoardWriter:
 
   def scalars(self, step: int, scalars: dict[str, float]) -> None:
     values = [self._summary_pb2.Summary.Value(tag=k, simple_value=float(v))
-              for k, v in scalars.items() if isinstance(v, (int, float)) and v is not None]
+              for k, v in scalars.items() if isinstance(v, (int, float))]
     self._write(step, values)
     self._writer.flush()
 

@@ -8,7 +8,7 @@ Tolerance: the arrangements add the same float32 numbers in different orders (pe
 means combined by an all-reduce, against one reduction over the global batch), which moves
 results by ~1e-7 relative per reduction; three SGD steps through batch norm grow that to
 ~1e-5 absolute at most on O(1) parameters (largest measured: 1.4e-5 with a bigger DCGAN;
-9.5e-7 with these models, BUILD_NOTES.md). The
+9.5e-7 with these models, 2.4e-6 when compiled as below, BUILD_NOTES.md). The
 tests allow atol 1e-4 and rtol 1e-4: well above rounding, far below any real difference (a
 missed or doubled gradient average changes parameters by ~1e-1).
 """

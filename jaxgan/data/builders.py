@@ -36,25 +36,37 @@ def _examples(images, labels):
     yield i, example
 
 
-class _IdxBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-  """MNIST-format data from the four IDX files (gzipped or not) in the manual directory."""
+class _ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """Labelled images of one fixed shape, read split by split from raw files in the manual
+  directory by `read(directory, split) -> (images, labels)`."""
   VERSION = tfds.core.Version("1.0.0")
-  CLASS_NAMES: tuple[str, ...] = tuple(str(i) for i in range(10))
+  IMAGE_SHAPE: tuple[int, ...]
+  SPLITS: tuple[str, ...]
+  CLASS_NAMES: tuple[str, ...]
+  read = None  # set by each dataset: a function of (directory, split)
 
   def _info(self):
     return tfds.core.DatasetInfo(
         builder=self,
         features=tfds.features.FeaturesDict({
-            "image": _image_feature((28, 28, 1)),
+            "image": _image_feature(self.IMAGE_SHAPE),
             "label": tfds.features.ClassLabel(names=list(self.CLASS_NAMES))}),
         supervised_keys=("image", "label"))
 
   def _split_generators(self, dl_manager):
     return {split: self._generate_examples(str(dl_manager.manual_dir), split)
-            for split in readers.IDX_SPLITS}
+            for split in self.SPLITS}
 
   def _generate_examples(self, directory, split):
-    return _examples(*readers.read_idx_split(directory, split))
+    return _examples(*type(self).read(directory, split))
+
+
+class _IdxBuilder(_ManualBuilder, skip_registration=True):
+  """MNIST-format data from the four IDX files (gzipped or not) in the manual directory."""
+  IMAGE_SHAPE = (28, 28, 1)
+  SPLITS = tuple(readers.IDX_SPLITS)
+  CLASS_NAMES = tuple(str(i) for i in range(10))
+  read = staticmethod(readers.read_idx_split)
 
 
 class FashionMnist(_IdxBuilder, skip_registration=True):
@@ -73,30 +85,17 @@ class Mnist(_IdxBuilder, skip_registration=True):
       "and t10k-labels-idx1-ubyte.gz (the MNIST IDX files) in the manual directory.")
 
 
-class Cifar10(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class Cifar10(_ManualBuilder, skip_registration=True):
   """CIFAR-10 from the python batches (a folder or cifar-10-python.tar.gz)."""
   name = "jaxgan_cifar10"
-  VERSION = tfds.core.Version("1.0.0")
+  IMAGE_SHAPE = (32, 32, 3)
+  SPLITS = tuple(readers.CIFAR10_SPLITS)
   CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                  "ship", "truck")
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       "Place cifar-10-python.tar.gz, or its extracted folder cifar-10-batches-py/ "
       "(data_batch_1..5, test_batch), in the manual directory.")
-
-  def _info(self):
-    return tfds.core.DatasetInfo(
-        builder=self,
-        features=tfds.features.FeaturesDict({
-            "image": _image_feature((32, 32, 3)),
-            "label": tfds.features.ClassLabel(names=list(self.CLASS_NAMES))}),
-        supervised_keys=("image", "label"))
-
-  def _split_generators(self, dl_manager):
-    return {split: self._generate_examples(str(dl_manager.manual_dir), split)
-            for split in readers.CIFAR10_SPLITS}
-
-  def _generate_examples(self, directory, split):
-    return _examples(*readers.read_cifar10_split(directory, split))
+  read = staticmethod(readers.read_cifar10_split)
 
 
 @dataclasses.dataclass(eq=False)

@@ -127,12 +127,16 @@ def load(dataset: str, *, split: str = "train", data_dir: str | None = None,
   if split not in builder.info.splits:
     raise DataError(f"dataset {dataset!r} has no split {split!r}; it has "
                     f"{', '.join(sorted(builder.info.splits))}")
-  source = builder.as_data_source(split=split)
-  features = builder.info.features
+  return _image_data(dataset, builder.as_data_source(split=split), builder.info.features)
+
+
+def _image_data(name: str, source, features) -> ImageData:
+  """Returns the ImageData of a source whose features hold `image` (and maybe `label`)."""
+  label = features["label"] if "label" in features else None
   return ImageData(
-      name=dataset, source=source, num_examples=len(source),
+      name=name, source=source, num_examples=len(source),
       image_shape=tuple(features["image"].shape), dtype=np.dtype(features["image"].np_dtype),
-      class_names=tuple(features["label"].names) if "label" in features else ())
+      class_names=tuple(label.names) if isinstance(label, tfds.features.ClassLabel) else ())
 
 
 def _load_catalog(name: str, split: str, data_dir: str | None) -> ImageData:
@@ -150,11 +154,7 @@ def _load_catalog(name: str, split: str, data_dir: str | None) -> ImageData:
   if any(d is None for d in shape):
     raise DataError(f"TFDS dataset {name!r} has images of varying size {shape}; export them "
                     f"to a folder and use image_folder, which resizes")
-  label = features["label"] if "label" in features else None
-  return ImageData(
-      name=name, source=source, num_examples=len(source),
-      image_shape=tuple(features["image"].shape), dtype=np.dtype(features["image"].np_dtype),
-      class_names=tuple(label.names) if isinstance(label, tfds.features.ClassLabel) else ())
+  return _image_data(name, source, features)
 
 
 # --- Batch order and pixel scaling ----------------------------------------------------
