@@ -28,6 +28,8 @@ class GANState:
     g_opt_state, d_opt_state: the players' optax states.
     g_ema: exponential moving average of `g_params`.
     rng: raw key data (uint32) of the state's PRNG key; see `GANState.key`.
+    skipped: number of steps whose update was dropped for a non-finite value
+      (`make_train_step(..., skip_nonfinite=True)`; int32 scalar).
   """
   step: jax.Array
   g_params: PyTree
@@ -38,6 +40,7 @@ class GANState:
   d_opt_state: PyTree
   g_ema: PyTree
   rng: jax.Array
+  skipped: jax.Array
 
   @property
   def key(self) -> jax.Array:
@@ -107,4 +110,5 @@ def create_state(rng, generator: nn.Module, discriminator: nn.Module,
       d_opt_state=d_tx.init(d_params),
       g_ema=jax.tree.map(jnp.copy, g_params),
       rng=jax.random.key_data(state_key),
+      skipped=jnp.zeros((), jnp.int32),
   )

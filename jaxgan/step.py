@@ -33,6 +33,22 @@ from jaxgan.state import GANState, real_inputs
 
 Metrics = dict[str, jax.Array]
 
+# What the step checks for NaN/Inf, in the bit order of the `nonfinite` metric: the losses
+# (averaged over devices), the gradients, and the players' new parameters and model state.
+NONFINITE_CHECKS = ("d/loss", "d/grads", "d/params", "g/loss", "g/grads", "g/params")
+
+
+def all_finite(tree) -> jax.Array:
+  """Returns whether every floating-point value in `tree` is finite (a bool scalar)."""
+  flags = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+           if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(flags)) if flags else jnp.array(True)
+
+
+def nonfinite_names(code: int) -> list[str]:
+  """Returns the names of the checks set in a `nonfinite` metric value."""
+  return [name for i, name in enumerate(NONFINITE_CHECKS) if int(code) >> i & 1]
+
 
 def ema_update(ema, params, decay: float):
   """Returns `decay * ema + (1 - decay) * params`, leaf by leaf."""
@@ -72,6 +88,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
                     ema_decay: float = 0.999,
                     ac_weight: float = 1.0,
                     axis_name: str | None = None,
+                    skip_nonfinite: bool = False,
                     unroll: bool = True) -> Callable[[GANState, Any], tuple[GANState, Metrics]]:
   """Returns `train_step(state, batch) -> (state, metrics)`, one full alternating update.
 
@@ -90,6 +107,11 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
       metrics and model state (batch statistics) are averaged across it, and each device
       takes its own slice of the global batch's noise, so N devices holding slices of a
       global batch compute the update one device computes on the whole of it.
+    skip_nonfinite: if True, a step in which any check of `NONFINITE_CHECKS` finds a NaN
+      or Inf keeps the old parameters, model and optimizer states and EMA (the step
+      counter and the key still advance, so the next step sees new data and noise) and
+      adds one to `state.skipped`. If False the update is applied as computed; either
+      way the `nonfinite` metric says which checks failed.
     unroll: write the k D updates out in the program (True) or as a `lax.scan`
       (False). BUILD_NOTES.md has the measurement behind the default.
 
@@ -102,7 +124,9 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
   Returns:
     A pure function; wrap it in `jax.jit` (or `jax.pmap` with `axis_name`).
     Metrics: `d/loss`, `d/real_logit`, `d/fake_logit`, `d/grad_norm` (means over
-    the k D updates), `g/loss`, `g/fake_logit`, `g/grad_norm`.
+    the k D updates), `g/loss`, `g/fake_logit`, `g/grad_norm`; `nonfinite`, a bit mask
+    over `NONFINITE_CHECKS` (0 for a clean step; decode with `nonfinite_names`), and
+    `skipped`, the running count of dropped updates.
   """
   adv = losses.get(loss)
   if not isinstance(d_steps, int) or d_steps < 1:
@@ -145,7 +169,8 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
     updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
     d_params = optax.apply_updates(d_params, updates)
     metrics = {"d/loss": d_loss, "d/real_logit": jnp.mean(real_logits),
-               "d/fake_logit": jnp.mean(fake_logits), "d/grad_norm": optax.tree.norm(grads)}
+               "d/fake_logit": jnp.mean(fake_logits), "d/grad_norm": optax.tree.norm(grads),
+               "d/grads_finite": all_finite(grads).astype(jnp.float32)}
     return d_params, new_state, d_opt_state, metrics
 
   def g_cost_of_fake(d_params, d_state, x_real, fake, y):
@@ -228,17 +253,32 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
     g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
 
-    new_state = state.replace(
-        step=state.step + 1,
-        # Batch statistics seen by each device are averaged so that the state stays
-        # replicated (with cross-replica batch norm they are already equal).
-        g_params=g_params, g_state=cross_replica_mean(g_state), g_opt_state=g_opt_state,
-        d_params=d_params, d_state=cross_replica_mean(d_state), d_opt_state=d_opt_state,
-        g_ema=ema_update(state.g_ema, g_params, ema_decay),
-        rng=jax.random.key_data(key))
+    # Batch statistics seen by each device are averaged so that the state stays
+    # replicated (with cross-replica batch norm they are already equal).
+    g_state, d_state = cross_replica_mean(g_state), cross_replica_mean(d_state)
     metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *d_metrics)
     metrics.update({"g/loss": g_loss, "g/fake_logit": jnp.mean(fake_logits),
                     "g/grad_norm": optax.tree.norm(g_grads)})
-    return new_state, cross_replica_mean(metrics)
+    metrics = cross_replica_mean(metrics)
+
+    # --- non-finite values: flag them, and drop the update if asked ---------------
+    # Every input below is the same on all devices, so all devices decide alike.
+    failed = [~jnp.isfinite(metrics["d/loss"]), metrics.pop("d/grads_finite") < 1,
+              ~all_finite((d_params, d_state)), ~jnp.isfinite(metrics["g/loss"]),
+              ~all_finite(g_grads), ~all_finite((g_params, g_state))]
+    nonfinite = sum(f.astype(jnp.int32) << i for i, f in enumerate(failed))
+    new_state = state.replace(
+        step=state.step + 1,
+        g_params=g_params, g_state=g_state, g_opt_state=g_opt_state,
+        d_params=d_params, d_state=d_state, d_opt_state=d_opt_state,
+        g_ema=ema_update(state.g_ema, g_params, ema_decay),
+        rng=jax.random.key_data(key))
+    if skip_nonfinite:
+      keep_old = nonfinite != 0
+      new_state = jax.tree.map(lambda old, new: jnp.where(keep_old, old, new), state, new_state)
+      new_state = new_state.replace(step=state.step + 1, rng=jax.random.key_data(key),
+                                    skipped=state.skipped + keep_old.astype(jnp.int32))
+    metrics.update({"nonfinite": nonfinite, "skipped": new_state.skipped})
+    return new_state, metrics
 
   return train_step
