@@ -6,6 +6,7 @@ after `--flagfile` overrides the file.
 
 import dataclasses
 import os
+import signal
 import sys
 
 from absl import app, flags, logging
@@ -78,6 +79,22 @@ flags.DEFINE_integer("grid_size", _D.grid_size,
                      "Samples in the image grid (conditional models: 10 per class).",
                      lower_bound=1)
 flags.DEFINE_bool("tensorboard", _D.tensorboard, "Also write TensorBoard event files.")
+flags.DEFINE_integer("checkpoint_every", _D.checkpoint_every,
+                     "Steps between checkpoints in <workdir>/checkpoints (one is also written "
+                     "at the end and when SIGTERM or SIGINT stops the run).", lower_bound=1)
+flags.DEFINE_integer("keep_checkpoints", _D.keep_checkpoints,
+                     "How many of the newest checkpoints to keep.", lower_bound=1)
+flags.DEFINE_enum("on_nonfinite", _D.on_nonfinite, list(config_lib.ON_NONFINITE),
+                  "A NaN or Inf in a step's losses, gradients or parameters: stop the run "
+                  "(the last checkpoint stays the last good one), or skip that update and count "
+                  "it in the 'skipped' metric.")
+flags.DEFINE_string("resume_from", None,
+                    "Start from this checkpoint (a checkpoints/<step> directory, or a workdir "
+                    "or checkpoints directory for its latest) instead of the workdir's latest. "
+                    "Its config must match this run's.")
+flags.DEFINE_bool("start_over", False,
+                  "If the workdir holds a run, move it into <workdir>/archive/<time>/ and start "
+                  "afresh instead of continuing it.")
 flags.DEFINE_bool("sync_batch_norm", _D.sync_batch_norm,
                   "On several devices, batch norm uses the statistics of the global batch.")
 # Multi-host runs: the same command on every host. Not needed where JAX finds the cluster
@@ -113,11 +130,11 @@ def initialize_distributed() -> None:
   given = [FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id]
   if any(v is not None for v in given):
     if any(v is None for v in given):
-      raise app.UsageError("--coordinator_address, --num_processes and --process_id go "
-                           "together: give all three or none")
+      _fail("--coordinator_address, --num_processes and --process_id go together: give all "
+            "three or none")
     if FLAGS.process_id >= FLAGS.num_processes:
-      raise app.UsageError(f"--process_id={FLAGS.process_id} must be below "
-                           f"--num_processes={FLAGS.num_processes}")
+      _fail(f"--process_id={FLAGS.process_id} must be below "
+            f"--num_processes={FLAGS.num_processes}")
     # CPU processes need a collectives library to reach each other (GPU/TPU have theirs).
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
@@ -126,25 +143,76 @@ def initialize_distributed() -> None:
     jax.distributed.initialize()
 
 
+class _QuietOrbax(logging.logging.Filter):
+  """Drops orbax's INFO lines (a dozen per checkpoint); its warnings and errors stay."""
+
+  def filter(self, record):
+    return record.levelno >= logging.logging.WARNING or "/orbax/" not in record.pathname
+
+
+def _fail(message: str) -> None:
+  print(f"FATAL Flags parsing error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def _check_flagfile_lines(argv: list[str]) -> None:
+  """Names a flagfile line that is not a flag (absl would take it as a positional argument)."""
+  for arg in argv:
+    if not arg.startswith("--flagfile="):
+      continue
+    path = arg.split("=", 1)[1]
+    if not os.path.isfile(path):
+      continue  # absl names the missing file
+    with open(path, encoding="utf-8") as f:
+      for number, line in enumerate(f, 1):
+        text = line.strip()
+        if text and not text.startswith(("#", "//", "-")):
+          _fail(f"{path}, line {number}: {text!r} is not a flag; write --name=value")
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """Parses the flags, answering any mistake with one line naming it (no help dump)."""
+  _check_flagfile_lines(argv[1:])
+  try:
+    rest = FLAGS(argv)
+  except flags.Error as e:
+    _fail(str(e))
+  if len(rest) > 1:
+    _fail(f"unexpected positional arguments: {' '.join(rest[1:])}")
+  return rest
+
+
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected positional arguments: {' '.join(argv[1:])}")
+  del argv  # parse_flags refused positional arguments
   try:
     config = config_from_flags()
   except ValueError as e:
-    print(f"FATAL Flags parsing error: --{e}", file=sys.stderr)
-    sys.exit(2)
+    _fail(f"--{e}")
+  logging.get_absl_handler().addFilter(_QuietOrbax())
   # Imported here so that --help and flag errors answer without starting JAX.
+  from jaxgan.checkpoint import CheckpointError, CheckpointWriteError
   from jaxgan.data.readers import DataError
-  from jaxgan.train import train_and_evaluate
+  from jaxgan.preemption import Preempted
+  from jaxgan.train import NonFiniteError, train_and_evaluate
   initialize_distributed()
   try:
-    train_and_evaluate(config, FLAGS.workdir)
-  except (DataError, config_lib.ConfigError) as e:
+    train_and_evaluate(config, FLAGS.workdir, resume_from=FLAGS.resume_from,
+                       start_over=FLAGS.start_over)
+  except Preempted as e:
+    print(f"STOPPED {e}", file=sys.stderr)
+    sys.exit(128 + e.signum)  # the shell's code for a process ended by that signal
+  except KeyboardInterrupt:  # before the train loop, which saves a checkpoint instead
+    print("STOPPED by SIGINT before training started; nothing new was saved",
+          file=sys.stderr)
+    sys.exit(128 + signal.SIGINT)
+  except (NonFiniteError, CheckpointWriteError) as e:  # the run failed
+    print(f"FATAL {type(e).__name__}: {e}", file=sys.stderr)
+    sys.exit(1)
+  except (DataError, config_lib.ConfigError, CheckpointError) as e:  # bad input
     print(f"FATAL {type(e).__name__}: {e}", file=sys.stderr)
     sys.exit(2)
 
 
 if __name__ == "__main__":
   logging.set_verbosity(logging.INFO)
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -15,6 +15,7 @@ G_CONDITIONING = ("none", "concat", "cbn")
 D_CONDITIONING = ("none", "projection", "acgan")
 D_NORMS = ("spectral", "batch", "none")
 DATA_PLACEMENTS = ("device", "host")
+ON_NONFINITE = ("stop", "skip")  # a NaN/Inf in a step stops the run, or drops that update
 
 
 class ConfigError(ValueError):
@@ -67,6 +68,10 @@ class Config:
   eval_samples: int = 2500
   grid_size: int = 64           # samples in the image grid (conditional: 10 per class)
   tensorboard: bool = True
+  # Surviving interruptions (see jaxgan.checkpoint).
+  checkpoint_every: int = 1000  # steps between checkpoints (one is also written at the end)
+  keep_checkpoints: int = 3     # the newest this many are kept
+  on_nonfinite: str = "stop"    # or "skip": drop updates with a NaN/Inf, count them
 
   def validate(self) -> "Config":
     """Returns self, or raises ValueError naming the bad field, its value and what is accepted."""
@@ -79,14 +84,15 @@ class Config:
     choices = {"loss": sorted(losses.LOSSES), "activation": sorted(ACTIVATIONS),
                "lr_schedule": sorted(LR_SCHEDULES), "model": MODELS,
                "g_conditioning": G_CONDITIONING, "d_conditioning": D_CONDITIONING,
-               "d_norm": D_NORMS, "data_placement": DATA_PLACEMENTS}
+               "d_norm": D_NORMS, "data_placement": DATA_PLACEMENTS,
+               "on_nonfinite": ON_NONFINITE}
     for name, accepted in choices.items():
       if getattr(self, name) not in accepted:
         raise ValueError(f"{name}={getattr(self, name)!r} is not accepted; "
                          f"choose one of: {', '.join(accepted)}")
     for name in ("num_steps", "batch_size", "d_steps", "g_width", "g_depth", "d_width",
                  "d_depth", "log_every", "eval_every", "eval_samples", "grid_size",
-                 "image_size"):
+                 "image_size", "checkpoint_every", "keep_checkpoints"):
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name}={value!r} is not accepted; it must be an integer >= 1")

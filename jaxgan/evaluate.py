@@ -7,6 +7,7 @@ into the workdir; `finish()` writes what needs the whole run (the GIF).
 
 import math
 import os
+import re
 from typing import Any
 
 import jax
@@ -101,6 +102,16 @@ class SampleEvaluator:
         self.tensorboard.image(step, "samples", grid)
       message += f"; grid {name}"
     return result, message
+
+  def load_frames(self, upto_step: int) -> None:
+    """Reads back the grids an interrupted run saved up to `upto_step`, for the GIF."""
+    if not (self.is_image and self.workdir and os.path.isdir(self.workdir)):
+      return
+    grids = [(int(m.group(1)), m.group(0)) for n in os.listdir(self.workdir)
+             if (m := re.fullmatch(r"samples_(\d+)\.png", n))]
+    for _, name in sorted(g for g in grids if g[0] <= upto_step):
+      with viz.Image.open(os.path.join(self.workdir, name)) as image:
+        self.frames.append(np.asarray(image))
 
   def finish(self) -> None:
     if self.frames and self.workdir:

@@ -15,12 +15,15 @@ import optax
 from absl import logging
 
 from jaxgan import parallel, viz
+from jaxgan import workdir as workdir_lib
+from jaxgan.checkpoint import state_digest
 from jaxgan.config import Config, ConfigError
 from jaxgan.data import images, mixtures
 from jaxgan.evaluate import MixtureEvaluator, SampleEvaluator
 from jaxgan.models.registry import build_players
+from jaxgan.preemption import Preempted, StopSignals
 from jaxgan.state import GANState, create_state
-from jaxgan.step import make_train_step
+from jaxgan.step import make_train_step, nonfinite_names
 from jaxgan.writers import JsonlWriter, TensorBoardWriter
 
 CURVE_PANELS = {"losses": ["d/loss", "g/loss"],
@@ -89,6 +92,10 @@ def make_host_train_fn(train_step):
   return jax.jit(lambda state, batch: train_step(state, _prepare(batch)))
 
 
+class NonFiniteError(FloatingPointError):
+  """A step produced a NaN or Inf and the config says to stop (`on_nonfinite="stop"`)."""
+
+
 def _format_eta(seconds: float) -> str:
   seconds = int(max(seconds, 0))
   return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
@@ -100,8 +107,16 @@ def _load_images(config: Config) -> images.ImageData:
                      image_size=config.image_size, channels=config.image_channels)
 
 
-def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
-  """Trains a GAN as the config says; returns the final evaluation (also in summary.json)."""
+def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None = None,
+                       start_over: bool = False) -> dict[str, Any]:
+  """Trains a GAN as the config says; returns the final evaluation (also in summary.json).
+
+  A workdir holding checkpoints of the same configuration is continued from its latest
+  (`resume_from`: from that checkpoint instead); `start_over` moves a previous run aside.
+  Raises `Preempted` after saving a checkpoint when SIGTERM or SIGINT arrives,
+  `NonFiniteError` on a NaN/Inf (with `on_nonfinite="stop"`), `ConfigError` (and its
+  `WorkdirError`) and `DataError` on bad input before anything is written.
+  """
   config.validate()
   init_key, data_key, eval_key = jax.random.split(jax.random.key(config.seed), 3)
   k, batch_size = config.d_steps, config.batch_size
@@ -118,6 +133,9 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
     logging.info("data parallel over %d devices (%d processes), %d samples per device",
                  jax.device_count(), jax.process_count(), batch_size // jax.device_count())
 
+  # --- The workdir: a fresh start, or the run to continue (this only reads) ------------
+  plan = workdir_lib.plan(workdir, config, resume_from, start_over)
+
   # --- Data --------------------------------------------------------------------------
   if config.is_mixture:
     mixture = mixtures.get(config.dataset)
@@ -133,7 +151,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
     logging.info("data: %s, %d examples of shape %s, %d classes", config.dataset,
                  data.num_examples, data_shape, num_classes)
 
-  # --- Players, optimizers, state ----------------------------------------------------
+  # --- Players, optimizers, state: fresh, or restored from a checkpoint --------------
   try:
     generator, discriminator, g_tx, d_tx = build(
         config, data_shape, num_classes, pixels,
@@ -145,15 +163,41 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
   train_step = make_train_step(generator, discriminator, g_tx, d_tx, loss=config.loss,
                                d_steps=k, reuse_fake=config.reuse_fake,
                                ema_decay=config.ema_decay, ac_weight=config.ac_weight,
-                               axis_name=axis)
+                               axis_name=axis, skip_nonfinite=config.on_nonfinite == "skip")
   if mesh is not None:
     train_step = parallel.shard_step(train_step, mesh)
     state = parallel.replicate_on_mesh(state, mesh)
+  checkpoints = plan.checkpoints
+  if plan.archive_all and (moved := plan.start_over()):
+    logging.info("--start_over: the previous run in %s was moved to %s", workdir, moved)
+  if plan.source is not None:
+    restored = plan.source.restore(state, plan.source_step, move_corrupt=plan.own_source)
+    state = restored.state
+    logging.info("resuming from step %d (%s)", restored.step, restored.path)
+    if plan.own_source and (moved := plan.after_restore(restored.step)):
+      logging.info("the checkpoints and grids after step %d were moved to %s", restored.step,
+                   moved)
+  start_step = int(parallel.to_host(state.step))
+  summary_path = os.path.join(workdir, workdir_lib.SUMMARY_FILE)
+  if start_step > config.num_steps:
+    raise ConfigError(f"num_steps={config.num_steps} is below the step of the checkpoint to "
+                      f"continue, {start_step}; give num_steps >= {start_step}")
+  if removed := checkpoints.remove_partial_writes():
+    logging.info("removed what killed checkpoint writes left in %s: %s", checkpoints.directory,
+                 ", ".join(removed))
+  if start_step == config.num_steps and os.path.exists(summary_path):
+    logging.info("the run in %s is complete at step %d; nothing to do", workdir, start_step)
+    with open(summary_path, encoding="utf-8") as f:
+      return json.load(f)
   # Only process 0 writes; every process computes the same evaluations.
   out_dir = workdir if is_writer else None
   if is_writer:
     os.makedirs(workdir, exist_ok=True)
+    workdir_lib.write_config(workdir, config)
+  history = [r for r in workdir_lib.truncate_metrics(workdir, start_step) if "d/loss" in r]
   tensorboard = TensorBoardWriter(workdir) if config.tensorboard and is_writer else None
+  if tensorboard and start_step:
+    tensorboard.restart(start_step + 1)
 
   # --- The compiled update with its data feed, and the evaluator ---------------------
   feed = None
@@ -175,7 +219,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
     place = jax.device_put
     if mesh is not None:
       place = lambda batch: parallel.global_batch(batch, mesh, batch_size)
-    feed = images.HostBatches(data, data_key, k, batch_size, start_step=0,
+    feed = images.HostBatches(data, data_key, k, batch_size, start_step=start_step,
                               rows=parallel.process_rows(batch_size), place=place)
     train_fn = make_host_train_fn(train_step)
 
@@ -189,13 +233,16 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
   if not config.is_mixture:
     evaluator = SampleEvaluator(generator, data_shape, (float(stats.mean()), float(stats.std())),
                                 eval_key, config.grid_size, out_dir, tensorboard)
+    evaluator.load_frames(start_step)
 
   # --- Train loop ----------------------------------------------------------------------
   metrics_log = JsonlWriter(os.path.join(workdir, "metrics.jsonl") if is_writer else None)
-  history: list[dict[str, Any]] = []
   logging.info("training %s (%s) on %s for %d steps (batch %d, d_steps %d) in %s",
                config.loss, config.model, config.dataset, config.num_steps, batch_size, k,
                workdir)
+  meta = {"config": config.to_dict(), "dataset": dataset_info}
+  last_saved = start_step if plan.source is not None else None
+  stop_on_nonfinite = config.on_nonfinite == "stop"
 
   def log_eval(state, step, final):
     result, message = evaluator(parallel.to_host(state) if mesh is not None else state, step,
@@ -209,30 +256,56 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
     logging.info("eval at step %d: %s", step, message)
     return result
 
+  def check_finite(step, metrics):
+    """Raises NonFiniteError if the step's `nonfinite` metric names a failed check."""
+    code = int(parallel.to_host(metrics["nonfinite"]))
+    if code:
+      saved = (f"the checkpoint of step {last_saved} in {checkpoints.directory} is the last "
+               f"good one" if last_saved is not None else "no checkpoint was written yet")
+      raise NonFiniteError(
+          f"non-finite {', '.join(nonfinite_names(code))} at step {step}; {saved}. Lower the "
+          f"learning rates, or run with --on_nonfinite=skip to drop such updates")
+
   start = time.perf_counter()
-  window_start, window_step = start, 0
+  window_start, window_step = start, start_step
+  pending = None  # (step, metrics) not yet checked for NaN/Inf: checked one step late
   try:
-    for step in range(1, config.num_steps + 1):
-      state, metrics = advance(state, step - 1)
-      if step % config.log_every == 0 or step == config.num_steps:
-        metrics = {key: float(v) for key, v in parallel.to_host(metrics).items()}
-        now = time.perf_counter()
-        rate = (step - window_step) / (now - window_start)
-        window_start, window_step = now, step
-        record = {"step": step, **metrics, "steps_per_sec": rate}
-        metrics_log.write(record)
-        history.append(record)
-        if tensorboard:
-          tensorboard.scalars(step, {key: v for key, v in record.items() if key != "step"})
-        logging.info("step %d/%d | %.2f steps/s | ETA %s | d/loss %.4f | g/loss %.4f",
-                     step, config.num_steps, rate,
-                     _format_eta((config.num_steps - step) / rate),
-                     metrics["d/loss"], metrics["g/loss"])
-        if not all(np.isfinite(v) for v in metrics.values()):
-          raise FloatingPointError(f"non-finite metrics at step {step}: {metrics}")
-      if step % config.eval_every == 0 and step != config.num_steps:
-        log_eval(state, step, final=False)
-        window_start = time.perf_counter()
+    with StopSignals() as stop:
+      for step in range(start_step + 1, config.num_steps + 1):
+        state, metrics = advance(state, step - 1)
+        if stop_on_nonfinite and pending is not None:
+          check_finite(*pending)  # the previous step's; this one runs meanwhile
+        pending = (step, metrics)
+        stopping = stop.should_stop(step)
+        save = step % config.checkpoint_every == 0 or step == config.num_steps or stopping
+        log = step % config.log_every == 0 or step == config.num_steps
+        evaluate = step % config.eval_every == 0 and step != config.num_steps
+        if stop_on_nonfinite and (save or log or evaluate):
+          check_finite(*pending)
+        if save:
+          checkpoint_path = checkpoints.save(state, meta)
+          last_saved = step
+        if log:
+          metrics = {key: float(v) for key, v in parallel.to_host(metrics).items()}
+          now = time.perf_counter()
+          rate = (step - window_step) / (now - window_start)
+          window_start, window_step = now, step
+          record = {"step": step, **metrics, "steps_per_sec": rate}
+          metrics_log.write(record)
+          history.append(record)
+          if tensorboard:
+            tensorboard.scalars(step, {key: v for key, v in record.items() if key != "step"})
+          logging.info("step %d/%d | %.2f steps/s | ETA %s | d/loss %.4f | g/loss %.4f%s",
+                       step, config.num_steps, rate,
+                       _format_eta((config.num_steps - step) / rate),
+                       metrics["d/loss"], metrics["g/loss"],
+                       f" | {int(metrics['skipped'])} updates skipped (non-finite)"
+                       if metrics["skipped"] else "")
+        if stopping:
+          raise Preempted(stop.signum, step, checkpoint_path)
+        if evaluate:
+          log_eval(state, step, final=False)
+          window_start = time.perf_counter()
 
     # --- Final evaluation ----------------------------------------------------------------
     wall = time.perf_counter() - start
@@ -245,12 +318,13 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
     if tensorboard:
       tensorboard.close()
   summary = {**result, "steps": config.num_steps, "train_seconds": wall,
+             "resumed_from_step": start_step, "state_sha256": state_digest(state),
              "final_metrics": history[-1] if history else {}, "dataset": dataset_info,
              "config": config.to_dict()}
   if config.is_mixture:
     summary["num_modes"] = mixture.num_modes
   if is_writer:
-    with open(os.path.join(workdir, "summary.json"), "w", encoding="utf-8") as f:
+    with open(summary_path, "w", encoding="utf-8") as f:
       json.dump(summary, f, indent=2)
   logging.info("done in %.0fs: %s", wall, {key: v for key, v in result.items()
                                            if not isinstance(v, (list, dict))})

@@ -67,5 +67,13 @@ class TensorBoardWriter:
     self._write(step, [self._summary_pb2.Summary.Value(tag=tag, image=image)])
     self._writer.flush()
 
+  def restart(self, step: int) -> None:
+    """Marks a resumed run: TensorBoard drops the events at or after `step` written before
+    (by the interrupted run past its last checkpoint), as it does for a restarted session."""
+    self._writer.add_event(self._event_pb2.Event(
+        wall_time=time.time(), step=int(step),
+        session_log=self._event_pb2.SessionLog(status=self._event_pb2.SessionLog.START)))
+    self._writer.flush()
+
   def close(self) -> None:
     self._writer.close()
