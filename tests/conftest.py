@@ -2,8 +2,15 @@
 
 import gzip
 import os
+import tempfile
 
-import jax
+# One persistent compilation cache for the whole session, set before JAX is imported, so that
+# the runs the tests start as subprocesses (and in process) compile each program once.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jaxgan-xla-cache-"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import jax.numpy as jnp
 import numpy as np
 import optax

@@ -23,24 +23,6 @@ def run_cli(*args, timeout=240):
                         capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--bogus_flag=1"], "bogus_flag"),
-    (["--loss=hingee"], "least_squares"),          # the accepted values are listed
-    (["--dataset=ring9"], "grid25"),
-    (["--batch_size=0"], "batch_size"),
-    (["--num_steps=-3"], "num_steps"),
-    (["--d_steps=two"], "d_steps"),
-    (["--g_lr=nan"], "g_lr"),
-    (["--d_beta1=1.5"], "d_beta1"),
-    (["--flagfile=/nonexistent/x.flags"], "x.flags"),
-])
-def test_bad_flags_stop_with_a_message_naming_them(tmp_path, args, needle):
-  proc = run_cli(f"--workdir={tmp_path / 'w'}", *args)
-  assert proc.returncode != 0
-  assert needle in proc.stderr, proc.stderr
-  assert not (tmp_path / "w").exists()  # nothing was started
-
-
 def test_missing_workdir_is_refused():
   proc = run_cli("--num_steps=1")
   assert proc.returncode != 0 and "workdir" in proc.stderr
@@ -138,13 +120,27 @@ def test_image_run_writes_grids_gif_loss_curves_and_tensorboard(tmp_path, mnist_
   assert -1.0 <= summary["sample_mean"] <= 1.0
 
 
-def test_device_and_host_placement_train_identically(tmp_path, mnist_dirs):
-  runs = {}
+def test_device_and_host_placement_train_identically_and_a_run_resumes_across_them(
+    tmp_path, mnist_dirs):
+  runs, summaries = {}, {}
   for placement in ("device", "host"):
     config = Config(**IMAGE_TINY, **mnist_dirs, data_placement=placement, tensorboard=False)
-    train_and_evaluate(config, str(tmp_path / placement))
+    summaries[placement] = train_and_evaluate(config, str(tmp_path / placement))
     runs[placement] = _strip(_records(tmp_path / placement))
   assert runs["device"] == runs["host"]
+  assert summaries["device"]["state_sha256"] == summaries["host"]["state_sha256"]
+  # Stopped after 2 of 4 steps on the device feed, continued on the host feed: the host
+  # thread starts at the checkpoint's step, and the GIF gets the grid drawn before the stop.
+  half = Config(**{**IMAGE_TINY, "num_steps": 2}, **mnist_dirs, tensorboard=False)
+  train_and_evaluate(half, str(tmp_path / "resumed"))
+  resumed = train_and_evaluate(Config(**IMAGE_TINY, **mnist_dirs, data_placement="host",
+                                      tensorboard=False), str(tmp_path / "resumed"))
+  assert resumed["resumed_from_step"] == 2
+  assert resumed["state_sha256"] == summaries["device"]["state_sha256"]
+  train = lambda records: [r for r in records if "d/loss" in r]
+  assert train(_strip(_records(tmp_path / "resumed"))) == train(runs["device"])
+  with Image.open(tmp_path / "resumed" / "samples.gif") as gif:
+    assert gif.n_frames == 2
 
 
 def test_conditional_run_draws_one_row_per_class(tmp_path, mnist_dirs):
@@ -158,7 +154,6 @@ def test_conditional_run_draws_one_row_per_class(tmp_path, mnist_dirs):
 @pytest.mark.parametrize("args, needle", [
     (["--dataset=image_folder", "--data_path=/nonexistent/photos"], "/nonexistent/photos"),
     (["--dataset=image_folder"], "--data_path"),
-    (["--dataset=mnist", "--manual_dir=/nonexistent/raw"], "t10k-labels-idx1-ubyte"),
     (["--dataset=mnist", "--model=resnet_sn"], "resnet_sn"),
     (["--dataset=ring8", "--model=dcgan28"], "choose mlp"),
     (["--dataset=mnist", "--model=mlp", "--g_conditioning=cbn"], "not conditional"),

@@ -1,0 +1,144 @@
+"""The bad-input table of BUILD_NOTES.md: each case stops the runner with one clear message and
+a non-zero exit code, and leaves every file already on disk (a finished run's checkpoints
+and outputs among them) byte for byte as it was."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from jaxgan.config import Config
+from jaxgan.train import train_and_evaluate
+from conftest import write_idx_dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN = dict(dataset="ring8", num_steps=20, batch_size=16, g_width=64, d_width=64,
+           log_every=10, eval_every=10, checkpoint_every=10, eval_samples=100,
+           tensorboard=False)
+FLAGS = [f"--{k}={v}" for k, v in RUN.items() if k != "tensorboard"] + ["--notensorboard"]
+
+
+@pytest.fixture(scope="module")
+def disk(tmp_path_factory):
+  return make_disk(tmp_path_factory.mktemp("disk"))
+
+
+def make_disk(root):
+  """Fills `root` with a finished run, one with only corrupt checkpoints, a file, flagfiles
+  and a corrupt dataset; returns it."""
+  train_and_evaluate(Config(**RUN), str(root / "run"))
+  shutil.copytree(root / "run", root / "corrupt_run")
+  for step in ("10", "20"):
+    for folder, _, names in os.walk(root / "corrupt_run" / "checkpoints" / step / "state"):
+      for name in names:
+        if os.path.basename(folder) == "d":
+          path = os.path.join(folder, name)
+          with open(path, "r+b") as f:
+            f.truncate(os.path.getsize(path) // 2)
+  (root / "a_file").write_text("not a directory\n")
+  (root / "syntax.flags").write_text("--dataset=ring8\nbatch_size 64\n")
+  raw = write_idx_dataset(str(root / "corrupt_raw"), n_train=20)
+  images = os.path.join(raw, "train-images-idx3-ubyte.gz")
+  with open(images, "r+b") as f:
+    f.truncate(os.path.getsize(images) - 100)
+  return root
+
+
+def snapshot(root) -> dict[str, str]:
+  """Every file under root with the SHA-256 of its bytes."""
+  files = {}
+  for folder, _, names in os.walk(root):
+    for name in names:
+      path = os.path.join(folder, name)
+      with open(path, "rb") as f:
+        files[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
+  return files
+
+
+def file_size_limit(kib: int, command: list[str]) -> list[str]:
+  """Runs `command` where writes past `kib` KiB fail with EFBIG ("File too large"), as they
+  fail with ENOSPC on a full disk (Python ignores the SIGXFSZ that would kill it)."""
+  return ["bash", "-c", f'ulimit -f {kib} && exec "$@"', "bash", *command]
+
+
+# (case, workdir under the disk folder, flags, text the message must contain)
+CASES = [
+    ("unknown flag", "run", ["--bogus_flag=1"], "Unknown command line flag 'bogus_flag'"),
+    ("value of the wrong type", "run", ["--d_steps=two"], "--d_steps=two"),
+    ("zero size", "run", ["--batch_size=0"], "batch_size"),
+    ("negative size", "run", ["--num_steps=-3"], "num_steps"),
+    ("learning rate NaN", "run", ["--g_lr=nan"], "g_lr=nan"),
+    ("unknown loss", "run", ["--loss=hingee"],
+     "--loss=hingee: value should be one of <hinge|least_squares"),
+    ("batch not divisible by devices", "run", ["--batch_size=30"],
+     "batch_size=30 does not divide across 4 devices"),
+    ("missing dataset", "new", ["--dataset=mnist", "--model=dcgan28", "--manual_dir={disk}/nope",
+                                "--data_dir={disk}/tfds_missing"], "train-images-idx3-ubyte"),
+    ("corrupt data file", "new", ["--dataset=mnist", "--model=dcgan28",
+                                  "--manual_dir={disk}/corrupt_raw",
+                                  "--data_dir={disk}/tfds_corrupt"],
+     "train-images-idx3-ubyte.gz"),
+    ("corrupt checkpoint", "corrupt_run", [], "no usable checkpoint"),
+    ("checkpoint of another model", "new", ["--resume_from={disk}/run/checkpoints/20",
+                                            "--g_width=32"], "g_width: 64 there, 32 now"),
+    ("workdir of another run", "run", ["--loss=hinge"],
+     "loss: 'non_saturating' there, 'hinge' now"),
+    ("unwritable workdir", "a_file/w", [], "is not writable"),
+    ("flagfile that does not exist", "run", ["--flagfile={disk}/none.flags"], "none.flags"),
+    ("flagfile with a syntax error", "run", ["--flagfile={disk}/syntax.flags"],
+     "syntax.flags, line 2: 'batch_size 64' is not a flag"),
+    ("conflicting flags", "run", ["--start_over", "--resume_from={disk}/run/checkpoints/10"],
+     "give one of the two"),
+    ("incomplete multi-host flags", "run", ["--coordinator_address=localhost:1234"],
+     "go together"),
+    ("checkpoint that does not exist", "new", ["--resume_from={disk}/run/checkpoints/15"],
+     "no complete checkpoint there"),
+    ("fewer steps than the checkpoint", "run", ["--num_steps=15"],
+     "num_steps=15 is below the step of the checkpoint to continue, 20"),
+    ("full disk on checkpoint", "run", ["--num_steps=40"],
+     "could not write the checkpoint of step 30"),
+]
+
+
+def run_case(disk, case, workdir, flags) -> subprocess.CompletedProcess:
+  env = {**os.environ, "XLA_FLAGS": "--xla_backend_optimization_level=0"}  # compiles faster
+  if case == "batch not divisible by devices":
+    env["XLA_FLAGS"] += " --xla_force_host_platform_device_count=4"
+  command = [sys.executable, "-m", "experiments.run", f"--workdir={disk / workdir}", *FLAGS,
+             *[f.format(disk=disk) for f in flags]]
+  if case == "full disk on checkpoint":
+    command = file_size_limit(16, command)
+  return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                        env=env)
+
+
+def fatal_lines(stderr: str) -> list[str]:
+  return [line for line in stderr.splitlines() if line.startswith("FATAL")]
+
+
+@pytest.mark.parametrize("case, workdir, flags, needle", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gives_one_clear_message_and_changes_nothing(disk, case, workdir, flags,
+                                                                needle):
+  before = snapshot(disk)
+  proc = run_case(disk, case, workdir, flags)
+  fatal = fatal_lines(proc.stderr)
+  assert proc.returncode != 0, proc.stderr[-2000:]
+  assert len(fatal) == 1 and needle in fatal[0], proc.stderr[-2000:]
+  assert snapshot(disk) == before  # nothing written, moved or removed
+  assert not (disk / "new").exists()
+
+
+if __name__ == "__main__":  # prints the table of BUILD_NOTES.md
+  import pathlib
+  import tempfile
+  with tempfile.TemporaryDirectory() as folder:
+    root = make_disk(pathlib.Path(folder))
+    print("| # | bad input | flags | exit | message |\n| --- | --- | --- | --- | --- |")
+    for number, (case, workdir, flags, _) in enumerate(CASES, 1):
+      proc = run_case(root, case, workdir, flags)
+      shown = " ".join(f.replace("{disk}/", "") for f in flags) or "(the run's own)"
+      message = " / ".join(fatal_lines(proc.stderr)).replace(str(root) + "/", "")
+      print(f"| {number} | {case} | `{shown}` | {proc.returncode} | {message} |")

@@ -1,0 +1,201 @@
+"""Checkpoints, exact resume, the workdir rules and the NaN guard, in process."""
+
+import glob
+import json
+import os
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxgan
+from jaxgan import train as train_lib
+from jaxgan import workdir as workdir_lib
+from jaxgan.checkpoint import Checkpointer, CheckpointError, state_digest
+from jaxgan.config import Config
+from jaxgan.step import nonfinite_names
+from jaxgan.train import NonFiniteError, train_and_evaluate
+from conftest import batches
+
+BATCH = np.zeros((16, 2), np.float32)
+RUN = dict(dataset="ring8", num_steps=30, batch_size=16, g_width=8, d_width=8, log_every=10,
+           eval_every=15, eval_samples=100, checkpoint_every=10, tensorboard=False)
+
+
+def same_arrays(a, b) -> bool:
+  return all(jax.tree.leaves(jax.tree.map(
+      lambda x, y: np.array_equal(np.asarray(x), np.asarray(y)), a, b)))
+
+
+def train_records(workdir):
+  return [{k: v for k, v in json.loads(line).items() if k != "steps_per_sec"}
+          for line in open(os.path.join(workdir, "metrics.jsonl"), encoding="utf-8")
+          if "d/loss" in line]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+  """A completed 30-step ring8 run with checkpoints at 10, 20, 30."""
+  workdir = str(tmp_path_factory.mktemp("run") / "w")
+  summary = train_and_evaluate(Config(**RUN), workdir)
+  return workdir, summary
+
+
+def copy_run(finished_run, tmp_path):
+  target = str(tmp_path / "w")
+  shutil.copytree(finished_run[0], target)
+  return target
+
+
+def test_checkpoints_keep_the_newest_and_restore_bitwise(finished_run, tmp_path):
+  workdir, summary = finished_run
+  checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
+  assert checkpoints.steps() == [10, 20, 30]
+  generator, discriminator, g_tx, d_tx = train_lib.build(Config(**RUN))
+  target = jaxgan.create_state(1, generator, discriminator, g_tx, d_tx, BATCH)
+  restored = checkpoints.restore(target)
+  assert restored.step == 30 and int(restored.state.step) == 30
+  assert restored.meta["config"] == Config(**RUN).to_dict()
+  assert state_digest(restored.state) == summary["state_sha256"]
+  # keep_checkpoints: a fourth save drops the oldest.
+  copy = Checkpointer(str(tmp_path / "copy"), keep=3)
+  for step in (10, 20, 30, 40):
+    copy.save(restored.state.replace(step=jnp.int32(step)), {"config": {}})
+  assert copy.steps() == [20, 30, 40]
+  assert same_arrays(copy.restore(target, 40).state.g_params, restored.state.g_params)
+
+
+def test_corrupt_newest_checkpoint_falls_back_to_the_previous_and_is_moved_aside(
+    finished_run, tmp_path, caplog):
+  workdir = copy_run(finished_run, tmp_path)
+  for name in glob.glob(os.path.join(workdir, "checkpoints", "30", "state", "**", "d", "*"),
+                        recursive=True):
+    with open(name, "r+b") as f:
+      f.truncate(os.path.getsize(name) // 2)
+  summary = train_and_evaluate(Config(**RUN), workdir)
+  assert summary["resumed_from_step"] == 20
+  assert summary["state_sha256"] == finished_run[1]["state_sha256"]  # redone exactly
+  assert "resuming from step 20 instead" in caplog.text
+  names = os.listdir(os.path.join(workdir, "checkpoints"))
+  assert sorted(n for n in names if n.isdigit()) == ["10", "20", "30"]
+  assert len([n for n in names if n.startswith("30.corrupt-")]) == 1  # kept, not deleted
+
+
+def test_a_hash_mismatch_counts_as_corrupt_and_nothing_moves_when_none_is_usable(
+    finished_run, tmp_path):
+  directory = os.path.join(copy_run(finished_run, tmp_path), "checkpoints")
+  for step in (10, 20, 30):  # the arrays read fine but are not the ones written
+    meta_file = os.path.join(directory, str(step), "meta", "metadata")
+    meta = json.load(open(meta_file, encoding="utf-8"))
+    meta["state_sha256"] = "0" * 64
+    json.dump(meta, open(meta_file, "w", encoding="utf-8"))
+  before = sorted(os.listdir(directory))
+  generator, discriminator, g_tx, d_tx = train_lib.build(Config(**RUN))
+  target = jaxgan.create_state(0, generator, discriminator, g_tx, d_tx, BATCH)
+  with pytest.raises(CheckpointError, match=r"no usable checkpoint.*step 30: its arrays do "
+                                            r"not match the hash"):
+    Checkpointer(directory).restore(target)
+  assert sorted(os.listdir(directory)) == before
+
+
+def test_a_checkpoint_of_another_model_is_refused_naming_the_arrays(finished_run):
+  generator, discriminator, g_tx, d_tx = train_lib.build(Config(**{**RUN, "g_width": 16}))
+  target = jaxgan.create_state(0, generator, discriminator, g_tx, d_tx, BATCH)
+  with pytest.raises(CheckpointError, match=r"another model.*g_params/MLP_0/Dense_0/kernel: "
+                                            r"shape \(2, 8\) float32 there, \(2, 16\)"):
+    Checkpointer(os.path.join(finished_run[0], "checkpoints")).restore(target)
+
+
+def test_workdir_of_another_configuration_is_refused_unless_started_over(finished_run,
+                                                                         tmp_path):
+  workdir = copy_run(finished_run, tmp_path)
+  changed = Config(**{**RUN, "loss": "hinge", "g_width": 16})
+  with pytest.raises(workdir_lib.WorkdirError,
+                     match=r"g_width: 8 there, 16 now; loss: 'non_saturating' there, 'hinge'"):
+    workdir_lib.plan(workdir, changed)
+  # What may change: logging, data location, and num_steps under a constant schedule.
+  workdir_lib.plan(workdir, Config(**{**RUN, "log_every": 3, "num_steps": 50}))
+  with pytest.raises(workdir_lib.WorkdirError, match="num_steps: 30 there, 50 now"):
+    workdir_lib.plan(workdir, Config(**{**RUN, "lr_schedule": "cosine", "num_steps": 50}))
+  old = {n: open(os.path.join(workdir, n), "rb").read() for n in ("metrics.jsonl",
+                                                                   "summary.json")}
+  summary = train_and_evaluate(Config(**{**RUN, "loss": "hinge", "num_steps": 10}), workdir,
+                               start_over=True)
+  assert summary["resumed_from_step"] == 0
+  (archived,) = glob.glob(os.path.join(workdir, "archive", "*"))
+  for name, content in old.items():
+    assert open(os.path.join(archived, name), "rb").read() == content
+  assert sorted(os.listdir(os.path.join(archived, "checkpoints"))) == ["10", "20", "30"]
+  assert Checkpointer(os.path.join(workdir, "checkpoints")).steps() == [10]
+
+
+def test_resume_from_an_earlier_checkpoint_rewinds_and_archives_the_later_ones(
+    finished_run, tmp_path):
+  workdir = copy_run(finished_run, tmp_path)
+  summary = train_and_evaluate(Config(**RUN), workdir,
+                               resume_from=os.path.join(workdir, "checkpoints", "10"))
+  assert summary["resumed_from_step"] == 10
+  assert summary["state_sha256"] == finished_run[1]["state_sha256"]
+  (archived,) = glob.glob(os.path.join(workdir, "archive", "*"))
+  assert sorted(os.listdir(os.path.join(archived, "checkpoints"))) == ["20", "30"]
+  assert train_records(archived) == train_records(finished_run[0])  # the old log, whole
+  assert train_records(workdir) == train_records(finished_run[0])   # and redone alike
+
+
+def test_nonfinite_values_are_flagged_and_skipped_updates_leave_the_state(players):
+  generator, discriminator, g_tx, d_tx = players
+  x = batches(1, 1, 8)[0]
+  state = jaxgan.create_state(0, generator, discriminator, g_tx, d_tx, x["x"][0])
+  step = jax.jit(jaxgan.make_train_step(generator, discriminator, g_tx, d_tx,
+                                        skip_nonfinite=True))
+  clean_state, clean = step(state, x)
+  assert int(clean["nonfinite"]) == 0 and int(clean_state.skipped) == 0
+  new, metrics = step(state, {"x": x["x"].at[0, 3, 1].set(jnp.nan)})
+  # A NaN in D's real input: D's loss, gradients and new parameters, then G's loss against
+  # that D, its gradients and parameters.
+  assert nonfinite_names(int(metrics["nonfinite"])) == [
+      "d/loss", "d/grads", "d/params", "g/loss", "g/grads", "g/params"]
+  assert int(new.step) == 1 and not np.array_equal(new.rng, state.rng)
+  assert int(new.skipped) == int(metrics["skipped"]) == 1
+  for field in ("g_params", "d_params", "g_opt_state", "d_opt_state", "g_ema"):
+    assert same_arrays(getattr(new, field), getattr(state, field)), field
+  after, m = step(new, x)  # the run goes on from the last good state
+  assert int(m["nonfinite"]) == 0 and all_finite(after.g_params)
+  assert not same_arrays(after.g_params, state.g_params)
+
+
+def all_finite(tree) -> bool:
+  return all(bool(np.all(np.isfinite(leaf))) for leaf in jax.tree.leaves(tree))
+
+
+def _poison_step_25(monkeypatch):
+  """Makes the real batch of step 25 (0-based step 24) NaN, as a data glitch would."""
+  make = train_lib.make_train_step
+
+  def make_poisoned(*args, **kwargs):
+    step = make(*args, **kwargs)
+    return lambda state, batch: step(state, {**batch, "x": jnp.where(
+        state.step == 24, jnp.nan, batch["x"])})
+
+  monkeypatch.setattr(train_lib, "make_train_step", make_poisoned)
+
+
+def test_a_nan_stops_the_run_and_keeps_the_last_good_checkpoint(monkeypatch, tmp_path):
+  _poison_step_25(monkeypatch)
+  workdir = str(tmp_path / "w")
+  with pytest.raises(NonFiniteError, match=r"non-finite d/loss, d/grads, d/params, g/loss, "
+                                           r"g/grads, g/params at step 25; the checkpoint of "
+                                           r"step 20 in .* is the last good one"):
+    train_and_evaluate(Config(**RUN), workdir)
+  assert Checkpointer(os.path.join(workdir, "checkpoints")).steps() == [10, 20]
+  assert [r["step"] for r in train_records(workdir)] == [10, 20]
+
+
+def test_on_nonfinite_skip_drops_the_bad_update_and_counts_it(monkeypatch, tmp_path):
+  _poison_step_25(monkeypatch)
+  summary = train_and_evaluate(Config(**{**RUN, "on_nonfinite": "skip"}), str(tmp_path / "w"))
+  assert summary["final_metrics"]["skipped"] == 1
+  assert [r["skipped"] for r in train_records(str(tmp_path / "w"))] == [0, 0, 1]
+  assert all(np.isfinite(v) for k, v in summary["final_metrics"].items() if k != "step")
