@@ -206,7 +206,8 @@ def main(argv):
           file=sys.stderr)
     sys.exit(128 + signal.SIGINT)
   except (NonFiniteError, CheckpointWriteError) as e:  # the run failed
-    print(f"FATAL {type(e).__name__}: {e}", file=sys.stderr)
+    # On its own line: after a failed write orbax's threads may still be logging.
+    print(f"\nFATAL {type(e).__name__}: {e}", file=sys.stderr, flush=True)
     sys.exit(1)
   except (DataError, config_lib.ConfigError, CheckpointError) as e:  # bad input
     print(f"FATAL {type(e).__name__}: {e}", file=sys.stderr)

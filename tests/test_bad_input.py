@@ -141,4 +141,5 @@ if __name__ == "__main__":  # prints the table of BUILD_NOTES.md
       proc = run_case(root, case, workdir, flags)
       shown = " ".join(f.replace("{disk}/", "") for f in flags) or "(the run's own)"
       message = " / ".join(fatal_lines(proc.stderr)).replace(str(root) + "/", "")
+      message = message.replace("|", "\\|")  # a table cell
       print(f"| {number} | {case} | `{shown}` | {proc.returncode} | {message} |")

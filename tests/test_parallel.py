@@ -117,26 +117,40 @@ def _run(args, devices, env_extra=None):
 
 
 @pytest.mark.slow
-def test_runner_on_two_processes_writes_once_and_matches_one_process(tmp_path):
-  """The same command on two 'hosts' (2 devices each) against one process with 4 devices."""
-  common = ["--dataset=grid25", "--num_steps=6", "--batch_size=16", "--d_steps=2",
-            "--g_width=16", "--d_width=16", "--log_every=3", "--eval_every=6",
+def test_runner_on_two_processes_writes_once_resumes_and_matches_one_process(tmp_path):
+  """The same command on two 'hosts' (2 devices each), stopped at step 6 and continued to 9
+  from the checkpoint both wrote, against one uninterrupted process with 4 devices."""
+  common = ["--dataset=grid25", "--batch_size=16", "--d_steps=2", "--g_width=16",
+            "--d_width=16", "--log_every=3", "--eval_every=6", "--checkpoint_every=3",
             "--eval_samples=100", "--notensorboard"]
-  port = str(_free_port())
-  hosts = [_run([*common, f"--workdir={tmp_path / 'multi'}", f"--coordinator_address=localhost:{port}",
-                 "--num_processes=2", f"--process_id={pid}"], 2) for pid in (0, 1)]
-  one = _run([*common, f"--workdir={tmp_path / 'one'}"], 4)
-  errs = []
-  for p in [*hosts, one]:
-    _, err = p.communicate(timeout=600)
-    assert p.returncode == 0, err[-3000:]
-    errs.append(err)
+
+  def two_hosts(num_steps):
+    port = str(_free_port())
+    return [_run([*common, f"--num_steps={num_steps}", f"--workdir={tmp_path / 'multi'}",
+                  f"--coordinator_address=localhost:{port}", "--num_processes=2",
+                  f"--process_id={pid}"], 2) for pid in (0, 1)]
+
+  def finish(processes):
+    errs = []
+    for p in processes:
+      _, err = p.communicate(timeout=600)
+      assert p.returncode == 0, err[-3000:]
+      errs.append(err)
+    return errs
+
+  one = _run([*common, "--num_steps=9", f"--workdir={tmp_path / 'one'}"], 4)
+  errs = finish(two_hosts(6))
   assert "data parallel over 4 devices (2 processes)" in errs[0]
-  assert "data parallel over 4 devices (1 processes)" in errs[2]
+  assert sorted(os.listdir(tmp_path / "multi" / "checkpoints")) == ["3", "6"]
+  errs = finish(two_hosts(9))
+  assert all("resuming from step 6" in err for err in errs)
+  assert "data parallel over 4 devices (1 processes)" in finish([one])[0]
   read = lambda d: [{k: v for k, v in json.loads(line).items() if k != "steps_per_sec"}
                     for line in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
   multi, single = read("multi"), read("one")
-  assert [r["step"] for r in multi if "d/loss" in r] == [3, 6]
+  assert [r["step"] for r in multi if "d/loss" in r] == [3, 6, 9]
+  # One writer: a single metrics file, each record once.
+  assert len(multi) == len(single)
   for a, b in zip(multi, single):
     assert a.keys() == b.keys()
     for key in a:
@@ -144,9 +158,8 @@ def test_runner_on_two_processes_writes_once_and_matches_one_process(tmp_path):
         assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), key
       else:
         assert a[key] == b[key], key
-  # One writer: a single metrics file and summary, written once.
-  assert len(multi) == len(single)
-  assert (tmp_path / "multi" / "summary.json").exists()
+  assert sorted(os.listdir(tmp_path / "multi" / "checkpoints")) == ["3", "6", "9"]
+  assert json.loads((tmp_path / "multi" / "summary.json").read_text())["resumed_from_step"] == 6
 
 
 def test_runner_refuses_a_batch_that_does_not_divide_across_devices(tmp_path):
