@@ -133,7 +133,7 @@ class Checkpointer:
           state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
       self._manager.wait_until_finished()
     except Exception as e:  # orbax and tensorstore raise several types for I/O errors
-      self._remove_partial(step)
+      self.remove_partial_writes()
       cause = (str(e).splitlines()[0] if str(e) else type(e).__name__).rstrip(".")
       kept = [s for s in self.steps() if s != step]
       raise CheckpointWriteError(
@@ -141,13 +141,6 @@ class Checkpointer:
           f"Earlier checkpoints are untouched (latest: "
           f"{kept[-1] if kept else 'none'}).") from e
     return os.path.join(self.directory, str(step))
-
-  def _remove_partial(self, step: int) -> None:
-    if jax.process_index() != 0 or not os.path.isdir(self.directory):
-      return
-    for name in os.listdir(self.directory):
-      if name.startswith(f"{step}.orbax-checkpoint-tmp"):
-        shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
 
   def remove_partial_writes(self) -> list[str]:
     """Removes what killed writes left (temporary directories); returns their names."""

@@ -199,3 +199,14 @@ def test_on_nonfinite_skip_drops_the_bad_update_and_counts_it(monkeypatch, tmp_p
   assert summary["final_metrics"]["skipped"] == 1
   assert [r["skipped"] for r in train_records(str(tmp_path / "w"))] == [0, 0, 1]
   assert all(np.isfinite(v) for k, v in summary["final_metrics"].items() if k != "step")
+
+
+def test_tensorboard_drops_the_events_a_rewound_run_logs_again(tmp_path):
+  from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+  workdir = str(tmp_path / "w")
+  config = Config(**{**RUN, "num_steps": 20, "log_every": 5, "tensorboard": True})
+  train_and_evaluate(config, workdir)
+  train_and_evaluate(config, workdir, resume_from=os.path.join(workdir, "checkpoints", "10"))
+  events = EventAccumulator(workdir)
+  events.Reload()
+  assert [e.step for e in events.Scalars("d/loss")] == [5, 10, 15, 20]  # once each
