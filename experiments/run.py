@@ -11,7 +11,7 @@ import sys
 
 from absl import app, flags, logging
 
-from jaxgan import losses
+from jaxgan import losses, penalties
 from jaxgan import config as config_lib
 from jaxgan.config import LR_SCHEDULES, Config
 from jaxgan.data import mixtures
@@ -52,6 +52,15 @@ flags.DEFINE_float("g_beta2", _D.g_beta2, "Generator Adam beta2.")
 flags.DEFINE_float("d_beta1", _D.d_beta1, "Discriminator Adam beta1.")
 flags.DEFINE_float("d_beta2", _D.d_beta2, "Discriminator Adam beta2.")
 flags.DEFINE_float("ema_decay", _D.ema_decay, "Decay of the generator's parameter EMA.")
+flags.DEFINE_enum("penalty", _D.penalty, list(penalties.PENALTIES),
+                  "Gradient penalty of D: WGAN-GP (two- or one-sided), R1 (real), R2 (fake), "
+                  "DRAGAN.")
+flags.DEFINE_float("penalty_weight", _D.penalty_weight,
+                   "Weight of the penalty: lambda of GP and DRAGAN, gamma of R1/R2 (which cost "
+                   "gamma/2 E|grad D|^2).")
+flags.DEFINE_integer("penalty_every", _D.penalty_every,
+                     "Lazy regularisation: the penalty every this many D updates, its weight "
+                     "multiplied by as much.", lower_bound=1)
 flags.DEFINE_bool("reuse_fake", _D.reuse_fake,
                   "G update back-propagates through the last D update's generated batch.")
 flags.DEFINE_enum("model", _D.model, list(config_lib.MODELS), "Generator and discriminator.")

@@ -3,7 +3,7 @@
 import dataclasses
 import math
 
-from jaxgan import losses
+from jaxgan import losses, penalties
 from jaxgan.data import mixtures
 from jaxgan.models.mlp import ACTIVATIONS
 
@@ -48,6 +48,10 @@ class Config:
   d_beta1: float = 0.5
   d_beta2: float = 0.999
   ema_decay: float = 0.999
+  # Gradient penalty of D (jaxgan.penalties), its weight, and lazy regularisation.
+  penalty: str = "none"
+  penalty_weight: float = 10.0
+  penalty_every: int = 1
   # Players. latent_dim 0 means the model's own (mlp 2, dcgan28 64, dcgan64 100, else 128).
   model: str = "mlp"
   latent_dim: int = 0
@@ -85,14 +89,14 @@ class Config:
                "lr_schedule": sorted(LR_SCHEDULES), "model": MODELS,
                "g_conditioning": G_CONDITIONING, "d_conditioning": D_CONDITIONING,
                "d_norm": D_NORMS, "data_placement": DATA_PLACEMENTS,
-               "on_nonfinite": ON_NONFINITE}
+               "on_nonfinite": ON_NONFINITE, "penalty": penalties.PENALTIES}
     for name, accepted in choices.items():
       if getattr(self, name) not in accepted:
         raise ValueError(f"{name}={getattr(self, name)!r} is not accepted; "
                          f"choose one of: {', '.join(accepted)}")
     for name in ("num_steps", "batch_size", "d_steps", "g_width", "g_depth", "d_width",
                  "d_depth", "log_every", "eval_every", "eval_samples", "grid_size",
-                 "image_size", "checkpoint_every", "keep_checkpoints"):
+                 "image_size", "checkpoint_every", "keep_checkpoints", "penalty_every"):
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name}={value!r} is not accepted; it must be an integer >= 1")
@@ -108,10 +112,10 @@ class Config:
       raise ValueError(f"g_conditioning={self.g_conditioning!r} / d_conditioning="
                        f"{self.d_conditioning!r} are not accepted for {self.dataset}, which "
                        f"has no labels; choose none")
-    if not (isinstance(self.ac_weight, (int, float)) and math.isfinite(self.ac_weight)
-            and self.ac_weight >= 0):
-      raise ValueError(f"ac_weight={self.ac_weight!r} is not accepted; it must be a finite "
-                       f"number >= 0")
+    for name in ("ac_weight", "penalty_weight"):
+      value = getattr(self, name)
+      if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name}={value!r} is not accepted; it must be a finite number >= 0")
     for name in ("g_lr", "d_lr"):
       value = getattr(self, name)
       if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import losses
+from jaxgan import losses, penalties
 from jaxgan.models.layers import is_conditional
 from jaxgan.state import GANState, real_inputs
 
@@ -87,6 +87,9 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
                     reuse_fake: bool = False,
                     ema_decay: float = 0.999,
                     ac_weight: float = 1.0,
+                    penalty: str = "none",
+                    penalty_weight: float = 10.0,
+                    penalty_every: int = 1,
                     axis_name: str | None = None,
                     skip_nonfinite: bool = False,
                     unroll: bool = True) -> Callable[[GANState, Any], tuple[GANState, Metrics]]:
@@ -103,6 +106,11 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
       example); if False it draws fresh z, as in Algorithm 1.
     ema_decay: decay of the EMA of the generator's parameters (0 copies them).
     ac_weight: weight of the class cross-entropy of an AC-GAN discriminator.
+    penalty: a gradient penalty of `jaxgan.penalties.PENALTIES` added to D's cost with
+      `penalty_weight` (for `gp`, `gp_one_sided`, `dragan`: λ; for `r1`, `r2`: γ, the
+      cost being (γ/2) E‖∇D‖²). The penalty's random points come from the D update's key.
+    penalty_every: lazy regularisation: the penalty enters every this many D updates
+      (counted over the whole run), with its weight multiplied by the same number.
     axis_name: a data-parallel axis (from `jax.pmap` or `shard_map`); gradients,
       metrics and model state (batch statistics) are averaged across it, and each device
       takes its own slice of the global batch's noise, so N devices holding slices of a
@@ -123,14 +131,20 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
 
   Returns:
     A pure function; wrap it in `jax.jit` (or `jax.pmap` with `axis_name`).
-    Metrics: `d/loss`, `d/real_logit`, `d/fake_logit`, `d/grad_norm` (means over
-    the k D updates), `g/loss`, `g/fake_logit`, `g/grad_norm`; `nonfinite`, a bit mask
+    Metrics: `d/loss` (the adversarial cost, without the penalty), `d/penalty` (the
+    weighted penalty), `d/real_logit`, `d/fake_logit`, `d/grad_norm` (means over the k D
+    updates), `g/loss`, `g/fake_logit`, `g/grad_norm`; `nonfinite`, a bit mask
     over `NONFINITE_CHECKS` (0 for a clean step; decode with `nonfinite_names`), and
     `skipped`, the running count of dropped updates.
   """
   adv = losses.get(loss)
   if not isinstance(d_steps, int) or d_steps < 1:
     raise ValueError(f"d_steps must be a positive int, got {d_steps!r}")
+  if penalty not in penalties.PENALTIES:
+    raise ValueError(f"penalty={penalty!r} is not accepted; choose one of: "
+                     f"{', '.join(penalties.PENALTIES)}")
+  if not isinstance(penalty_every, int) or penalty_every < 1:
+    raise ValueError(f"penalty_every must be a positive int, got {penalty_every!r}")
   if not 0.0 <= ema_decay <= 1.0:
     raise ValueError(f"ema_decay must be in [0, 1], got {ema_decay!r}")
 
@@ -150,7 +164,22 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
     return jax.lax.dynamic_slice_in_dim(z, jax.lax.axis_index(axis_name) * batch_size,
                                         batch_size)
 
-  def d_update(d_params, d_state, d_opt_state, x_real, fake, y):
+  def d_penalty(params, d_state, x_real, fake, y, key, update_index):
+    """Returns the weighted gradient penalty of D (lazily: nonzero every penalty_every)."""
+    if penalty == "none":
+      return jnp.zeros((), x_real.dtype)
+    if axis_name is not None:  # each device its own interpolation points
+      key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
+    # The penalty's own forward passes leave D's model state as the main pass left it.
+    d_fn = lambda v: split_logits(d_apply(params, d_state, v, y, True)[0])[0]
+    value = lambda: penalties.penalty(penalty, d_fn, x_real, fake, key).astype(x_real.dtype)
+    if penalty_every == 1:
+      return penalty_weight * value()
+    due = update_index % penalty_every == 0
+    return jax.lax.cond(due, lambda: penalty_every * penalty_weight * value(),
+                        lambda: jnp.zeros((), x_real.dtype))
+
+  def d_update(d_params, d_state, d_opt_state, x_real, fake, y, key, update_index):
     """One descent step on D's cost; `fake` is treated as data, labelled like `x_real`."""
     fake = jax.lax.stop_gradient(fake)
 
@@ -161,15 +190,19 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
           split_logits(real_out), split_logits(fake_out))
       d_cost = adv(real_logits, fake_logits).d + ac_weight * (
           class_cross_entropy(real_classes, y) + class_cross_entropy(fake_classes, y))
-      return d_cost, (new_state, real_logits, fake_logits)
+      weighted_penalty = d_penalty(params, d_state, x_real, fake, y,
+                                   jax.random.fold_in(key, 1), update_index)
+      return d_cost + weighted_penalty, (new_state, real_logits, fake_logits, d_cost,
+                                         weighted_penalty)
 
-    (d_loss, (new_state, real_logits, fake_logits)), grads = (
+    (_, (new_state, real_logits, fake_logits, d_loss, weighted_penalty)), grads = (
         jax.value_and_grad(cost, has_aux=True)(d_params))
     grads = cross_replica_mean(grads)
     updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
     d_params = optax.apply_updates(d_params, updates)
     metrics = {"d/loss": d_loss, "d/real_logit": jnp.mean(real_logits),
                "d/fake_logit": jnp.mean(fake_logits), "d/grad_norm": optax.tree.norm(grads),
+               "d/penalty": weighted_penalty,
                "d/grads_finite": all_finite(grads).astype(jnp.float32)}
     return d_params, new_state, d_opt_state, metrics
 
@@ -199,14 +232,16 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
     d_keys = jax.random.split(step_key, d_steps + 1)
     g_key = d_keys[-1]
 
-    def d_update_fresh(carry, x_y_key):
+    first_update = state.step * d_steps  # D updates before this step, for penalty_every
+
+    def d_update_fresh(carry, x_y_key_i):
       """A D update on its own real minibatch and freshly drawn z."""
       g_state, d_params, d_state, d_opt_state = carry
-      x_real, y, key = x_y_key
+      x_real, y, key, i = x_y_key_i
       z = noise(key, x_real.shape[0], x_real.dtype)
       fake, g_state = g_apply(state.g_params, g_state, z, y, True)
       d_params, d_state, d_opt_state, m = d_update(d_params, d_state, d_opt_state, x_real,
-                                                   fake, y)
+                                                   fake, y, key, first_update + i)
       return (g_state, d_params, d_state, d_opt_state), m
 
     # --- k - 1 discriminator updates on fresh z ---------------------------------
@@ -215,10 +250,11 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
     if d_steps > 1:
       if unroll:
         for i in range(d_steps - 1):
-          carry, m = d_update_fresh(carry, (x[i], labels[i], d_keys[i]))
+          carry, m = d_update_fresh(carry, (x[i], labels[i], d_keys[i], i))
           d_metrics.append(m)
       else:
-        carry, m = jax.lax.scan(d_update_fresh, carry, (x[:-1], labels[:-1], d_keys[:-2]))
+        carry, m = jax.lax.scan(d_update_fresh, carry, (x[:-1], labels[:-1], d_keys[:-2],
+                                                        jnp.arange(d_steps - 1)))
         d_metrics.extend({k: v[i] for k, v in m.items()} for i in range(d_steps - 1))
     g_state, d_params, d_state, d_opt_state = carry
 
@@ -231,7 +267,8 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
     else:
       fake, g_state = g_apply(state.g_params, g_state, z, y_last, True)
     d_params, d_state, d_opt_state, m = d_update(d_params, d_state, d_opt_state, x_last, fake,
-                                                 y_last)
+                                                 y_last, d_keys[-2],
+                                                 first_update + d_steps - 1)
     d_metrics.append(m)
 
     # --- one generator update against the updated discriminator -----------------

@@ -26,7 +26,7 @@ from jaxgan.state import GANState, create_state
 from jaxgan.step import make_train_step, nonfinite_names
 from jaxgan.writers import JsonlWriter, TensorBoardWriter
 
-CURVE_PANELS = {"losses": ["d/loss", "g/loss"],
+CURVE_PANELS = {"losses": ["d/loss", "g/loss", "d/penalty"],
                 "mean D logit": ["d/real_logit", "d/fake_logit", "g/fake_logit"],
                 "gradient norms": ["d/grad_norm", "g/grad_norm"]}
 
@@ -163,7 +163,9 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
   train_step = make_train_step(generator, discriminator, g_tx, d_tx, loss=config.loss,
                                d_steps=k, reuse_fake=config.reuse_fake,
                                ema_decay=config.ema_decay, ac_weight=config.ac_weight,
-                               axis_name=axis, skip_nonfinite=config.on_nonfinite == "skip")
+                               penalty=config.penalty, penalty_weight=config.penalty_weight,
+                               penalty_every=config.penalty_every, axis_name=axis,
+                               skip_nonfinite=config.on_nonfinite == "skip")
   if mesh is not None:
     train_step = parallel.shard_step(train_step, mesh)
     state = parallel.replicate_on_mesh(state, mesh)
