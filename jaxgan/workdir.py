@@ -62,8 +62,10 @@ def check_writable(workdir: str) -> None:
 def config_differences(saved: dict[str, Any], config: Config) -> list[str]:
   """Returns `name: saved -> now` for each field a continued run may not change."""
   now = config.to_dict()
+  # A field added to Config after the run was saved counts as its default there.
+  saved = {**Config().to_dict(), **saved}
   changeable = set(CHANGEABLE_ON_RESUME)
-  if saved.get("lr_schedule", "constant") == "constant" == now["lr_schedule"]:
+  if saved["lr_schedule"] == "constant" == now["lr_schedule"]:
     changeable.add("num_steps")
   return [f"{name}: {saved.get(name, '(absent)')!r} there, {now.get(name, '(absent)')!r} now"
           for name in sorted(set(saved) | set(now))

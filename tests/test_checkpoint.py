@@ -115,6 +115,12 @@ def test_workdir_of_another_configuration_is_refused_unless_started_over(finishe
   with pytest.raises(workdir_lib.WorkdirError,
                      match=r"g_width: 8 there, 16 now; loss: 'non_saturating' there, 'hinge'"):
     workdir_lib.plan(workdir, changed)
+  # A config saved before a field existed matches the field's default, and only that.
+  saved = Config(**RUN).to_dict()
+  del saved["penalty"]
+  assert workdir_lib.config_differences(saved, Config(**RUN)) == []
+  assert workdir_lib.config_differences(saved, Config(**RUN, penalty="r1")) == [
+      "penalty: 'none' there, 'r1' now"]
   # What may change: logging, data location, and num_steps under a constant schedule.
   workdir_lib.plan(workdir, Config(**{**RUN, "log_every": 3, "num_steps": 50}))
   with pytest.raises(workdir_lib.WorkdirError, match="num_steps: 30 there, 50 now"):
