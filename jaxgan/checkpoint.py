@@ -98,7 +98,6 @@ class Checkpointer:
 
   def __init__(self, directory: str, keep: int | None = None, read_only: bool = False):
     self.directory = os.path.abspath(directory)
-    self.read_only = read_only
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, create=False, read_only=read_only,
         enable_async_checkpointing=False)  # BUILD_NOTES.md, "Checkpoints": why synchronous

@@ -283,7 +283,8 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
         log = step % config.log_every == 0 or step == config.num_steps
         evaluate = step % config.eval_every == 0 and step != config.num_steps
         if stop_on_nonfinite and (save or log or evaluate):
-          check_finite(*pending)
+          check_finite(*pending)  # at once: nothing non-finite is saved, logged or drawn
+          pending = None
         if save:
           checkpoint_path = checkpoints.save(state, meta)
           last_saved = step
