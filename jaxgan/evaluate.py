@@ -21,6 +21,13 @@ from jaxgan.sample import make_sample_fn
 from jaxgan.state import GANState
 
 PLOT_EXTENT = {"ring8": 1.6, "grid25": 6.0}
+GRID_FILE = re.compile(r"samples_(\d+)\.png")  # the grid of one evaluation step
+
+
+def grid_name(step: int) -> str:
+  return f"samples_{step:07d}.png"
+
+
 MAX_CLASS_ROWS = 20  # conditional grids show at most this many classes, one per row
 
 
@@ -49,7 +56,7 @@ class MixtureEvaluator:
                         PLOT_EXTENT[self.name], title=title)
     if self.workdir:
       image.save(os.path.join(self.workdir, "samples.png" if final else
-                              f"samples_{step:07d}.png"))
+                              grid_name(step)))
     if self.tensorboard:
       self.tensorboard.image(step, "samples", np.asarray(image))
     message = (f"{result['modes']}/{self.mixture.num_modes} modes, HQ "
@@ -93,7 +100,7 @@ class SampleEvaluator:
     if self.is_image:
       grid = viz.image_grid(fake, self.rows, scale=self.scale)
       self.frames.append(grid)
-      name = f"samples_{step:07d}.png"
+      name = grid_name(step)
       if self.workdir:
         viz.Image.fromarray(grid).save(os.path.join(self.workdir, name))
         if final:
@@ -108,7 +115,7 @@ class SampleEvaluator:
     if not (self.is_image and self.workdir and os.path.isdir(self.workdir)):
       return
     grids = [(int(m.group(1)), m.group(0)) for n in os.listdir(self.workdir)
-             if (m := re.fullmatch(r"samples_(\d+)\.png", n))]
+             if (m := GRID_FILE.fullmatch(n))]
     for _, name in sorted(g for g in grids if g[0] <= upto_step):
       with viz.Image.open(os.path.join(self.workdir, name)) as image:
         self.frames.append(np.asarray(image))

@@ -9,7 +9,6 @@ after the one being rewound to) goes to `<workdir>/archive/<time>/`: nothing is 
 import dataclasses
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -19,13 +18,13 @@ import jax
 
 from jaxgan.checkpoint import CHECKPOINT_DIR, Checkpointer, find_step_dir
 from jaxgan.config import Config, ConfigError
+from jaxgan.evaluate import GRID_FILE
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 ARCHIVE_DIR = "archive"
 OUTPUTS = (METRICS_FILE, SUMMARY_FILE, CONFIG_FILE, CHECKPOINT_DIR)
-SAMPLE_FILE = re.compile(r"samples_(\d+)\.png$")
 
 # What a continued run may change: where the data lives and what is logged, never what is
 # trained. `num_steps` may change too when the learning rates do not depend on it.
@@ -75,7 +74,7 @@ def config_differences(saved: dict[str, Any], config: Config) -> list[str]:
 def _run_files(workdir: str) -> list[str]:
   if not os.path.isdir(workdir):
     return []
-  return sorted(n for n in os.listdir(workdir) if n in OUTPUTS or SAMPLE_FILE.match(n)
+  return sorted(n for n in os.listdir(workdir) if n in OUTPUTS or GRID_FILE.fullmatch(n)
                 or n in ("samples.png", "samples.gif", "losses.png") or n.startswith("events."))
 
 
@@ -113,7 +112,7 @@ class Plan:
     lines) when an earlier checkpoint was chosen."""
     later = [s for s in self.checkpoints.steps() if s > step]
     grids = [n for n in _run_files(self.workdir)
-             if SAMPLE_FILE.match(n) and int(SAMPLE_FILE.match(n).group(1)) > step]
+             if GRID_FILE.fullmatch(n) and int(GRID_FILE.fullmatch(n).group(1)) > step]
     if not later:
       return None
     target = self.archive([os.path.join(CHECKPOINT_DIR, str(s)) for s in later] + grids)

@@ -1,6 +1,7 @@
 """Shared tiny GAN pieces for the tests."""
 
 import gzip
+import json
 import os
 import tempfile
 
@@ -17,6 +18,24 @@ import optax
 import pytest
 
 from jaxgan.models import MLPDiscriminator, MLPGenerator
+
+
+# For runs the tests start as subprocesses: compiled without LLVM optimisation, faster, and
+# the same program in every run of a test.
+FAST_COMPILE = "--xla_backend_optimization_level=0"
+FAST_ENV = {**os.environ, "XLA_FLAGS": FAST_COMPILE}
+
+
+def read_records(workdir) -> list[dict]:
+  """Returns a run's metrics.jsonl records without `steps_per_sec` (which varies by run)."""
+  with open(os.path.join(workdir, "metrics.jsonl"), encoding="utf-8") as f:
+    return [{k: v for k, v in json.loads(line).items() if k != "steps_per_sec"}
+            for line in f if line.strip()]
+
+
+def train_records(workdir) -> list[dict]:
+  """Returns the training records (not the evaluations) of `read_records`."""
+  return [r for r in read_records(workdir) if "d/loss" in r]
 
 
 @pytest.fixture

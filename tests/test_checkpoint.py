@@ -17,7 +17,7 @@ from jaxgan.checkpoint import Checkpointer, CheckpointError, state_digest
 from jaxgan.config import Config
 from jaxgan.step import nonfinite_names
 from jaxgan.train import NonFiniteError, train_and_evaluate
-from conftest import batches
+from conftest import batches, train_records
 
 BATCH = np.zeros((16, 2), np.float32)
 RUN = dict(dataset="ring8", num_steps=30, batch_size=16, g_width=8, d_width=8, log_every=10,
@@ -27,12 +27,6 @@ RUN = dict(dataset="ring8", num_steps=30, batch_size=16, g_width=8, d_width=8, l
 def same_arrays(a, b) -> bool:
   return all(jax.tree.leaves(jax.tree.map(
       lambda x, y: np.array_equal(np.asarray(x), np.asarray(y)), a, b)))
-
-
-def train_records(workdir):
-  return [{k: v for k, v in json.loads(line).items() if k != "steps_per_sec"}
-          for line in open(os.path.join(workdir, "metrics.jsonl"), encoding="utf-8")
-          if "d/loss" in line]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from PIL import Image
 
 from jaxgan.config import Config
 from jaxgan.train import train_and_evaluate
-from conftest import write_idx_dataset
+from conftest import FAST_ENV, write_idx_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(num_steps=10, batch_size=16, g_width=8, d_width=8, log_every=5, eval_every=5,
@@ -19,11 +19,8 @@ TINY = dict(num_steps=10, batch_size=16, g_width=8, d_width=8, log_every=5, eval
 
 
 def run_cli(*args, timeout=240):
-  # Compiled without LLVM optimisation: what these runs check does not depend on it, and the
-  # ResNet-SN compile of the CIFAR-10 run takes half as long.
-  env = {**os.environ, "XLA_FLAGS": "--xla_backend_optimization_level=0"}
   return subprocess.run([sys.executable, "-m", "experiments.run", *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=timeout, env=env)
+                        capture_output=True, text=True, timeout=timeout, env=FAST_ENV)
 
 
 def test_missing_workdir_is_refused():

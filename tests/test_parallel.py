@@ -26,14 +26,14 @@ import numpy as np
 import pytest
 
 from jaxgan import parallel
+from conftest import FAST_COMPILE, read_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "tests", "parallel_worker.py")
 ATOL, RTOL = 1e-4, 1e-4
-# Every process of these tests compiles with LLVM optimisations off: the programs are tiny
+# Every process of these tests compiles with FAST_COMPILE (LLVM optimisations off): the programs are tiny
 # and compiling dominates (64 s -> 38 s for the local worker). All arrangements compared
 # run with the same flag.
-_FAST_COMPILE = "--xla_backend_optimization_level=0"
 
 
 def _free_port() -> int:
@@ -46,7 +46,7 @@ def _free_port() -> int:
 def results(tmp_path_factory):
   tmp = tmp_path_factory.mktemp("parallel")
   env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-         "XLA_FLAGS": _FAST_COMPILE}
+         "XLA_FLAGS": FAST_COMPILE}
   port = str(_free_port())
   procs = [subprocess.Popen([sys.executable, WORKER, "local", str(tmp / "local.npz")],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)]
@@ -111,7 +111,7 @@ def test_pmap_batch_split_keeps_rows_in_device_order():
 
 def _run(args, devices, env_extra=None):
   env = {**os.environ, **(env_extra or {}),
-         "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices} {_FAST_COMPILE}"}
+         "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE}"}
   return subprocess.Popen([sys.executable, "-m", "experiments.run", *args], cwd=ROOT, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -145,9 +145,7 @@ def test_runner_on_two_processes_writes_once_resumes_and_matches_one_process(tmp
   errs = finish(two_hosts(9))
   assert all("resuming from step 6" in err for err in errs)
   assert "data parallel over 4 devices (1 processes)" in finish([one])[0]
-  read = lambda d: [{k: v for k, v in json.loads(line).items() if k != "steps_per_sec"}
-                    for line in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
-  multi, single = read("multi"), read("one")
+  multi, single = read_records(tmp_path / "multi"), read_records(tmp_path / "one")
   assert [r["step"] for r in multi if "d/loss" in r] == [3, 6, 9]
   # One writer: a single metrics file, each record once.
   assert len(multi) == len(single)

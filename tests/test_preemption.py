@@ -10,13 +10,14 @@ import time
 
 import pytest
 
+from conftest import FAST_ENV, train_records
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS = ["--dataset=ring8", "--batch_size=16", "--g_width=32", "--d_width=32",
          "--eval_samples=100", "--notensorboard"]
 
 
-# Compiled without LLVM optimisation: the same programs in every run, compiled faster.
-ENV = {**os.environ, "XLA_FLAGS": "--xla_backend_optimization_level=0"}
+ENV = FAST_ENV
 
 
 def start(workdir, *flags):
@@ -31,12 +32,6 @@ def wait_for(condition, process, timeout=120):
     assert process.poll() is None, process.stderr.read()[-2000:]
     assert time.monotonic() < deadline
     time.sleep(0.02)
-
-
-def train_records(workdir):
-  return [{k: v for k, v in json.loads(line).items() if k != "steps_per_sec"}
-          for line in open(os.path.join(workdir, "metrics.jsonl"), encoding="utf-8")
-          if "d/loss" in line]
 
 
 def checkpoint_steps(workdir):
