@@ -16,6 +16,8 @@ from jaxgan import config as config_lib
 from jaxgan.config import LR_SCHEDULES, Config
 from jaxgan.data import mixtures
 from jaxgan.models.mlp import ACTIVATIONS
+from jaxgan.optim import OPTIMIZERS
+from jaxgan.step import UPDATE_RULES
 
 _D = Config()  # defaults come from the typed config, stated once
 
@@ -61,6 +63,36 @@ flags.DEFINE_float("penalty_weight", _D.penalty_weight,
 flags.DEFINE_integer("penalty_every", _D.penalty_every,
                      "Lazy regularisation: the penalty every this many D updates, its weight "
                      "multiplied by as much.", lower_bound=1)
+flags.DEFINE_float("d_clip", _D.d_clip,
+                   "WGAN weight clipping: D's parameters stay in [-d_clip, d_clip]; 0 = off.",
+                   lower_bound=0.0)
+flags.DEFINE_float("lecam_weight", _D.lecam_weight,
+                   "Weight of LeCam regularisation of D (EMAs of D's outputs); 0 = off.",
+                   lower_bound=0.0)
+flags.DEFINE_float("lecam_decay", _D.lecam_decay, "Decay of LeCam's EMAs.")
+flags.DEFINE_float("instance_noise", _D.instance_noise,
+                   "Std of Gaussian noise added to every input of D; 0 = off.", lower_bound=0.0)
+flags.DEFINE_integer("instance_noise_steps", _D.instance_noise_steps,
+                     "Anneal the instance noise linearly to 0 over this many steps; 0 = "
+                     "constant.", lower_bound=0)
+flags.DEFINE_string("augment", _D.augment,
+                    "DiffAugment policy on D's image inputs (real and fake alike): a comma-"
+                    "separated subset of color,translation,cutout; '' = off.")
+flags.DEFINE_integer("packing", _D.packing,
+                     "PacGAN: D judges packs of this many samples (1 = off).", lower_bound=1)
+flags.DEFINE_integer("unroll_steps", _D.unroll_steps,
+                     "Unrolled GAN: G's cost against D unrolled this many steps ahead; 0 = off.",
+                     lower_bound=0)
+flags.DEFINE_enum("update_rule", _D.update_rule, list(UPDATE_RULES),
+                  "alternating (Algorithm 1), or a joint rule moving both players from the same "
+                  "point: simultaneous, extragradient, consensus.")
+flags.DEFINE_float("consensus_weight", _D.consensus_weight,
+                   "gamma of consensus optimisation.", lower_bound=0.0)
+flags.DEFINE_enum("optimizer", _D.optimizer, list(OPTIMIZERS),
+                  "Both players' optimizer (optimistic_*: steps with 2 g_t - g_(t-1)).")
+flags.DEFINE_integer("d_features", _D.d_features,
+                     "Outputs per sample of the mlp D (> 1 only with an mmd_* loss).",
+                     lower_bound=1)
 flags.DEFINE_bool("reuse_fake", _D.reuse_fake,
                   "G update back-propagates through the last D update's generated batch.")
 flags.DEFINE_enum("model", _D.model, list(config_lib.MODELS), "Generator and discriminator.")
@@ -73,7 +105,8 @@ flags.DEFINE_enum("d_conditioning", _D.d_conditioning, list(config_lib.D_CONDITI
                   "Class conditioning of D: projection head, or auxiliary classifier (AC-GAN).")
 flags.DEFINE_float("ac_weight", _D.ac_weight, "Weight of the AC-GAN class cross-entropy.")
 flags.DEFINE_enum("d_norm", _D.d_norm, list(config_lib.D_NORMS),
-                  "Normalisation of the generic dcgan discriminator.")
+                  "Normalisation of the dcgan and mlp discriminators (default: spectral for "
+                  "dcgan, none for mlp).")
 flags.DEFINE_integer("g_width", _D.g_width, "Generator hidden units per layer.", lower_bound=1)
 flags.DEFINE_integer("g_depth", _D.g_depth, "Generator hidden layers.", lower_bound=1)
 flags.DEFINE_integer("d_width", _D.d_width, "Discriminator hidden units per layer.",

@@ -3,7 +3,7 @@
 import dataclasses
 import math
 
-from jaxgan import losses, penalties
+from jaxgan import augment, losses, optim, penalties, step
 from jaxgan.data import mixtures
 from jaxgan.models.mlp import ACTIVATIONS
 
@@ -13,7 +13,7 @@ CATALOG_PREFIX = "tfds:"  # tfds:NAME is a TFDS catalog dataset prepared in data
 MODELS = ("mlp", "dcgan28", "dcgan64", "dcgan", "resnet_sn")
 G_CONDITIONING = ("none", "concat", "cbn")
 D_CONDITIONING = ("none", "projection", "acgan")
-D_NORMS = ("spectral", "batch", "none")
+D_NORMS = ("default", "spectral", "batch", "none")  # default: dcgan spectral, mlp none
 DATA_PLACEMENTS = ("device", "host")
 ON_NONFINITE = ("stop", "skip")  # a NaN/Inf in a step stops the run, or drops that update
 
@@ -39,7 +39,8 @@ class Config:
   batch_size: int = 256
   d_steps: int = 1
   reuse_fake: bool = False
-  # Optimizers (Adam per player).
+  # Optimizers (jaxgan.optim: adam, optimistic_adam, sgd, optimistic_sgd), one per player.
+  optimizer: str = "adam"
   g_lr: float = 1e-3
   d_lr: float = 1e-3
   lr_schedule: str = "constant"  # or "cosine", "linear": decay to 0 at num_steps
@@ -52,13 +53,25 @@ class Config:
   penalty: str = "none"
   penalty_weight: float = 10.0
   penalty_every: int = 1
+  # Other stabilisers (jaxgan.step): WGAN weight clipping of D, LeCam, instance noise,
+  # DiffAugment, PacGAN packing, the unrolled generator, and game-aware update rules.
+  d_clip: float = 0.0             # clip D's parameters to [-d_clip, d_clip]; 0 = off
+  lecam_weight: float = 0.0
+  lecam_decay: float = 0.99
+  instance_noise: float = 0.0     # sigma_0 of Gaussian noise on D's inputs
+  instance_noise_steps: int = 0   # anneal sigma linearly to 0 over this many steps; 0 = constant
+  augment: str = ""               # DiffAugment policy for images: color,translation,cutout
+  packing: int = 1                # PacGAN: D judges packs of this many samples
+  unroll_steps: int = 0           # unrolled GAN: G against D unrolled this many steps
+  update_rule: str = "alternating"  # or simultaneous, extragradient, consensus
+  consensus_weight: float = 1.0
   # Players. latent_dim 0 means the model's own (mlp 2, dcgan28 64, dcgan64 100, else 128).
   model: str = "mlp"
   latent_dim: int = 0
   g_conditioning: str = "none"  # class-conditional G: "concat" or "cbn"
   d_conditioning: str = "none"  # class-conditional D: "projection" or "acgan"
   ac_weight: float = 1.0
-  d_norm: str = "spectral"      # normalisation of the generic dcgan D
+  d_norm: str = "default"       # normalisation of D: dcgan/mlp ("default": dcgan spectral, mlp none)
   sync_batch_norm: bool = True  # on several devices: batch statistics over the global batch
   # MLP players for 2D data.
   g_width: int = 128
@@ -66,6 +79,7 @@ class Config:
   d_width: int = 128
   d_depth: int = 2
   activation: str = "relu"
+  d_features: int = 1           # MLP D outputs per sample (> 1 for the MMD losses' features)
   # Logging and evaluation.
   log_every: int = 1000
   eval_every: int = 5000
@@ -89,14 +103,16 @@ class Config:
                "lr_schedule": sorted(LR_SCHEDULES), "model": MODELS,
                "g_conditioning": G_CONDITIONING, "d_conditioning": D_CONDITIONING,
                "d_norm": D_NORMS, "data_placement": DATA_PLACEMENTS,
-               "on_nonfinite": ON_NONFINITE, "penalty": penalties.PENALTIES}
+               "on_nonfinite": ON_NONFINITE, "penalty": penalties.PENALTIES,
+               "optimizer": optim.OPTIMIZERS, "update_rule": step.UPDATE_RULES}
     for name, accepted in choices.items():
       if getattr(self, name) not in accepted:
         raise ValueError(f"{name}={getattr(self, name)!r} is not accepted; "
                          f"choose one of: {', '.join(accepted)}")
     for name in ("num_steps", "batch_size", "d_steps", "g_width", "g_depth", "d_width",
                  "d_depth", "log_every", "eval_every", "eval_samples", "grid_size",
-                 "image_size", "checkpoint_every", "keep_checkpoints", "penalty_every"):
+                 "image_size", "checkpoint_every", "keep_checkpoints", "penalty_every",
+                 "packing", "d_features"):
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name}={value!r} is not accepted; it must be an integer >= 1")
@@ -112,7 +128,12 @@ class Config:
       raise ValueError(f"g_conditioning={self.g_conditioning!r} / d_conditioning="
                        f"{self.d_conditioning!r} are not accepted for {self.dataset}, which "
                        f"has no labels; choose none")
-    for name in ("ac_weight", "penalty_weight"):
+    for name in ("unroll_steps", "instance_noise_steps"):
+      value = getattr(self, name)
+      if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name}={value!r} is not accepted; it must be an integer >= 0")
+    for name in ("ac_weight", "penalty_weight", "d_clip", "lecam_weight", "instance_noise",
+                 "consensus_weight"):
       value = getattr(self, name)
       if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
         raise ValueError(f"{name}={value!r} is not accepted; it must be a finite number >= 0")
@@ -120,13 +141,42 @@ class Config:
       value = getattr(self, name)
       if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
         raise ValueError(f"{name}={value!r} is not accepted; it must be a finite number > 0")
-    for name in ("g_beta1", "g_beta2", "d_beta1", "d_beta2", "ema_decay"):
+    for name in ("g_beta1", "g_beta2", "d_beta1", "d_beta2", "ema_decay", "lecam_decay"):
       value = getattr(self, name)
       upper_ok = value < 1 if name != "ema_decay" else value <= 1
       if not (isinstance(value, (int, float)) and value >= 0 and upper_ok):
         raise ValueError(f"{name}={value!r} is not accepted; it must lie in "
                          f"[0, 1{']' if name == 'ema_decay' else ')'}")
+    self._validate_stabilisers()
     return self
+
+  def _validate_stabilisers(self) -> None:
+    try:
+      augment.parse_policy(self.augment)
+    except ValueError as e:
+      raise ValueError(str(e)) from None
+    if self.augment and self.is_mixture:
+      raise ValueError(f"augment={self.augment!r} is not accepted for the 2D dataset "
+                       f"{self.dataset}: DiffAugment acts on images; give augment=''")
+    if self.packing > 1 and self.conditional:
+      raise ValueError(f"packing={self.packing} is not accepted with a conditional model: a "
+                       f"pack would mix labels; give packing=1")
+    if self.batch_size % self.packing:
+      raise ValueError(f"packing={self.packing} does not divide batch_size={self.batch_size}; "
+                       f"give a batch that is a multiple of {self.packing}")
+    if self.d_features > 1 and not (self.model == "mlp" and self.loss.startswith("mmd")):
+      raise ValueError(f"d_features={self.d_features} is not accepted with model="
+                       f"{self.model!r} and loss={self.loss!r}: feature outputs are for an mlp "
+                       f"D under an mmd_* loss; give d_features=1")
+    if self.model == "mlp" and self.d_norm == "batch":
+      raise ValueError("d_norm='batch' is not accepted for model='mlp'; choose default, "
+                       "spectral or none")
+    if self.update_rule != "alternating" and (self.d_steps != 1 or self.unroll_steps
+                                              or self.reuse_fake):
+      raise ValueError(f"update_rule={self.update_rule!r} moves both players from the same "
+                       f"point and needs d_steps=1, unroll_steps=0 and reuse_fake=false; got "
+                       f"d_steps={self.d_steps}, unroll_steps={self.unroll_steps}, "
+                       f"reuse_fake={self.reuse_fake}")
 
   @property
   def is_mixture(self) -> bool:

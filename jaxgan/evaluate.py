@@ -10,10 +10,13 @@ import os
 import re
 from typing import Any
 
+import functools
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import viz
+from jaxgan import penalties, viz
 from jaxgan.data import mixtures
 from jaxgan.metrics.modes import mode_coverage
 from jaxgan.models.layers import is_conditional
@@ -31,6 +34,19 @@ def grid_name(step: int) -> str:
 MAX_CLASS_ROWS = 20  # conditional grids show at most this many classes, one per row
 
 
+def map_logits(discriminator, d_params, d_state, x):
+  """Returns D's logit at each point of x, for the picture of D over the plane.
+
+  A packed D (PacGAN) scores a pack of m copies of each point; a D with feature outputs
+  (the MMD losses) is shown by its first feature.
+  """
+  m = getattr(discriminator, "packing", 1)
+  model_state = {k: v for k, v in d_state.items() if k != penalties.LECAM}
+  out = discriminator.apply({"params": d_params, **model_state}, jnp.repeat(x, m, axis=0),
+                            train=False)
+  return out.reshape(out.shape[0], -1)[:, 0]
+
+
 class MixtureEvaluator:
   """Mode coverage (PROTOCOLS.md section 1) and the 2D picture with D's contours."""
 
@@ -40,8 +56,7 @@ class MixtureEvaluator:
     self.num_samples, self.workdir, self.tensorboard = num_samples, workdir, tensorboard
     self.sample = make_sample_fn(generator)
     self.real = np.asarray(mixture.sample(eval_key, (500,)))  # the same points every picture
-    self.logits = jax.jit(lambda d_params, d_state, x: discriminator.apply(
-        {"params": d_params, **d_state}, x, train=False))
+    self.logits = jax.jit(functools.partial(map_logits, discriminator))
 
   def __call__(self, state: GANState, step: int, final: bool) -> tuple[dict[str, Any], str]:
     fake = np.asarray(self.sample(state, self.key, self.num_samples))

@@ -6,9 +6,13 @@ probabilistic losses the discriminator is D(x) = sigmoid(logit), and every log o
 sigmoid is written as a softplus so that values and gradients stay finite for logits
 of any magnitude the float type can hold.
 
-Only the relativistic losses use the real logits in the generator's cost; for the
+Only the relativistic and MMD losses use the real logits in the generator's cost; for the
 others the step need not run D on real data during the generator update, which
 `Loss.g_uses_real` tells it.
+
+The MMD losses (Li et al. 2017; Bińkowski et al. 2018) read D's output as a feature vector
+per sample (shape (B,) or (B, F)) rather than a logit: D maximises the squared maximum mean
+discrepancy between the real and generated features under a fixed kernel, G minimises it.
 """
 
 from typing import Callable, NamedTuple
@@ -110,6 +114,60 @@ def relativistic_average(real_logits, fake_logits) -> Costs:
       g=jnp.mean(jax.nn.softplus(real_rel)) + jnp.mean(jax.nn.softplus(-fake_rel)))
 
 
+# Bandwidths of the Gaussian kernel mixture (Li et al. 2017) and exponents α of the
+# rational-quadratic mixture (Bińkowski et al. 2018).
+GAUSSIAN_SIGMAS = (1.0, 2.0, 4.0, 8.0, 16.0)
+RQ_ALPHAS = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+def _features(logits: Array) -> Array:
+  return logits.reshape(logits.shape[0], -1)
+
+
+def _squared_distances(a: Array, b: Array) -> Array:
+  # ‖a‖² + ‖b‖² − 2a·b can dip below 0 by rounding; the clamp keeps kernels ≤ 1.
+  d = (jnp.sum(a * a, 1)[:, None] + jnp.sum(b * b, 1)[None, :] - 2.0 * a @ b.T)
+  return jnp.maximum(d, 0.0)
+
+
+def gaussian_kernel(sq_dist: Array, sigmas=GAUSSIAN_SIGMAS) -> Array:
+  """Returns Σ_σ exp(−d² / (2σ²)) of squared distances."""
+  return sum(jnp.exp(-sq_dist / (2.0 * s * s)) for s in sigmas)
+
+
+def rq_kernel(sq_dist: Array, alphas=RQ_ALPHAS) -> Array:
+  """Returns Σ_α (1 + d² / (2α))^(−α) of squared distances."""
+  return sum((1.0 + sq_dist / (2.0 * a)) ** (-a) for a in alphas)
+
+
+def mmd2(x: Array, y: Array, kernel: Callable[[Array], Array]) -> Array:
+  """Returns the unbiased estimate of MMD²(P, Q) from samples x ~ P, y ~ Q (rows).
+
+  (1/(m(m−1))) Σ_{i≠j} k(xᵢ, xⱼ) + (1/(n(n−1))) Σ_{i≠j} k(yᵢ, yⱼ) − (2/(mn)) Σ k(xᵢ, yⱼ).
+  """
+  m, n = x.shape[0], y.shape[0]
+  if m < 2 or n < 2:
+    raise ValueError(f"the unbiased MMD needs at least 2 samples per set; got {m} and {n}")
+  k_xx, k_yy = kernel(_squared_distances(x, x)), kernel(_squared_distances(y, y))
+  k_xy = kernel(_squared_distances(x, y))
+  off_diag = lambda k: jnp.sum(k) - jnp.sum(jnp.diagonal(k))
+  return (off_diag(k_xx) / (m * (m - 1)) + off_diag(k_yy) / (n * (n - 1))
+          - 2.0 * jnp.mean(k_xy))
+
+
+def _mmd_costs(kernel):
+  def costs(real_logits, fake_logits) -> Costs:
+    value = mmd2(_features(real_logits), _features(fake_logits), kernel)
+    return Costs(d=-value, g=value)
+  return costs
+
+
+mmd_gaussian = _mmd_costs(gaussian_kernel)
+mmd_gaussian.__doc__ = "Returns D's cost −MMD² and G's MMD² under the Gaussian kernel mixture."
+mmd_rq = _mmd_costs(rq_kernel)
+mmd_rq.__doc__ = "Returns D's cost −MMD² and G's MMD² under the rational-quadratic mixture."
+
+
 LOSSES: dict[str, Loss] = {
     "minimax": Loss(minimax),
     "non_saturating": Loss(non_saturating),
@@ -119,6 +177,8 @@ LOSSES: dict[str, Loss] = {
     "least_squares": Loss(least_squares),
     "relativistic": Loss(relativistic, g_uses_real=True),
     "relativistic_average": Loss(relativistic_average, g_uses_real=True),
+    "mmd_gaussian": Loss(mmd_gaussian, g_uses_real=True),
+    "mmd_rq": Loss(mmd_rq, g_uses_real=True),
 }
 
 

@@ -12,6 +12,11 @@ does not hold for batch norm in training mode. The weights are applied by the ca
   weight γ gives the paper's (γ / 2) E‖∇D‖².
 - `dragan` (Kodali et al. 2017): E (‖∇D(x̂)‖ − 1)² on x̂ = x + α δ, α ~ U[0, 1] per sample and
   δ = ½ std(x) u, u ~ U[0, 1] elementwise: points in a noisy neighbourhood of the data.
+
+LeCam regularisation (Tseng et al. 2021) is not a gradient penalty but sits here beside them:
+R = E (D(x) − α_F)² + E (D(G(z)) − α_R)², α_R and α_F being EMAs of D's mean output on real
+and generated data. It pulls each output toward the other side's running mean, which bounds
+how far D can separate the two when data are few. The EMAs live in `d_state["lecam"]`.
 """
 
 from typing import Callable
@@ -20,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 PENALTIES = ("none", "gp", "gp_one_sided", "r1", "r2", "dragan")
+LECAM = "lecam"  # the d_state entry holding LeCam's EMAs
 
 
 def input_gradients(d_fn: Callable, x: jax.Array) -> jax.Array:
@@ -72,3 +78,21 @@ def penalty(name: str, d_fn, real, fake, key) -> jax.Array:
     alpha = jax.random.uniform(eps_key, (real.shape[0],), real.dtype)
     return dragan(d_fn, real, alpha, jax.random.uniform(u_key, real.shape, real.dtype))
   raise ValueError(f"penalty={name!r} is not accepted; choose one of: {', '.join(PENALTIES)}")
+
+
+def lecam_init() -> dict:
+  """Returns the `d_extra` of `create_state` that holds LeCam's EMAs (both start at 0)."""
+  return {LECAM: {"real": jnp.zeros(()), "fake": jnp.zeros(())}}
+
+
+def lecam_update(ema: dict, real_logits, fake_logits, decay: float) -> dict:
+  """Returns the EMAs moved toward this batch's mean outputs (no gradient flows into them)."""
+  real, fake = (jax.lax.stop_gradient(jnp.mean(v)) for v in (real_logits, fake_logits))
+  return {"real": decay * ema["real"] + (1.0 - decay) * real,
+          "fake": decay * ema["fake"] + (1.0 - decay) * fake}
+
+
+def lecam(real_logits, fake_logits, ema: dict) -> jax.Array:
+  """Returns E (D(x) − α_F)² + E (D(G(z)) − α_R)² with α from `ema` ({"real", "fake"})."""
+  return (jnp.mean((real_logits - ema["fake"]) ** 2)
+          + jnp.mean((fake_logits - ema["real"]) ** 2))

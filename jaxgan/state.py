@@ -80,7 +80,7 @@ def init_variables(module: nn.Module, rng, x) -> tuple[PyTree, PyTree]:
 
 def create_state(rng, generator: nn.Module, discriminator: nn.Module,
                  g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation,
-                 sample_batch) -> GANState:
+                 sample_batch, d_extra: Mapping[str, PyTree] | None = None) -> GANState:
   """Returns a fresh `GANState` for the two players.
 
   Args:
@@ -94,12 +94,18 @@ def create_state(rng, generator: nn.Module, discriminator: nn.Module,
     g_tx, d_tx: the players' optimizers.
     sample_batch: one minibatch of real data (array, or mapping with 'x'), used
       only for its shape and dtype.
+    d_extra: statistics the step keeps beside D's own model state, added to `d_state`
+      (LeCam's EMAs: `jaxgan.penalties.lecam_init()`).
   """
   x = real_inputs(sample_batch)
   g_key, d_key, state_key = jax.random.split(as_key(rng), 3)
   z = jnp.zeros((x.shape[0], generator.latent_dim), x.dtype)
   g_params, g_state = init_variables(generator, g_key, z)
   d_params, d_state = init_variables(discriminator, d_key, x)
+  if clash := set(d_extra or {}) & set(d_state):
+    raise ValueError(f"d_extra names {sorted(clash)}, which the discriminator's own "
+                     f"variables already use")
+  d_state = {**d_state, **(d_extra or {})}
   return GANState(
       step=jnp.zeros((), jnp.int32),
       g_params=g_params,

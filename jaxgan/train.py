@@ -14,7 +14,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from jaxgan import parallel, viz
+from jaxgan import optim, parallel, penalties, viz
 from jaxgan import workdir as workdir_lib
 from jaxgan.checkpoint import state_digest
 from jaxgan.config import Config, ConfigError
@@ -49,12 +49,28 @@ def build(config: Config, data_shape: tuple[int, ...] = (2,), num_classes: int =
       g_conditioning=config.g_conditioning, d_conditioning=config.d_conditioning,
       d_norm=config.d_norm, mlp_width=(config.g_width, config.d_width),
       mlp_depth=(config.g_depth, config.d_depth), activation=config.activation, pixels=pixels,
-      bn_axis=bn_axis)
-  g_tx = optax.adam(schedule(config.g_lr, config), b1=config.g_beta1, b2=config.g_beta2)
-  # D's optimizer counts D updates: its schedule spans d_steps * num_steps of them.
-  d_tx = optax.adam(schedule(config.d_lr, config, config.d_steps), b1=config.d_beta1,
-                    b2=config.d_beta2)
+      bn_axis=bn_axis, d_features=config.d_features, packing=config.packing)
+  g_tx = optim.optimizer(config.optimizer, schedule(config.g_lr, config), b1=config.g_beta1,
+                         b2=config.g_beta2)
+  # D's optimizer counts D updates: its schedule spans d_steps * num_steps of them. The
+  # unrolled GAN differentiates through D's updates, where Adam's √v needs eps_root > 0.
+  d_tx = optim.optimizer(config.optimizer, schedule(config.d_lr, config, config.d_steps),
+                         b1=config.d_beta1, b2=config.d_beta2, clip=config.d_clip,
+                         eps_root=1e-16 if config.unroll_steps else 0.0)
   return generator, discriminator, g_tx, d_tx
+
+
+def step_settings(config: Config) -> dict[str, Any]:
+  """Returns the `make_train_step` keyword arguments that the config sets."""
+  return dict(loss=config.loss, d_steps=config.d_steps, reuse_fake=config.reuse_fake,
+              ema_decay=config.ema_decay, ac_weight=config.ac_weight,
+              penalty=config.penalty, penalty_weight=config.penalty_weight,
+              penalty_every=config.penalty_every, lecam_weight=config.lecam_weight,
+              lecam_decay=config.lecam_decay, instance_noise=config.instance_noise,
+              instance_noise_steps=config.instance_noise_steps, augment_policy=config.augment,
+              unroll_steps=config.unroll_steps, update_rule=config.update_rule,
+              consensus_weight=config.consensus_weight,
+              skip_nonfinite=config.on_nonfinite == "skip")
 
 
 def make_mixture_train_fn(train_step, mixture: mixtures.Mixture, data_key: jax.Array,
@@ -130,6 +146,10 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
       parallel.check_batch(batch_size, jax.device_count())
     except ValueError as e:
       raise ConfigError(str(e)) from e
+    per_device = batch_size // jax.device_count()
+    if per_device % config.packing:
+      raise ConfigError(f"packing={config.packing} does not divide the {per_device} samples "
+                        f"per device (batch_size={batch_size} on {jax.device_count()} devices)")
     logging.info("data parallel over %d devices (%d processes), %d samples per device",
                  jax.device_count(), jax.process_count(), batch_size // jax.device_count())
 
@@ -159,13 +179,10 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
   except ValueError as e:
     raise ConfigError(f"{e} (dataset {config.dataset})") from e
   sample_batch = {"x": np.zeros((batch_size, *data_shape), np.float32)}
-  state = create_state(init_key, generator, discriminator, g_tx, d_tx, sample_batch)
-  train_step = make_train_step(generator, discriminator, g_tx, d_tx, loss=config.loss,
-                               d_steps=k, reuse_fake=config.reuse_fake,
-                               ema_decay=config.ema_decay, ac_weight=config.ac_weight,
-                               penalty=config.penalty, penalty_weight=config.penalty_weight,
-                               penalty_every=config.penalty_every, axis_name=axis,
-                               skip_nonfinite=config.on_nonfinite == "skip")
+  state = create_state(init_key, generator, discriminator, g_tx, d_tx, sample_batch,
+                       d_extra=penalties.lecam_init() if config.lecam_weight else None)
+  train_step = make_train_step(generator, discriminator, g_tx, d_tx, axis_name=axis,
+                               **step_settings(config))
   if mesh is not None:
     train_step = parallel.shard_step(train_step, mesh)
     state = parallel.replicate_on_mesh(state, mesh)

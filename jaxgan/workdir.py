@@ -18,6 +18,7 @@ import jax
 
 from jaxgan.checkpoint import CHECKPOINT_DIR, Checkpointer, find_step_dir
 from jaxgan.config import Config, ConfigError
+from jaxgan.models.registry import resolve_d_norm
 from jaxgan.evaluate import GRID_FILE
 
 CONFIG_FILE = "config.json"
@@ -61,8 +62,12 @@ def check_writable(workdir: str) -> None:
 def config_differences(saved: dict[str, Any], config: Config) -> list[str]:
   """Returns `name: saved -> now` for each field a continued run may not change."""
   now = config.to_dict()
+  if "d_features" not in saved and saved.get("model") == "mlp":
+    saved = {**saved, "d_norm": "none"}  # saved before d_norm applied to MLPs: it had none
   # A field added to Config after the run was saved counts as its default there.
   saved = {**Config().to_dict(), **saved}
+  saved["d_norm"], now["d_norm"] = (resolve_d_norm(c["d_norm"], c["model"])
+                                    for c in (saved, now))
   changeable = set(CHANGEABLE_ON_RESUME)
   if saved["lr_schedule"] == "constant" == now["lr_schedule"]:
     changeable.add("num_steps")

@@ -25,8 +25,30 @@ def bce_d(real, fake):
   return mean([-math.log(sig(r)) for r in real]) + mean([-math.log(1 - sig(f)) for f in fake])
 
 
+def mmd2_by_hand(kernel, xs, ys):
+  """The unbiased MMD² written out pair by pair, for 1-D features."""
+  m, n = len(xs), len(ys)
+  within = lambda s: sum(kernel((a - b) ** 2) for i, a in enumerate(s)
+                         for j, b in enumerate(s) if i != j) / (len(s) * (len(s) - 1))
+  across = sum(kernel((a - b) ** 2) for a in xs for b in ys) / (m * n)
+  return within(xs) + within(ys) - 2 * across
+
+
+def gaussian_by_hand(d2):  # bandwidths 1, 2, 4, 8, 16 (Li et al. 2017)
+  return sum(math.exp(-d2 / (2 * s * s)) for s in (1, 2, 4, 8, 16))
+
+
+def rq_by_hand(d2):  # alphas 0.2, 0.5, 1, 2, 5 (Bińkowski et al. 2018)
+  return sum((1 + d2 / (2 * a)) ** -a for a in (0.2, 0.5, 1, 2, 5))
+
+
+MMD_GAUSS = mmd2_by_hand(gaussian_by_hand, REAL, FAKE)
+MMD_RQ = mmd2_by_hand(rq_by_hand, REAL, FAKE)
+
 # Expected (d cost, g cost) written from the papers' definitions, in terms of D = sigmoid.
 EXPECTED = {
+    "mmd_gaussian": (-MMD_GAUSS, MMD_GAUSS),
+    "mmd_rq": (-MMD_RQ, MMD_RQ),
     "minimax": (bce_d(REAL, FAKE), mean([math.log(1 - sig(f)) for f in FAKE])),
     "non_saturating": (bce_d(REAL, FAKE), mean([-math.log(sig(f)) for f in FAKE])),
     "maximum_likelihood": (bce_d(REAL, FAKE), -mean([math.exp(f) for f in FAKE])),
@@ -137,12 +159,34 @@ def test_maximum_likelihood_cap_is_exact_below_and_continuous_above():
   np.testing.assert_allclose(g(cap + 10.0) - g(cap), -10.0 * math.exp(cap), rtol=1e-5)
 
 
-def test_generator_cost_ignores_real_logits_except_for_relativistic_losses():
+def test_generator_cost_ignores_real_logits_except_for_relativistic_and_mmd_losses():
   for name, loss in losses.LOSSES.items():
     fake = jnp.array(FAKE)
     g1 = loss(jnp.array(REAL), fake).g
     g2 = loss(jnp.array(REAL) + 3.0, fake).g
     assert (float(g1) != float(g2)) == loss.g_uses_real, name
+
+
+def test_mmd_reads_feature_vectors_and_vanishes_in_expectation_for_equal_distributions():
+  # Feature rows (B, F): the squared distance is over the F features.
+  x = jnp.array([[0.0, 0.0], [3.0, 4.0], [1.0, 0.0]])
+  y = jnp.array([[0.0, 1.0], [2.0, 2.0]])
+  dist = lambda a, b: sum((p - q) ** 2 for p, q in zip(a, b))
+  xs, ys = x.tolist(), y.tolist()
+  within = lambda s: sum(gaussian_by_hand(dist(a, b)) for i, a in enumerate(s)
+                         for j, b in enumerate(s) if i != j) / (len(s) * (len(s) - 1))
+  across = sum(gaussian_by_hand(dist(a, b)) for a in xs for b in ys) / 6
+  np.testing.assert_allclose(losses.mmd2(x, y, losses.gaussian_kernel),
+                             within(xs) + within(ys) - 2 * across, rtol=1e-5)
+  # Unbiased: over many independent pairs of sets from one distribution the mean is ~0,
+  # while the biased (V-statistic) version would sit at a clearly positive value.
+  keys = jax.random.split(jax.random.key(0), 400)
+  draws = jax.vmap(lambda k: losses.mmd2(*jax.random.normal(k, (2, 8, 3)),
+                                         losses.rq_kernel))(keys)
+  se = float(jnp.std(draws)) / 20
+  assert abs(float(jnp.mean(draws))) < 3 * se, (float(jnp.mean(draws)), se)
+  diag_bias = 2 * 5 / 8  # what the V-statistic would add: k(x, x) = 5 kernels, /m per set
+  assert diag_bias > 20 * se
 
 
 def test_unknown_loss_names_the_value_and_the_choices():

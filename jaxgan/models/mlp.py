@@ -5,6 +5,8 @@ from typing import Callable
 import flax.linen as nn
 import jax
 
+from jaxgan.models.layers import dense_or_conv
+
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": nn.relu,
     "leaky_relu": lambda x: nn.leaky_relu(x, 0.2),
@@ -23,19 +25,22 @@ def activation(name: str) -> Callable[[jax.Array], jax.Array]:
 
 
 class MLP(nn.Module):
-  """Returns `depth` hidden layers of `width` units, then a linear layer of `out_dim`."""
+  """Returns `depth` hidden layers of `width` units, then a linear layer of `out_dim`.
+
+  With `spectral_norm` each layer's kernel is divided by its largest singular value."""
   width: int
   depth: int
   out_dim: int
   act: str = "relu"
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x, train: bool = True):
-    del train  # no layer here behaves differently in training
     x = x.reshape(x.shape[0], -1)
     for _ in range(self.depth):
-      x = activation(self.act)(nn.Dense(self.width)(x))
-    return nn.Dense(self.out_dim)(x)
+      x = activation(self.act)(dense_or_conv(nn.Dense(self.width), x, self.spectral_norm,
+                                             train))
+    return dense_or_conv(nn.Dense(self.out_dim), x, self.spectral_norm, train)
 
 
 class MLPGenerator(nn.Module):
@@ -59,11 +64,18 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-  """Returns one logit per sample."""
+  """Returns one logit per sample, or `features` outputs per sample (for the MMD losses).
+
+  `spectral_norm` divides every layer's kernel by its largest singular value (one power
+  iteration per training call, its state in `batch_stats`; Miyato et al. 2018).
+  """
   width: int = 128
   depth: int = 2
   act: str = "relu"
+  features: int = 1
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x, train: bool = True):
-    return MLP(self.width, self.depth, 1, self.act)(x, train)[:, 0]
+    out = MLP(self.width, self.depth, self.features, self.act, self.spectral_norm)(x, train)
+    return out[:, 0] if self.features == 1 else out

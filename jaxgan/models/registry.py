@@ -5,11 +5,18 @@ import math
 import flax.linen as nn
 
 from jaxgan.models import dcgan, resnet
+from jaxgan.models.layers import is_conditional
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
+from jaxgan.models.pack import Packed
 
 # The resolutions each image model is defined for, and its own latent dimension.
 RESOLUTIONS = {"dcgan28": (28,), "dcgan64": (64,), "dcgan": (32, 64), "resnet_sn": (32,)}
 LATENT_DIMS = {"mlp": 2, "dcgan28": 64, "dcgan64": 100, "dcgan": 128, "resnet_sn": 128}
+
+
+def resolve_d_norm(d_norm: str, model: str) -> str:
+  """Returns the normalisation of D that `d_norm` means for `model` ("default" resolved)."""
+  return d_norm if d_norm != "default" else ("none" if model == "mlp" else "spectral")
 
 
 def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int = 0,
@@ -17,7 +24,8 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
                   d_conditioning: str = "none", d_norm: str = "spectral",
                   mlp_width: tuple[int, int] = (128, 128), mlp_depth: tuple[int, int] = (2, 2),
                   activation: str = "relu", pixels: bool = False,
-                  bn_axis: str | None = None) -> tuple[nn.Module, nn.Module]:
+                  bn_axis: str | None = None, d_features: int = 1,
+                  packing: int = 1) -> tuple[nn.Module, nn.Module]:
   """Returns `(generator, discriminator)` for samples of `data_shape` (without batch axis).
 
   Args:
@@ -26,10 +34,13 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
     num_classes: classes of the data (used only by conditional players).
     latent_dim: dimension of z; 0 takes the model's own (`LATENT_DIMS`).
     g_conditioning, d_conditioning: "none" or a conditioning of `jaxgan.models.layers`.
-    d_norm: normalisation of the generic dcgan discriminator.
+    d_norm: normalisation of the generic dcgan and of the mlp discriminator ("spectral",
+      "batch" (dcgan only), "none"; "default": spectral for dcgan, none for mlp).
     mlp_width, mlp_depth, activation: (G, D) widths and depths of the MLP players.
     pixels: the data are images in [-1, 1] (an MLP generator then ends in tanh).
     bn_axis: a data-parallel axis name: batch norm then uses cross-replica statistics.
+    d_features: outputs per sample of the mlp discriminator (1: a logit).
+    packing: PacGAN: wrap the discriminator so that it judges packs of this many samples.
 
   Raises:
     ValueError naming the mismatch (a model at the wrong resolution, conditioning
@@ -37,6 +48,19 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
   """
   if model not in LATENT_DIMS:
     raise ValueError(f"model={model!r} is not accepted; choose one of: {', '.join(LATENT_DIMS)}")
+  generator, discriminator = _players(model, data_shape, num_classes, latent_dim,
+                                      g_conditioning, d_conditioning,
+                                      resolve_d_norm(d_norm, model), mlp_width, mlp_depth,
+                                      activation, pixels, bn_axis, d_features)
+  if packing > 1:
+    if is_conditional(discriminator):
+      raise ValueError(f"packing={packing} needs an unconditional discriminator")
+    discriminator = Packed(discriminator, packing)
+  return generator, discriminator
+
+
+def _players(model, data_shape, num_classes, latent_dim, g_conditioning, d_conditioning,
+             d_norm, mlp_width, mlp_depth, activation, pixels, bn_axis, d_features):
   latent_dim = latent_dim or LATENT_DIMS[model]
   conditional = g_conditioning != "none" or d_conditioning != "none"
   if conditional and num_classes < 2:
@@ -54,7 +78,12 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
                              width=mlp_width[0], depth=mlp_depth[0], act=activation,
                              data_shape=tuple(data_shape) if len(data_shape) > 1 else (),
                              tanh_output=pixels)
-    return generator, MLPDiscriminator(width=mlp_width[1], depth=mlp_depth[1], act=activation)
+    if d_norm not in ("spectral", "none"):
+      raise ValueError(f"d_norm={d_norm!r} is not accepted for the mlp discriminator; choose "
+                       f"spectral or none")
+    return generator, MLPDiscriminator(width=mlp_width[1], depth=mlp_depth[1], act=activation,
+                                       features=d_features,
+                                       spectral_norm=d_norm == "spectral")
 
   if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
     raise ValueError(f"model={model!r} needs square images (H, W, C); the data have samples "
