@@ -115,6 +115,12 @@ def test_workdir_of_another_configuration_is_refused_unless_started_over(finishe
   assert workdir_lib.config_differences(saved, Config(**RUN)) == []
   assert workdir_lib.config_differences(saved, Config(**RUN, penalty="r1")) == [
       "penalty: 'none' there, 'r1' now"]
+  # Before d_norm applied to MLPs, an MLP run recorded d_norm='spectral' and had none.
+  legacy = {k: v for k, v in Config(**RUN).to_dict().items() if k != "d_features"}
+  legacy["d_norm"] = "spectral"
+  assert workdir_lib.config_differences(legacy, Config(**RUN)) == []
+  assert workdir_lib.config_differences(legacy, Config(**RUN, d_norm="spectral")) == [
+      "d_norm: 'none' there, 'spectral' now"]
   # What may change: logging, data location, and num_steps under a constant schedule.
   workdir_lib.plan(workdir, Config(**{**RUN, "log_every": 3, "num_steps": 50}))
   with pytest.raises(workdir_lib.WorkdirError, match="num_steps: 30 there, 50 now"):
