@@ -13,6 +13,7 @@ import jax
 import numpy as np
 import pytest
 
+from jaxgan.metrics import inception_eval
 from jaxgan.metrics import inception_weights as iw
 from jaxgan.models import inception
 
@@ -62,12 +63,27 @@ def test_missing_file_and_wrong_hash_are_named(tmp_path):
     iw.read_state_dict(str(fake))
 
 
-def test_a_pytorch_named_state_dict_maps_onto_the_flax_variables(tmp_path):
+def random_variables(seed=0):
+  """Random Inception variables, batch-norm variances positive, scaled to keep activations
+  of order one through the depth."""
   shapes = inception.variable_shapes()
-  rng = np.random.default_rng(0)
-  flax_vars = jax.tree.map(lambda s: rng.standard_normal(s.shape).astype(np.float32),
-                           {"params": shapes["params"], "batch_stats": shapes["batch_stats"]})
-  # Write it the way PyTorch names and lays it out.
+  rng = np.random.default_rng(seed)
+
+  def draw(path, s):
+    name = path[-1].key
+    if name in ("var", "scale"):
+      return rng.uniform(0.5, 1.5, s.shape).astype(np.float32)
+    if name == "kernel":
+      fan_in = math.prod(s.shape[:-1])
+      return (rng.standard_normal(s.shape) * math.sqrt(2 / fan_in)).astype(np.float32)
+    return (0.1 * rng.standard_normal(s.shape)).astype(np.float32)
+
+  return jax.tree_util.tree_map_with_path(
+      draw, {"params": shapes["params"], "batch_stats": shapes["batch_stats"]})
+
+
+def torch_named(flax_vars):
+  """The variables the way PyTorch names and lays them out."""
   torch_dict = {}
   for collection in ("params", "batch_stats"):
     for path, value in jax.tree_util.tree_flatten_with_path(flax_vars[collection])[0]:
@@ -75,6 +91,12 @@ def test_a_pytorch_named_state_dict_maps_onto_the_flax_variables(tmp_path):
       if keys[-1] == "kernel":
         value = value.transpose(3, 2, 0, 1) if value.ndim == 4 else value.T
       torch_dict[iw._torch_name(collection, keys)] = value
+  return torch_dict
+
+
+def test_a_pytorch_named_state_dict_maps_onto_the_flax_variables(tmp_path):
+  flax_vars = random_variables()
+  torch_dict = torch_named(flax_vars)
   assert "Mixed_5b.branch5x5_2.conv.weight" in torch_dict
   assert torch_dict["Conv2d_1a_3x3.conv.weight"].shape == (32, 3, 3, 3)
   assert torch_dict["Conv2d_1a_3x3.bn.running_var"].shape == (32,)
@@ -86,3 +108,35 @@ def test_a_pytorch_named_state_dict_maps_onto_the_flax_variables(tmp_path):
   torch_dict["fc.extra"] = np.zeros(1)
   with pytest.raises(iw.WeightsError, match=r"missing \['fc.bias'\], unexpected \['fc.extra'\]"):
     iw.to_variables(torch_dict)
+
+
+def test_inception_metrics_are_unavailable_with_the_reason_and_never_substituted(monkeypatch):
+  monkeypatch.delenv(inception_eval.WEIGHTS_ENV, raising=False)
+  metrics, reason = inception_eval.InceptionMetrics.from_path(None)
+  assert metrics is None and "JAXGAN_INCEPTION_WEIGHTS" in reason
+  monkeypatch.setenv(inception_eval.WEIGHTS_ENV, "/nowhere/w.pth")
+  metrics, reason = inception_eval.InceptionMetrics.from_path(None)
+  assert metrics is None and "not found at '/nowhere/w.pth'" in reason
+
+
+def test_metrics_of_a_set_against_itself_with_random_weights(tmp_path):
+  np.savez(tmp_path / "w.npz", **torch_named(random_variables()))
+  metrics, reason = inception_eval.InceptionMetrics.from_path(str(tmp_path / "w.npz"),
+                                                              batch_size=6)
+  assert reason == ""
+  images = np.random.default_rng(1).uniform(-1, 1, (12, 28, 28, 1)).astype(np.float32)
+  read = lambda start, stop: images[start:stop]
+  reference = metrics.reference("noise-train", 12, read, cache_dir=str(tmp_path / "cache"))
+  cached = os.listdir(tmp_path / "cache")
+  assert len(cached) == 1 and cached[0].startswith("inception-noise-train-12-")
+  again = metrics.reference("noise-train", 12, lambda a, b: 1 / 0, str(tmp_path / "cache"))
+  np.testing.assert_array_equal(again.stats.cov, reference.stats.cov)
+  result = metrics.evaluate([images[:6], images[6:]], reference, jax.random.key(0))
+  # ≈ 0 up to the square root's rounding on a rank-11 covariance in 2048 dimensions.
+  assert abs(result["fid"]) < 1e-5 * float(np.trace(reference.stats.cov))
+  assert (result["precision"], result["recall"]) == (1.0, 1.0)
+  assert result["inception_score"] >= 1.0 and result["inception_samples"] == 12
+  # A different set is measurably far.
+  other = np.clip(images + 0.5, -1, 1)
+  moved = metrics.evaluate([other[:6], other[6:]], reference, jax.random.key(0))
+  assert moved["fid"] > 1e3 * abs(result["fid"]) and moved["precision"] < 1
