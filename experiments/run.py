@@ -121,6 +121,15 @@ flags.DEFINE_integer("grid_size", _D.grid_size,
                      "Samples in the image grid (conditional models: 10 per class).",
                      lower_bound=1)
 flags.DEFINE_bool("tensorboard", _D.tensorboard, "Also write TensorBoard event files.")
+flags.DEFINE_string("inception_weights", _D.inception_weights,
+                    "FID Inception weights (pt_inception-2015-12-05-6726825d.pth, or .npz) for "
+                    "FID/KID/IS/precision-recall at each evaluation of an image run; default "
+                    "$JAXGAN_INCEPTION_WEIGHTS. Without them those metrics are reported as "
+                    "unavailable.")
+flags.DEFINE_integer("fid_samples", _D.fid_samples,
+                     "Generated and reference images per Inception evaluation.", lower_bound=2)
+flags.DEFINE_string("fid_cache_dir", _D.fid_cache_dir,
+                    "Where reference Inception statistics are cached (default ~/.cache/jaxgan).")
 flags.DEFINE_integer("checkpoint_every", _D.checkpoint_every,
                      "Steps between checkpoints in <workdir>/checkpoints (one is also written "
                      "at the end and when SIGTERM or SIGINT stops the run).", lower_bound=1)

@@ -86,6 +86,11 @@ class Config:
   eval_samples: int = 2500
   grid_size: int = 64           # samples in the image grid (conditional: 10 per class)
   tensorboard: bool = True
+  # Inception metrics of image runs (jaxgan.metrics.inception_eval): FID, KID, IS, precision
+  # and recall at every evaluation, when weights are given here or in $JAXGAN_INCEPTION_WEIGHTS.
+  inception_weights: str = ""
+  fid_samples: int = 10_000      # generated and reference images per evaluation
+  fid_cache_dir: str = ""        # reference statistics; "" = ~/.cache/jaxgan
   # Surviving interruptions (see jaxgan.checkpoint).
   checkpoint_every: int = 1000  # steps between checkpoints (one is also written at the end)
   keep_checkpoints: int = 3     # the newest this many are kept
@@ -112,7 +117,7 @@ class Config:
     for name in ("num_steps", "batch_size", "d_steps", "g_width", "g_depth", "d_width",
                  "d_depth", "log_every", "eval_every", "eval_samples", "grid_size",
                  "image_size", "checkpoint_every", "keep_checkpoints", "penalty_every",
-                 "packing", "d_features"):
+                 "packing", "d_features", "fid_samples"):
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name}={value!r} is not accepted; it must be an integer >= 1")

@@ -82,6 +82,52 @@ class MixtureEvaluator:
     pass
 
 
+class InceptionEvaluation:
+  """FID, KID, IS and precision/recall of `num` EMA samples against the training data.
+
+  With no usable weights every evaluation records `inception: "unavailable: <reason>"` and
+  no number. The generated samples come from a fixed key, so evaluations differ only by the
+  generator; conditional generators draw labels uniformly over the classes.
+  """
+
+  def __init__(self, generator, metrics, reason: str, data, num: int, key: jax.Array,
+               cache_dir: str, batch_size: int = 100):
+    self.sample, self.metrics, self.reason = make_sample_fn(generator), metrics, reason
+    self.data, self.num, self.key, self.batch_size = data, num, key, batch_size
+    self.cache_dir = cache_dir
+    self.num_classes = generator.num_classes if is_conditional(generator) else 0
+    self.reference = None
+
+  def _real(self, start: int, stop: int) -> np.ndarray:
+    from jaxgan.data import images  # the image pipeline is needed only here
+    rows = [i % self.data.num_examples for i in range(start, stop)]
+    return np.asarray(images.scale_pixels(self.data.read(rows)[0]))
+
+  def _fake(self, state):
+    for start in range(0, self.num, self.batch_size):
+      n = min(self.batch_size, self.num - start)
+      key = jax.random.fold_in(self.key, start)
+      labels = (jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, self.num_classes)
+                if self.num_classes else None)
+      yield self.sample(state, key, n, labels=labels)
+
+  def __call__(self, state: GANState) -> dict[str, Any]:
+    if self.metrics is None:
+      return {"inception": f"unavailable: {self.reason}"}
+    if self.reference is None:
+      self.reference = self.metrics.reference(f"{self.data.name}-train", self.num, self._real,
+                                              self.cache_dir)
+    return self.metrics.evaluate(self._fake(state), self.reference, self.key)
+
+  @staticmethod
+  def describe(scores: dict[str, Any]) -> str:
+    if "fid" not in scores:
+      return f"Inception metrics {scores['inception']}"
+    return (f"FID {scores['fid']:.2f}, KID {scores['kid']:.4f} ± {scores['kid_std']:.4f}, IS "
+            f"{scores['inception_score']:.2f}, precision {scores['precision']:.3f}, recall "
+            f"{scores['recall']:.3f} ({scores['inception_samples']} samples)")
+
+
 class SampleEvaluator:
   """A grid of samples from one fixed noise batch at every evaluation, and their GIF.
 
@@ -91,8 +137,10 @@ class SampleEvaluator:
   """
 
   def __init__(self, generator, image_shape: tuple[int, ...], data_stats: tuple[float, float],
-               eval_key: jax.Array, grid_size: int, workdir: str, tensorboard=None):
+               eval_key: jax.Array, grid_size: int, workdir: str, tensorboard=None,
+               inception: "InceptionEvaluation | None" = None):
     self.sample, self.key = make_sample_fn(generator), eval_key
+    self.inception = inception
     self.workdir, self.tensorboard, self.data_stats = workdir, tensorboard, data_stats
     self.is_image = len(image_shape) == 3 and image_shape[-1] in (1, 3)
     if is_conditional(generator):
@@ -123,6 +171,10 @@ class SampleEvaluator:
       if self.tensorboard:
         self.tensorboard.image(step, "samples", grid)
       message += f"; grid {name}"
+    if self.inception is not None:
+      scores = self.inception(state)
+      result.update(scores)
+      message += "; " + self.inception.describe(scores)
     return result, message
 
   def load_frames(self, upto_step: int) -> None:

@@ -19,7 +19,8 @@ from jaxgan import workdir as workdir_lib
 from jaxgan.checkpoint import state_digest
 from jaxgan.config import Config, ConfigError
 from jaxgan.data import images, mixtures
-from jaxgan.evaluate import MixtureEvaluator, SampleEvaluator
+from jaxgan.evaluate import InceptionEvaluation, MixtureEvaluator, SampleEvaluator
+from jaxgan.metrics.inception_eval import InceptionMetrics
 from jaxgan.models.registry import build_players
 from jaxgan.preemption import Preempted, StopSignals
 from jaxgan.state import GANState, create_state
@@ -250,8 +251,16 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
 
     stats = images.scale_pixels(data.read(range(min(10_000, data.num_examples)))[0])
   if not config.is_mixture:
+    inception = None
+    if len(data_shape) == 3:
+      metrics, reason = InceptionMetrics.from_path(config.inception_weights)
+      if metrics is None:
+        logging.info("Inception metrics unavailable: %s", reason)
+      inception = InceptionEvaluation(
+          generator, metrics, reason, data, config.fid_samples, jax.random.fold_in(eval_key, 1),
+          config.fid_cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "jaxgan"))
     evaluator = SampleEvaluator(generator, data_shape, (float(stats.mean()), float(stats.std())),
-                                eval_key, config.grid_size, out_dir, tensorboard)
+                                eval_key, config.grid_size, out_dir, tensorboard, inception)
     evaluator.load_frames(start_step)
 
   # --- Train loop ----------------------------------------------------------------------

@@ -97,8 +97,10 @@ def _strip(records):
   return [{k: v for k, v in r.items() if k != "steps_per_sec"} for r in records]
 
 
-def test_image_run_writes_grids_gif_loss_curves_and_tensorboard(tmp_path, mnist_dirs):
+def test_image_run_writes_grids_gif_loss_curves_and_tensorboard(tmp_path, mnist_dirs,
+                                                                 monkeypatch):
   from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+  monkeypatch.delenv("JAXGAN_INCEPTION_WEIGHTS", raising=False)
   workdir = tmp_path / "run"
   summary = train_and_evaluate(Config(**IMAGE_TINY, **mnist_dirs), str(workdir))
   for name in ("samples_0000002.png", "samples_0000004.png", "samples.png", "losses.png"):
@@ -118,6 +120,9 @@ def test_image_run_writes_grids_gif_loss_curves_and_tensorboard(tmp_path, mnist_
   assert [e.step for e in events.Images("samples")] == [2, 4]
   assert summary["dataset"]["examples"] == 40 and summary["steps"] == 4
   assert -1.0 <= summary["sample_mean"] <= 1.0
+  # No weights: the Inception metrics are named unavailable, with the reason, and absent.
+  assert summary["inception"].startswith("unavailable: no Inception weights given")
+  assert "fid" not in summary and "eval/fid" not in _records(workdir)[-1]
 
 
 def test_device_and_host_placement_train_identically_and_a_run_resumes_across_them(
