@@ -13,6 +13,7 @@ from absl import app, flags, logging
 
 from jaxgan import losses, penalties
 from jaxgan import config as config_lib
+from jaxgan.checkpoint import QuietOrbax
 from jaxgan.config import LR_SCHEDULES, Config
 from jaxgan.data import mixtures
 from jaxgan.models.mlp import ACTIVATIONS
@@ -194,13 +195,6 @@ def initialize_distributed() -> None:
     jax.distributed.initialize()
 
 
-class _QuietOrbax(logging.logging.Filter):
-  """Drops orbax's INFO lines (a dozen per checkpoint); its warnings and errors stay."""
-
-  def filter(self, record):
-    return record.levelno >= logging.logging.WARNING or "/orbax/" not in record.pathname
-
-
 def _fail(message: str) -> None:
   print(f"FATAL Flags parsing error: {message}", file=sys.stderr)
   sys.exit(2)
@@ -239,7 +233,7 @@ def main(argv):
     config = config_from_flags()
   except ValueError as e:
     _fail(f"--{e}")
-  logging.get_absl_handler().addFilter(_QuietOrbax())
+  logging.get_absl_handler().addFilter(QuietOrbax())
   # Imported here so that --help and flag errors answer without starting JAX.
   from jaxgan.checkpoint import CheckpointError, CheckpointWriteError
   from jaxgan.data.readers import DataError

@@ -15,6 +15,7 @@ is used.
 
 import dataclasses
 import hashlib
+import logging as py_logging
 import os
 import shutil
 import time
@@ -68,6 +69,13 @@ def structure_differences(saved_metadata, target) -> list[str]:
   diffs += [f"{p}: shape {saved[p][0]} {saved[p][1]} there, {wanted[p][0]} {wanted[p][1]} here"
             for p in wanted if p in saved and saved[p] != wanted[p]]
   return diffs
+
+
+class QuietOrbax(py_logging.Filter):
+  """A log filter dropping orbax's INFO lines (a dozen per checkpoint); warnings stay."""
+
+  def filter(self, record):
+    return record.levelno >= py_logging.WARNING or "/orbax/" not in record.pathname
 
 
 @dataclasses.dataclass(frozen=True)

@@ -216,3 +216,28 @@ def test_tensorboard_drops_the_events_a_rewound_run_logs_again(tmp_path):
   events = EventAccumulator(workdir)
   events.Reload()
   assert [e.step for e in events.Scalars("d/loss")] == [5, 10, 15, 20]  # once each
+
+
+def test_evaluate_command_restores_a_checkpoint_and_repeats_the_runs_evaluation(finished_run,
+                                                                                 tmp_path):
+  import subprocess
+  import sys
+  workdir = copy_run(finished_run, tmp_path)
+  before = {p: open(p, "rb").read() for p in glob.glob(f"{workdir}/**", recursive=True)
+            if os.path.isfile(p)}
+  for extra, step in (([], 30), (["--step=20"], 20)):
+    proc = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={workdir}",
+                           *extra], capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"step {step}:" in proc.stdout
+    with open(os.path.join(workdir, f"eval_{step}.json"), encoding="utf-8") as f:
+      result = json.load(f)
+    assert result["step"] == step and result["checkpoint"].endswith(f"checkpoints/{step}")
+  with open(os.path.join(workdir, "eval_30.json"), encoding="utf-8") as f:
+    final = json.load(f)
+  for key in ("modes", "hq_fraction", "reverse_kl"):  # the last checkpoint is the summary's
+    assert final[key] == finished_run[1][key], key
+  after = {p: open(p, "rb").read() for p in glob.glob(f"{workdir}/**", recursive=True)
+           if os.path.isfile(p) and not os.path.basename(p).startswith("eval_")}
+  assert after == before
