@@ -8,7 +8,8 @@ from jaxgan.data import mixtures
 from jaxgan.models.mlp import ACTIVATIONS
 
 LR_SCHEDULES = ("constant", "cosine", "linear")
-IMAGE_DATASETS = ("fashion_mnist", "mnist", "cifar10", "image_folder", "array")
+IMAGE_DATASETS = ("fashion_mnist", "mnist", "cifar10", "image_folder", "array",
+                  "stacked_fashion_mnist", "stacked_mnist")
 CATALOG_PREFIX = "tfds:"  # tfds:NAME is a TFDS catalog dataset prepared in data_dir
 MODELS = ("mlp", "dcgan28", "dcgan64", "dcgan", "resnet_sn")
 G_CONDITIONING = ("none", "concat", "cbn")

@@ -26,7 +26,8 @@ import tensorflow_datasets as tfds
 from jaxgan.data import builders, readers
 from jaxgan.data.readers import DataError
 
-OURS = ("fashion_mnist", "mnist", "cifar10", "image_folder", "array")
+OURS = ("fashion_mnist", "mnist", "cifar10", "image_folder", "array", "stacked_fashion_mnist",
+        "stacked_mnist")
 _IDX_BUILDERS = {"fashion_mnist": builders.FashionMnist, "mnist": builders.Mnist,
                  "cifar10": builders.Cifar10}
 
@@ -97,6 +98,10 @@ def load(dataset: str, *, split: str = "train", data_dir: str | None = None,
     DataError: the files are missing (the message says which and where to put them),
       truncated or corrupt.
   """
+  from jaxgan.data import stacked  # pylint: disable=g-import-not-at-top (it imports this)
+  if dataset in stacked.NAMES:
+    base = load(stacked.NAMES[dataset], split=split, data_dir=data_dir, manual_dir=manual_dir)
+    return stacked.stacked(dataset, base)
   kwargs = {"data_dir": data_dir} if data_dir else {}
   if dataset in _IDX_BUILDERS:
     cls = _IDX_BUILDERS[dataset]

@@ -1,0 +1,42 @@
+"""Stacked (Fashion-)MNIST: the dataset's construction and the 1000-mode count by hand."""
+
+import math
+
+import numpy as np
+import pytest
+
+from jaxgan.data import images, stacked
+
+
+def base_data(n=30):
+  """A 10-class grey dataset whose image i is filled with the value i, label i % 10."""
+  source = [{"image": np.full((28, 28, 1), i, np.uint8), "label": i % 10} for i in range(n)]
+  return images.ImageData(name="toy", source=source, num_examples=n, image_shape=(28, 28, 1),
+                          dtype=np.dtype(np.uint8), class_names=tuple("0123456789"))
+
+
+def test_each_example_stacks_three_base_images_and_is_labelled_by_their_classes():
+  data = stacked.stacked("stacked_toy", base_data())
+  assert data.image_shape == (28, 28, 3) and data.num_classes == 1000
+  assert data.num_examples == 30
+  x, y = data.read([0, 7, 29])
+  triples = stacked.StackedSource(base_data()).triples[[0, 7, 29]]
+  for image, label, (r, g, b) in zip(x, y, triples):
+    assert [image[0, 0, c] for c in range(3)] == [r, g, b]  # image i is filled with i
+    assert label == 100 * (r % 10) + 10 * (g % 10) + (b % 10)
+  # The triples are fixed by the dataset's seed: two openings give the same examples.
+  np.testing.assert_array_equal(stacked.stacked("s", base_data()).read([3])[0], data.read([3])[0])
+  with pytest.raises(ValueError, match="grey 10-class"):
+    stacked.StackedSource(images.ImageData("rgb", [], 0, (28, 28, 3), np.dtype(np.uint8), ()))
+
+
+def test_mode_count_and_kl_by_hand():
+  classes = np.array([[1, 2, 3], [1, 2, 3], [0, 0, 0], [9, 9, 9]])  # modes 123 (twice), 0, 999
+  result = stacked.mode_counts(classes)
+  q = np.array([0.5, 0.25, 0.25])
+  assert result["stacked_modes"] == 3 and result["stacked_samples"] == 4
+  assert result["stacked_kl"] == pytest.approx(float(np.sum(q * np.log(q * 1000))))
+  every = np.array([[m // 100, m // 10 % 10, m % 10] for m in range(1000)])
+  assert stacked.mode_counts(every) == {"stacked_modes": 1000, "stacked_kl": pytest.approx(0.0),
+                                        "stacked_samples": 1000}
+  assert stacked.uniform_kl_floor(26_000) == pytest.approx(999 / 52_000)
