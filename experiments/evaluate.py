@@ -2,9 +2,9 @@ r"""Evaluates a run's checkpoint: `python -m experiments.evaluate --workdir=runs
 
 Restores the latest checkpoint (or `--step`) of the run in `--workdir` with the config the
 run saved, and evaluates its EMA generator as training does: mode coverage for the 2D
-mixtures; FID, KID, IS and precision/recall for images when Inception weights are given
+mixtures; for images FID, KID, IS and precision/recall when Inception weights are given
 (`--inception_weights` or $JAXGAN_INCEPTION_WEIGHTS; otherwise they are reported as
-unavailable). The result is printed and written to `<workdir>/eval_<step>.json`. Nothing
+unavailable), and the domain classifier's metrics on (stacked) Fashion-MNIST and MNIST. The result is printed and written to `<workdir>/eval_<step>.json`. Nothing
 else in the workdir changes.
 """
 
@@ -20,8 +20,7 @@ from jaxgan import penalties, train
 from jaxgan.checkpoint import Checkpointer, QuietOrbax
 from jaxgan.config import Config
 from jaxgan.data import mixtures
-from jaxgan.evaluate import InceptionEvaluation, MixtureEvaluator
-from jaxgan.metrics.inception_eval import InceptionMetrics
+from jaxgan.evaluate import MixtureEvaluator
 from jaxgan.state import create_state
 from jaxgan.workdir import CONFIG_FILE
 
@@ -69,13 +68,16 @@ def main(argv):
                                  config.eval_samples, None)
     result, message = evaluator(state, step, final=False)
   else:
-    metrics, reason = InceptionMetrics.from_path(FLAGS.inception_weights or None)
-    evaluation = InceptionEvaluation(
-        generator, metrics, reason, data, FLAGS.fid_samples or config.fid_samples,
-        jax.random.fold_in(eval_key, 1),
-        FLAGS.fid_cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "jaxgan"))
-    result = evaluation(state)
-    message = evaluation.describe(result)
+    overrides = {"inception_weights": FLAGS.inception_weights,
+                 "fid_samples": FLAGS.fid_samples or config.fid_samples,
+                 "fid_cache_dir": FLAGS.fid_cache_dir}
+    result, notes = {}, []
+    for scorer in train.scorers(dataclasses.replace(config, **overrides), generator, data,
+                                eval_key):
+      scores = scorer(state)
+      result.update(scores)
+      notes.append(scorer.describe(scores))
+    message = "; ".join(notes)
   result = {"step": step, "checkpoint": restored.path, **result}
   out = os.path.join(FLAGS.workdir, f"eval_{step}.json")
   with open(out, "w", encoding="utf-8") as f:

@@ -129,6 +129,9 @@ flags.DEFINE_string("inception_weights", _D.inception_weights,
                     "unavailable.")
 flags.DEFINE_integer("fid_samples", _D.fid_samples,
                      "Generated and reference images per Inception evaluation.", lower_bound=2)
+flags.DEFINE_integer("domain_samples", _D.domain_samples,
+                     "Samples per domain-classifier evaluation (Fashion-MNIST, MNIST and their "
+                     "stacked sets; PROTOCOLS.md's stacked count is 26000).", lower_bound=2)
 flags.DEFINE_string("fid_cache_dir", _D.fid_cache_dir,
                     "Where reference Inception statistics are cached (default ~/.cache/jaxgan).")
 flags.DEFINE_integer("checkpoint_every", _D.checkpoint_every,

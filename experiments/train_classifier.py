@@ -15,7 +15,7 @@ from absl import app, flags
 from jaxgan.data import images
 from jaxgan.metrics import classifier
 
-WEIGHTS_DIR = os.path.join(os.path.dirname(classifier.__file__), "weights")
+WEIGHTS_DIR = classifier.WEIGHTS_DIR
 
 flags.DEFINE_enum("dataset", "fashion_mnist", ["fashion_mnist", "mnist"], "Labelled 28×28 data.")
 flags.DEFINE_string("data_dir", "", "Prepared datasets (default: TFDS's).")

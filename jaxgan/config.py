@@ -92,6 +92,7 @@ class Config:
   inception_weights: str = ""
   fid_samples: int = 10_000      # generated and reference images per evaluation
   fid_cache_dir: str = ""        # reference statistics; "" = ~/.cache/jaxgan
+  domain_samples: int = 10_000   # samples per domain-classifier evaluation (stacked: 26,000)
   # Surviving interruptions (see jaxgan.checkpoint).
   checkpoint_every: int = 1000  # steps between checkpoints (one is also written at the end)
   keep_checkpoints: int = 3     # the newest this many are kept
@@ -118,7 +119,7 @@ class Config:
     for name in ("num_steps", "batch_size", "d_steps", "g_width", "g_depth", "d_width",
                  "d_depth", "log_every", "eval_every", "eval_samples", "grid_size",
                  "image_size", "checkpoint_every", "keep_checkpoints", "penalty_every",
-                 "packing", "d_features", "fid_samples"):
+                 "packing", "d_features", "fid_samples", "domain_samples"):
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name}={value!r} is not accepted; it must be an integer >= 1")

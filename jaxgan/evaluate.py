@@ -128,6 +128,80 @@ class InceptionEvaluation:
             f"{scores['recall']:.3f} ({scores['inception_samples']} samples)")
 
 
+class DomainEvaluation:
+  """The domain classifier's metrics (`jaxgan.metrics.domain`) of `num` EMA samples.
+
+  For a stacked dataset each channel is classified and the 1000-mode count of PROTOCOLS.md §2
+  is reported instead of the class metrics. Without the classifier's weights every
+  evaluation records `domain: "unavailable: <reason>"`.
+  """
+
+  def __init__(self, generator, data, num: int, key: jax.Array, weights_path: str,
+               batch_size: int = 500):
+    from jaxgan.data import stacked  # the image pipeline is needed only here
+    from jaxgan.metrics import classifier
+    self.sample, self.data, self.num, self.key = make_sample_fn(generator), data, num, key
+    self.batch_size, self.classifier = batch_size, classifier
+    self.stacked = data.name in stacked.NAMES
+    self.num_classes = generator.num_classes if is_conditional(generator) else 0
+    self.name = os.path.basename(weights_path).removesuffix(".npz")
+    try:
+      self.params, self.meta = classifier.load(weights_path)
+      self.reason = ""
+    except (FileNotFoundError, ValueError) as e:
+      self.params, self.reason = None, str(e)
+    self.reference = None
+
+  def _classify(self, images: np.ndarray):
+    if self.stacked:  # (N, 28, 28, 3) -> 3N grey images, channel by channel
+      grey = np.moveaxis(images, -1, 1).reshape(-1, *images.shape[1:3], 1)
+      _, probs = self.classifier.predict(self.params, grey)
+      return None, np.argmax(probs, axis=1).reshape(-1, 3)
+    return self.classifier.predict(self.params, images)
+
+  def _fake(self, state):
+    parts, requested = [], []
+    for start in range(0, self.num, self.batch_size):
+      n = min(self.batch_size, self.num - start)
+      key = jax.random.fold_in(self.key, start)
+      labels = (np.asarray(jax.random.randint(jax.random.fold_in(key, 1), (n,), 0,
+                                              self.num_classes)) if self.num_classes else None)
+      parts.append(np.asarray(self.sample(state, key, n, labels=labels)))
+      requested.append(labels)
+    return np.concatenate(parts), (np.concatenate(requested) if self.num_classes else None)
+
+  def __call__(self, state: GANState) -> dict[str, Any]:
+    from jaxgan.data import images, stacked
+    from jaxgan.metrics import domain
+    if self.params is None:
+      return {"domain": f"unavailable: {self.reason}"}
+    fake, requested = self._fake(state)
+    if self.stacked:
+      return stacked.mode_counts(self._classify(fake)[1])
+    if self.reference is None:
+      rows = np.arange(min(self.num, self.data.num_examples))
+      real, labels = self.data.read(rows)
+      shares = np.bincount(labels, minlength=self.data.num_classes) / len(labels)
+      self.reference = (self._classify(np.asarray(images.scale_pixels(real)))[0], shares)
+    features, probs = self._classify(fake)
+    return domain.domain_metrics(self.name, self.reference[0], features, probs,
+                                 self.reference[1], self.key, requested)
+
+  @staticmethod
+  def describe(scores: dict[str, Any]) -> str:
+    if "domain" in scores:
+      return f"domain metrics {scores['domain']}"
+    if "stacked_modes" in scores:
+      return (f"{scores['stacked_modes']}/1000 stacked modes, KL {scores['stacked_kl']:.3f} "
+              f"({scores['stacked_samples']} samples)")
+    fd = next(k for k in scores if k.startswith("fd_"))
+    text = (f"{fd} {scores[fd]:.3f}, class KL {scores['class_kl']:.4f}, "
+            f"{scores['classes_covered']} classes covered")
+    if "conditional_accuracy" in scores:
+      text += f", conditional accuracy {scores['conditional_accuracy']:.3f}"
+    return text
+
+
 class SampleEvaluator:
   """A grid of samples from one fixed noise batch at every evaluation, and their GIF.
 
@@ -138,9 +212,9 @@ class SampleEvaluator:
 
   def __init__(self, generator, image_shape: tuple[int, ...], data_stats: tuple[float, float],
                eval_key: jax.Array, grid_size: int, workdir: str, tensorboard=None,
-               inception: "InceptionEvaluation | None" = None):
+               scorers: tuple = ()):
     self.sample, self.key = make_sample_fn(generator), eval_key
-    self.inception = inception
+    self.scorers = scorers  # InceptionEvaluation, DomainEvaluation
     self.workdir, self.tensorboard, self.data_stats = workdir, tensorboard, data_stats
     self.is_image = len(image_shape) == 3 and image_shape[-1] in (1, 3)
     if is_conditional(generator):
@@ -171,10 +245,10 @@ class SampleEvaluator:
       if self.tensorboard:
         self.tensorboard.image(step, "samples", grid)
       message += f"; grid {name}"
-    if self.inception is not None:
-      scores = self.inception(state)
+    for scorer in self.scorers:
+      scores = scorer(state)
       result.update(scores)
-      message += "; " + self.inception.describe(scores)
+      message += "; " + scorer.describe(scores)
     return result, message
 
   def load_frames(self, upto_step: int) -> None:

@@ -18,8 +18,10 @@ from jaxgan import optim, parallel, penalties, viz
 from jaxgan import workdir as workdir_lib
 from jaxgan.checkpoint import state_digest
 from jaxgan.config import Config, ConfigError
-from jaxgan.data import images, mixtures
-from jaxgan.evaluate import InceptionEvaluation, MixtureEvaluator, SampleEvaluator
+from jaxgan.data import images, mixtures, stacked
+from jaxgan.evaluate import (DomainEvaluation, InceptionEvaluation, MixtureEvaluator,
+                             SampleEvaluator)
+from jaxgan.metrics.classifier import WEIGHTS_DIR
 from jaxgan.metrics.inception_eval import InceptionMetrics
 from jaxgan.models.registry import build_players
 from jaxgan.preemption import Preempted, StopSignals
@@ -122,6 +124,25 @@ def _load_images(config: Config) -> images.ImageData:
   return images.load(config.dataset, data_dir=config.data_dir or None,
                      manual_dir=config.manual_dir or None, path=config.data_path or None,
                      image_size=config.image_size, channels=config.image_channels)
+
+
+def scorers(config: Config, generator, data: images.ImageData, eval_key: jax.Array) -> tuple:
+  """Returns the sample scorers of an image run: Inception metrics, and the domain
+  classifier's for the datasets it was trained on."""
+  if len(data.image_shape) != 3:
+    return ()
+  metrics, reason = InceptionMetrics.from_path(config.inception_weights)
+  if metrics is None:
+    logging.info("Inception metrics unavailable: %s", reason)
+  found = [InceptionEvaluation(
+      generator, metrics, reason, data, config.fid_samples, jax.random.fold_in(eval_key, 1),
+      config.fid_cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "jaxgan"))]
+  base = stacked.NAMES.get(config.dataset, config.dataset)
+  if base in ("fashion_mnist", "mnist"):
+    found.append(DomainEvaluation(generator, data, config.domain_samples,
+                                  jax.random.fold_in(eval_key, 2),
+                                  os.path.join(WEIGHTS_DIR, f"{base}_classifier.npz")))
+  return tuple(found)
 
 
 def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None = None,
@@ -251,16 +272,9 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
 
     stats = images.scale_pixels(data.read(range(min(10_000, data.num_examples)))[0])
   if not config.is_mixture:
-    inception = None
-    if len(data_shape) == 3:
-      metrics, reason = InceptionMetrics.from_path(config.inception_weights)
-      if metrics is None:
-        logging.info("Inception metrics unavailable: %s", reason)
-      inception = InceptionEvaluation(
-          generator, metrics, reason, data, config.fid_samples, jax.random.fold_in(eval_key, 1),
-          config.fid_cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "jaxgan"))
     evaluator = SampleEvaluator(generator, data_shape, (float(stats.mean()), float(stats.std())),
-                                eval_key, config.grid_size, out_dir, tensorboard, inception)
+                                eval_key, config.grid_size, out_dir, tensorboard,
+                                scorers(config, generator, data, eval_key))
     evaluator.load_frames(start_step)
 
   # --- Train loop ----------------------------------------------------------------------

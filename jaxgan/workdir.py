@@ -32,7 +32,8 @@ OUTPUTS = (METRICS_FILE, SUMMARY_FILE, CONFIG_FILE, CHECKPOINT_DIR)
 CHANGEABLE_ON_RESUME = frozenset({
     "data_dir", "manual_dir", "data_path", "data_placement", "log_every", "eval_every",
     "eval_samples", "grid_size", "tensorboard", "checkpoint_every", "keep_checkpoints",
-    "on_nonfinite", "inception_weights", "fid_samples", "fid_cache_dir"})
+    "on_nonfinite", "inception_weights", "fid_samples", "fid_cache_dir",
+    "domain_samples"})
 
 
 class WorkdirError(ConfigError):

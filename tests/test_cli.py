@@ -123,6 +123,10 @@ def test_image_run_writes_grids_gif_loss_curves_and_tensorboard(tmp_path, mnist_
   # No weights: the Inception metrics are named unavailable, with the reason, and absent.
   assert summary["inception"].startswith("unavailable: no Inception weights given")
   assert "fid" not in summary and "eval/fid" not in _records(workdir)[-1]
+  # No MNIST classifier is shipped (MNIST is not on this machine): named unavailable too.
+  assert summary["domain"].startswith("unavailable: no domain classifier at ")
+  assert summary["domain"].endswith("mnist_classifier.npz; train one with `python -m "
+                                    "experiments.train_classifier`")
 
 
 def test_device_and_host_placement_train_identically_and_a_run_resumes_across_them(

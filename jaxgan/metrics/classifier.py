@@ -21,6 +21,7 @@ import numpy as np
 import optax
 
 FEATURES = 128
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 
 
 class DomainClassifier(nn.Module):
