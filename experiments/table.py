@@ -114,7 +114,7 @@ def main(argv):
         mark = f" ({len(runs) - len(done)} stopped)" if len(done) < len(runs) else ""
         row += [mean_se([r["modes"] for r in done]) + mark,
                 mean_se([r["hq_fraction"] for r in done], 100.0),
-                mean_se([r["reverse_kl"] for r in done], 1.0, 2)]
+                mean_se([r["reverse_kl"] for r in done], 1.0, 3)]
       lines.append("| " + " | ".join(row) + " |")
   if FLAGS.datasets == ["ring8", "grid25"]:
     lines += [f"| {name} | | " + " | ".join(vals) + " |" for name, vals in PUBLISHED.items()]
