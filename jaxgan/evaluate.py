@@ -82,6 +82,21 @@ class MixtureEvaluator:
     pass
 
 
+def sample_batches(sample, state: GANState, key: jax.Array, num: int, batch_size: int,
+                   num_classes: int = 0):
+  """Yields `(samples, labels or None)` in batches until `num` EMA samples are drawn.
+
+  Batch i draws from `fold_in(key, start)`, so the samples do not depend on what else is
+  evaluated; a conditional generator gets labels uniform over its classes.
+  """
+  for start in range(0, num, batch_size):
+    n = min(batch_size, num - start)
+    batch_key = jax.random.fold_in(key, start)
+    labels = (np.asarray(jax.random.randint(jax.random.fold_in(batch_key, 1), (n,), 0,
+                                            num_classes)) if num_classes else None)
+    yield sample(state, batch_key, n, labels=labels), labels
+
+
 class InceptionEvaluation:
   """FID, KID, IS and precision/recall of `num` EMA samples against the training data.
 
@@ -104,12 +119,9 @@ class InceptionEvaluation:
     return np.asarray(images.scale_pixels(self.data.read(rows)[0]))
 
   def _fake(self, state):
-    for start in range(0, self.num, self.batch_size):
-      n = min(self.batch_size, self.num - start)
-      key = jax.random.fold_in(self.key, start)
-      labels = (jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, self.num_classes)
-                if self.num_classes else None)
-      yield self.sample(state, key, n, labels=labels)
+    for images, _ in sample_batches(self.sample, state, self.key, self.num, self.batch_size,
+                                    self.num_classes):
+      yield images
 
   def __call__(self, state: GANState) -> dict[str, Any]:
     if self.metrics is None:
@@ -161,12 +173,9 @@ class DomainEvaluation:
 
   def _fake(self, state):
     parts, requested = [], []
-    for start in range(0, self.num, self.batch_size):
-      n = min(self.batch_size, self.num - start)
-      key = jax.random.fold_in(self.key, start)
-      labels = (np.asarray(jax.random.randint(jax.random.fold_in(key, 1), (n,), 0,
-                                              self.num_classes)) if self.num_classes else None)
-      parts.append(np.asarray(self.sample(state, key, n, labels=labels)))
+    for images, labels in sample_batches(self.sample, state, self.key, self.num,
+                                         self.batch_size, self.num_classes):
+      parts.append(np.asarray(images))
       requested.append(labels)
     return np.concatenate(parts), (np.concatenate(requested) if self.num_classes else None)
 

@@ -124,7 +124,8 @@ def _features(logits: Array) -> Array:
   return logits.reshape(logits.shape[0], -1)
 
 
-def _squared_distances(a: Array, b: Array) -> Array:
+def squared_distances(a: Array, b: Array) -> Array:
+  """Returns the (m, n) matrix of ‖aᵢ − bⱼ‖² of rows a (m, d) and b (n, d)."""
   # ‖a‖² + ‖b‖² − 2a·b can dip below 0 by rounding; the clamp keeps kernels ≤ 1.
   d = (jnp.sum(a * a, 1)[:, None] + jnp.sum(b * b, 1)[None, :] - 2.0 * a @ b.T)
   return jnp.maximum(d, 0.0)
@@ -148,8 +149,8 @@ def mmd2(x: Array, y: Array, kernel: Callable[[Array], Array]) -> Array:
   m, n = x.shape[0], y.shape[0]
   if m < 2 or n < 2:
     raise ValueError(f"the unbiased MMD needs at least 2 samples per set; got {m} and {n}")
-  k_xx, k_yy = kernel(_squared_distances(x, x)), kernel(_squared_distances(y, y))
-  k_xy = kernel(_squared_distances(x, y))
+  k_xx, k_yy = kernel(squared_distances(x, x)), kernel(squared_distances(y, y))
+  k_xy = kernel(squared_distances(x, y))
   off_diag = lambda k: jnp.sum(k) - jnp.sum(jnp.diagonal(k))
   return (off_diag(k_xx) / (m * (m - 1)) + off_diag(k_yy) / (n * (n - 1))
           - 2.0 * jnp.mean(k_xy))

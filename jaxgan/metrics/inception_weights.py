@@ -170,7 +170,7 @@ def to_variables(state_dict: dict[str, np.ndarray]) -> dict:
       wanted[(collection, *keys)] = (_torch_name(collection, keys), leaf.shape)
   given = {k: v for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}
   missing = sorted(n for n, _ in wanted.values() if n not in given)
-  extra = sorted(set(given) - {n for n, _ in wanted.values()} - _IGNORED)
+  extra = sorted(set(given) - {n for n, _ in wanted.values()})
   if missing or extra:
     raise WeightsError(f"not the FID Inception's state dict: missing {missing[:5]}"
                        f"{' …' if len(missing) > 5 else ''}, unexpected {extra[:5]}"
@@ -190,7 +190,6 @@ def to_variables(state_dict: dict[str, np.ndarray]) -> dict:
   return variables
 
 
-_IGNORED = frozenset()  # entries a state dict may carry that the FID network does not use
 _LEAF_NAMES = {("params", "kernel"): "weight", ("params", "scale"): "weight",
                ("params", "bias"): "bias", ("batch_stats", "mean"): "running_mean",
                ("batch_stats", "var"): "running_var"}

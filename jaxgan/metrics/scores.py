@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import losses
+
 
 def inception_score(probs, splits: int = 10) -> tuple[float, float]:
   """Returns (mean, std) of the Inception Score over `splits` splits of `probs` (n, K)."""
@@ -30,10 +32,7 @@ def inception_score(probs, splits: int = 10) -> tuple[float, float]:
   return float(np.mean(scores)), float(np.std(scores))
 
 
-@jax.jit
-def _squared_distances(a, b):
-  return jnp.maximum(jnp.sum(a * a, 1)[:, None] + jnp.sum(b * b, 1)[None, :]
-                     - 2.0 * a @ b.T, 0.0)
+_squared_distances = jax.jit(losses.squared_distances)
 
 
 def _kth_radii(x: jax.Array, k: int, batch: int) -> jax.Array:
