@@ -152,10 +152,13 @@ class DomainEvaluation:
                batch_size: int = 500):
     from jaxgan.data import stacked  # the image pipeline is needed only here
     from jaxgan.metrics import classifier
-    self.sample, self.data, self.num, self.key = make_sample_fn(generator), data, num, key
+    # Without a generator, `score` rates images made elsewhere (another framework's G).
+    self.sample = make_sample_fn(generator) if generator is not None else None
+    self.data, self.num, self.key = data, num, key
     self.batch_size, self.classifier = batch_size, classifier
     self.stacked = data.name in stacked.NAMES
-    self.num_classes = generator.num_classes if is_conditional(generator) else 0
+    self.num_classes = (generator.num_classes
+                        if generator is not None and is_conditional(generator) else 0)
     self.name = os.path.basename(weights_path).removesuffix(".npz")
     try:
       self.params, self.meta = classifier.load(weights_path)
@@ -180,11 +183,19 @@ class DomainEvaluation:
     return np.concatenate(parts), (np.concatenate(requested) if self.num_classes else None)
 
   def __call__(self, state: GANState) -> dict[str, Any]:
+    if self.params is None:
+      return {"domain": f"unavailable: {self.reason}"}
+    return self.score(*self._fake(state))
+
+  def score(self, fake: np.ndarray, requested: np.ndarray | None = None) -> dict[str, Any]:
+    """Returns the metrics of generated images `fake` (N, H, W, C) in [-1, 1].
+
+    `requested`: the class each image was generated for (conditional models), else None.
+    """
     from jaxgan.data import images, stacked
     from jaxgan.metrics import domain
     if self.params is None:
       return {"domain": f"unavailable: {self.reason}"}
-    fake, requested = self._fake(state)
     if self.stacked:
       return stacked.mode_counts(self._classify(fake)[1])
     if self.reference is None:
