@@ -21,6 +21,7 @@ import optax
 from absl import app, flags
 
 import jaxgan
+from experiments import timing
 from jaxgan.data import images
 from jaxgan.models.dcgan import DCGAN28Discriminator, DCGAN28Generator
 from jaxgan.models.layers import ConvTranspose
@@ -44,8 +45,16 @@ def _dcgan28_step(method: str):
   t0 = time.perf_counter()
   state = jax.block_until_ready(step(state, {"x": x}))[0]
   compile_s = time.perf_counter() - t0
-  state = jax.block_until_ready(step(state, {"x": x}))[0]  # warm-up
-  return {"fn": lambda s: step(s, {"x": x}), "state": state, "compile_s": compile_s}
+  box = {"state": jax.block_until_ready(step(state, {"x": x}))[0]}  # warm-up
+
+  def run(count):
+    state = box["state"]
+    for _ in range(count):
+      state, metrics = step(state, {"x": x})
+    box["state"] = jax.block_until_ready(state)
+    jax.block_until_ready(metrics)
+
+  return {"run": run, "compile_s": compile_s}
 
 
 # DCGAN-28's transposed convolutions: (input side, in channels, out channels, stride).
@@ -74,14 +83,15 @@ def _layer_table():
 
 
 def _median_rate(fn, count, windows):
-  rates = []
-  for _ in range(windows):
-    t0 = time.perf_counter()
+  """(median, min, max) steps/s of `fn()` called `count` times per window."""
+
+  def run(c):
     out = None
-    for _ in range(count):
+    for _ in range(c):
       out = fn()
     jax.block_until_ready(out)
-    rates.append(count / (time.perf_counter() - t0))
+
+  rates = timing.alternate({"fn": run}, count, windows)["fn"]
   return statistics.median(rates), min(rates), max(rates)
 
 
@@ -90,15 +100,8 @@ def main(argv):
   print(f"backend {jax.default_backend()}, {os.cpu_count()} CPUs, f32, batch {FLAGS.batch_size}")
   # --- 1. The model: transposed convolution as phases vs dilated ------------------
   contestants = {m: _dcgan28_step(m) for m in ("phases", "dilated")}
-  rates = {m: [] for m in contestants}
-  for _ in range(FLAGS.windows):
-    for name, c in contestants.items():
-      state, t0 = c["state"], time.perf_counter()
-      for _ in range(FLAGS.steps):
-        state, metrics = c["fn"](state)
-      jax.block_until_ready((state, metrics))
-      rates[name].append(FLAGS.steps / (time.perf_counter() - t0))
-      c["state"] = state
+  rates = timing.alternate({m: c["run"] for m, c in contestants.items()}, FLAGS.steps,
+                           FLAGS.windows)
   base = statistics.median(rates["phases"])
   print(f"\nDCGAN-28 step, {FLAGS.windows} windows of {FLAGS.steps} steps")
   print("| transposed conv | steps/s median | min-max | ratio to phases | compile s |")
@@ -113,32 +116,15 @@ def main(argv):
 
   # --- 2. The input pipeline alone ---------------------------------------------------
   data = images.load(FLAGS.dataset, data_dir=FLAGS.data_dir)
-  key = jax.random.key(0)
-  t0 = time.perf_counter()
-  device = images.DeviceData(data, key, 1, FLAGS.batch_size)
-  load_s = time.perf_counter() - t0
-  gather = jax.jit(lambda step, perm: images.scale_pixels(device.batch(step, perm)["x"]))
-  counter = iter(range(10**9))
-
-  def device_batch():
-    step = next(counter)
-    return gather(step, device.permutation(step))
-
-  jax.block_until_ready(device_batch())
-  dev = _median_rate(device_batch, FLAGS.batches, FLAGS.windows)
-  host = images.HostBatches(data, key, 1, FLAGS.batch_size)
-  next(host)
-  host_rate = _median_rate(lambda: next(host)[1]["x"], FLAGS.batches, FLAGS.windows)
-  host.close()
+  rates = timing.feed_rates(data, FLAGS.batch_size, FLAGS.batches, FLAGS.windows)
   print(f"\nInput pipeline, {FLAGS.dataset} ({data.num_examples} images), batch "
-        f"{FLAGS.batch_size}; loading the whole set for device placement took {load_s:.1f} s")
+        f"{FLAGS.batch_size}")
   print("| feed | images/s median | min-max | ratio to what the step consumes |")
   print("|---|---|---|---|")
   print(f"| DCGAN-28 step consumes | {step_images:.0f} | | 1.00 |")
-  for name, (med, lo, hi) in (("device", dev), ("host", host_rate)):
-    b = FLAGS.batch_size
-    print(f"| {name} | {med * b:.0f} | {lo * b:.0f}-{hi * b:.0f} | {med * b / step_images:.0f} |")
-
+  for name, r in rates.items():
+    med = statistics.median(r)
+    print(f"| {name} | {med:.0f} | {min(r):.0f}-{max(r):.0f} | {med / step_images:.0f} |")
 
 if __name__ == "__main__":
   app.run(main)

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from absl import app, flags
 
 import jaxgan
+from experiments import timing
 from jaxgan.config import Config
 from jaxgan.data import mixtures
 from jaxgan.train import build, make_mixture_train_fn
@@ -49,27 +50,28 @@ def make_contestant(variant):
   compile_s = time.perf_counter() - t0
   for _ in range(20):  # warm-up
     state, _ = train_fn(state)
-  return {"fn": train_fn, "state": jax.block_until_ready(state), "compile_s": compile_s}
+  box = {"state": jax.block_until_ready(state)}
+
+  def run(count):
+    state = box["state"]
+    for _ in range(count):
+      state, metrics = train_fn(state)
+    box["state"] = jax.block_until_ready(state)
+    jax.block_until_ready(metrics)
+
+  return {"run": run, "compile_s": compile_s}
 
 
 def main(argv):
   del argv
   contestants = {name: make_contestant(v) for name, v in VARIANTS.items()}
-  rates = {name: [] for name in contestants}
-  for _ in range(FLAGS.windows):
-    for name, c in contestants.items():
-      state = c["state"]
-      t0 = time.perf_counter()
-      for _ in range(FLAGS.steps):
-        state, metrics = c["fn"](state)
-      jax.block_until_ready((state, metrics))
-      rates[name].append(FLAGS.steps / (time.perf_counter() - t0))
-      c["state"] = state
+  rates = timing.alternate({name: c["run"] for name, c in contestants.items()}, FLAGS.steps,
+                           FLAGS.windows)
   first = statistics.median(rates[next(iter(rates))])
   print(f"MLP GAN, batch {FLAGS.batch_size}, d_steps {FLAGS.d_steps}, width {FLAGS.width}, "
         f"f32, backend {jax.default_backend()}, {os.cpu_count()} CPUs, "
         f"{FLAGS.windows} windows of {FLAGS.steps} steps")
-  print(f"| variant | steps/s median | min-max | ratio | compile s |\n|---|---|---|---|---|")
+  print("| variant | steps/s median | min-max | ratio | compile s |\n|---|---|---|---|---|")
   results = {}
   for name, r in rates.items():
     med = statistics.median(r)

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -226,3 +227,20 @@ def test_shipped_cifar10_resnet_sn_flagfile_trains_on_cifar_files(tmp_path):
   assert summary["config"]["model"] == "resnet_sn" and summary["config"]["loss"] == "hinge"
   with Image.open(workdir / "samples.png") as grid:
     assert grid.size == (2 * (2 * 34 + 2), 2 * (2 * 34 + 2))
+
+
+def test_runner_points_the_compilation_cache_at_its_flag_unless_the_environment_names_one(
+    monkeypatch, tmp_path):
+  from experiments import run
+  before = jax.config.jax_compilation_cache_dir
+  try:
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "from_env"))
+    run.use_compilation_cache(str(tmp_path / "from_flag"))
+    assert jax.config.jax_compilation_cache_dir == before
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR")
+    run.use_compilation_cache("")  # '' turns it off: nothing changes
+    assert jax.config.jax_compilation_cache_dir == before
+    run.use_compilation_cache("~/jaxgan-test-cache")
+    assert jax.config.jax_compilation_cache_dir == os.path.expanduser("~/jaxgan-test-cache")
+  finally:
+    jax.config.update("jax_compilation_cache_dir", before)

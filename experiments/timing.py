@@ -1,0 +1,75 @@
+"""Timing helpers shared by the benchmarks (PROTOCOLS.md section 4).
+
+A contestant is a function `run(count)` that performs `count` steps and returns only once
+their results exist (JAX contestants end with `jax.block_until_ready`). Contestants of one
+comparison run in one process and alternate A B A B ..., so that a slow minute of a noisy
+machine falls on all of them.
+"""
+
+import statistics
+import time
+from typing import Callable
+
+import jax
+
+from jaxgan.data import images
+
+
+def rate(run: Callable[[int], object], count: int) -> float:
+  """Returns steps/s of one timed window of `count` steps."""
+  t0 = time.perf_counter()
+  run(count)
+  return count / (time.perf_counter() - t0)
+
+
+def alternate(contestants: dict[str, Callable[[int], object]], count: int,
+              windows: int) -> dict[str, list[float]]:
+  """Returns each contestant's steps/s over `windows` windows, taken in turns."""
+  rates = {name: [] for name in contestants}
+  for _ in range(windows):
+    for name, run in contestants.items():
+      rates[name].append(rate(run, count))
+  return rates
+
+
+def summarise(rates: dict[str, list[float]], baseline: str | None = None) -> dict[str, dict]:
+  """Returns {name: {median, min, max, ratio}}; ratios are of medians, to `baseline`."""
+  medians = {name: statistics.median(r) for name, r in rates.items()}
+  base = medians[baseline if baseline is not None else next(iter(rates))]
+  return {name: {"median": medians[name], "min": min(r), "max": max(r),
+                 "ratio": medians[name] / base, "windows": r}
+          for name, r in rates.items()}
+
+
+def feed_rates(data: images.ImageData, batch_size: int, count: int,
+               windows: int) -> dict[str, list[float]]:
+  """Returns images/s of the two feeds of the runner, each alone, taken in turns.
+
+  "device feed": the whole set on the device, a batch gathered by a compiled function
+  (`--data_placement=device`); "host feed": a background reader thread, batches put on
+  the device (`=host`).
+  """
+  key = jax.random.key(0)
+  device = images.DeviceData(data, key, 1, batch_size)
+  gather = jax.jit(lambda step, perm: images.scale_pixels(device.batch(step, perm)["x"]))
+  counter = iter(range(10**9))
+
+  def device_run(c):
+    for _ in range(c):
+      step = next(counter)
+      out = gather(step, device.permutation(step))
+    jax.block_until_ready(out)
+
+  host = images.HostBatches(data, key, 1, batch_size)
+  next(host)
+
+  def host_run(c):
+    for _ in range(c):
+      jax.block_until_ready(next(host)[1]["x"])
+
+  device_run(1)
+  try:
+    rates = alternate({"device feed": device_run, "host feed": host_run}, count, windows)
+  finally:
+    host.close()
+  return {name: [r * batch_size for r in rs] for name, rs in rates.items()}
