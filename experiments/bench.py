@@ -290,10 +290,15 @@ def conv_layer_rates(windows: int) -> dict[str, float]:
   conv = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
                                                    dimension_numbers=("NHWC", "HWIO", "NHWC"))
   fwd = jax.jit(conv)
-  both = jax.jit(jax.grad(lambda x, w: jnp.sum(conv(x, w) ** 2), argnums=(0, 1)))
-  runs = {"XLA forward": lambda c: jax.block_until_ready([fwd(x, w) for _ in range(c)]),
-          "XLA forward+backward": lambda c: jax.block_until_ready([both(x, w)
-                                                                   for _ in range(c)])}
+  both = jax.jit(jax.grad(lambda x, w: jnp.sum(conv(x, w).astype(jnp.float32) ** 2),
+                          argnums=(0, 1)))
+  runs = {}
+  for dtype in (jnp.float32, jnp.bfloat16):  # bf16: the lever of computing in bfloat16
+    xd, wd, tag = x.astype(dtype), w.astype(dtype), "" if dtype == jnp.float32 else " bf16"
+    runs[f"XLA forward{tag}"] = lambda c, xd=xd, wd=wd: jax.block_until_ready(
+        [fwd(xd, wd) for _ in range(c)])
+    runs[f"XLA forward+backward{tag}"] = lambda c, xd=xd, wd=wd: jax.block_until_ready(
+        [both(xd, wd) for _ in range(c)])
   if torch_available() is None:
     import torch  # pylint: disable=import-outside-toplevel
     tx = torch.randn(b, c_in, side, side, requires_grad=True)
