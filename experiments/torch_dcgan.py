@@ -73,10 +73,7 @@ def main(argv):
             "steps": FLAGS.num_steps, "train_seconds": train_s,
             "steps_per_sec": FLAGS.num_steps / train_s}
   for name, g in (("torch G", gan.G), ("torch G, EMA", ema)):
-    gan_g, gan.G = gan.G, g
-    fake = gan.generate(FLAGS.samples)
-    gan.G = gan_g
-    result[name] = scorer.score(fake)
+    result[name] = scorer.score(gan.generate(FLAGS.samples, g))
     logging.info("%s: %s", name, DomainEvaluation.describe(result[name]))
   # The floor: real images the classifier was not trained on, scored the same way.
   test = images.load("fashion_mnist", split="test", data_dir=FLAGS.data_dir)

@@ -92,12 +92,15 @@ class TorchGAN:
     d_loss.item()  # eager: the work is done; this is the user's usual read
 
   @torch.no_grad()
-  def generate(self, count: int, batch_size: int = 500) -> np.ndarray:
-    """Returns `count` samples from G in eval mode (running batch-norm statistics), NHWC."""
-    self.G.eval()
-    out = [self.G(torch.randn(min(batch_size, count - i), self.latent_dim))
+  def generate(self, count: int, generator: nn.Module | None = None,
+               batch_size: int = 500) -> np.ndarray:
+    """Returns `count` samples of `generator` (default: G) in eval mode (running batch-norm
+    statistics), NHWC."""
+    g = self.G if generator is None else generator
+    g.eval()
+    out = [g(torch.randn(min(batch_size, count - i), self.latent_dim))
            for i in range(0, count, batch_size)]
-    self.G.train()
+    g.train()
     x = torch.cat(out).numpy()
     return np.moveaxis(x, 1, -1) if x.ndim == 4 else x
 
