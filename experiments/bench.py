@@ -87,7 +87,7 @@ def real_images(config: Config) -> images.ImageData:
 
 def jaxgan_contestant(config: Config, data=None, *, donate=False, steps_per_call=1,
                       scan=False, **overrides):
-  """Returns {run, compile_s, flops, fn, args}: the runner's train function and state.
+  """Returns {run, compile_s, flops}: the runner's train function, timed by `run(count)`.
 
   `steps_per_call` > 1 compiles that many steps into one call (unrolled, or a `lax.scan`).
   """
@@ -134,8 +134,7 @@ def jaxgan_contestant(config: Config, data=None, *, donate=False, steps_per_call
     box["state"] = jax.block_until_ready(state)
     jax.block_until_ready(metrics)
 
-  return {"run": run, "compile_s": compile_s, "flops": flops, "fn": fn, "args": args,
-          "box": box, "steps_per_call": steps_per_call}
+  return {"run": run, "compile_s": compile_s, "flops": flops}
 
 
 # --- naive JAX ------------------------------------------------------------------------
