@@ -200,3 +200,19 @@ def test_state_is_arrays_only(players):
   leaves = jax.tree.leaves(state)
   assert leaves and all(isinstance(leaf, jax.Array) for leaf in leaves)
   assert state.rng.dtype == jnp.uint32
+
+
+def test_create_state_draws_exactly_the_players_own_initialisation(players):
+  """One compiled init program, but the same numbers as each module's own eager `init`
+  with the documented key split (so seeds keep their meaning)."""
+  G, D, g_tx, d_tx = players
+  x = jnp.zeros((4, 2))
+  state = jaxgan.create_state(3, G, D, g_tx, d_tx, x)
+  g_key, d_key, state_key = jax.random.split(jax.random.key(3), 3)
+  g_vars = G.init({"params": g_key}, jnp.zeros((4, G.latent_dim)), train=False)  # eager
+  d_vars = D.init({"params": d_key}, x, train=False)
+  chex.assert_trees_all_equal(state.g_params, g_vars["params"])
+  chex.assert_trees_all_equal(state.d_params, d_vars["params"])
+  chex.assert_trees_all_equal(state.g_ema, g_vars["params"])
+  np.testing.assert_array_equal(state.rng, jax.random.key_data(state_key))
+  assert int(state.step) == 0 and int(state.skipped) == 0
