@@ -242,6 +242,14 @@ def use_compilation_cache(path: str) -> None:
     jax.config.update("jax_compilation_cache_dir", os.path.expanduser(path))
 
 
+def _fatal_error(e: Exception, code: int) -> None:
+  # One write, on a line of its own: after a failed checkpoint write or read, orbax's
+  # threads may still be printing (seen: "Event loop is closed" tracebacks at exit).
+  sys.stderr.write(f"\nFATAL {type(e).__name__}: {e}\n")
+  sys.stderr.flush()
+  sys.exit(code)
+
+
 def main(argv):
   del argv  # parse_flags refused positional arguments
   try:
@@ -267,12 +275,9 @@ def main(argv):
           file=sys.stderr)
     sys.exit(128 + signal.SIGINT)
   except (NonFiniteError, CheckpointWriteError) as e:  # the run failed
-    # On its own line: after a failed write orbax's threads may still be logging.
-    print(f"\nFATAL {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-    sys.exit(1)
+    _fatal_error(e, 1)
   except (DataError, config_lib.ConfigError, CheckpointError) as e:  # bad input
-    print(f"FATAL {type(e).__name__}: {e}", file=sys.stderr)
-    sys.exit(2)
+    _fatal_error(e, 2)
 
 
 if __name__ == "__main__":
