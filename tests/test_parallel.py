@@ -61,6 +61,7 @@ def results(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("parallel_results")  # one worker builds the fixture, once
 @pytest.mark.parametrize("model", ["mlp", "dcgan"])
 @pytest.mark.parametrize("mode", ["mesh", "pmap", "processes"])
 def test_parallel_update_equals_single_device_update(results, model, mode):
