@@ -18,7 +18,8 @@ Also measured: the step's FLOPs (XLA's cost analysis) against a large f32 matmul
 in the same run (model FLOPs utilisation); compile time, and the first step of a fresh
 process with an empty and then a filled persistent compilation cache; the input pipeline's
 images/s against what the step consumes; and a few steps under `jax.transfer_guard` to show
-the loop makes no implicit host transfers. Writes `bench.json` and `bench.md` to `--out_dir`.
+the loop makes no implicit host transfers. With `--profile`, the jaxgan step's time per XLA
+operation (`experiments/profile_step.py`). Writes `bench.json` and `bench.md` to `--out_dir`.
 """
 
 import json
@@ -35,7 +36,7 @@ import optax
 from absl import app, flags, logging
 
 import jaxgan
-from experiments import timing
+from experiments import profile_step, timing
 from jaxgan.config import Config
 from jaxgan.data import images, mixtures
 from jaxgan.train import build, make_device_train_fn, make_mixture_train_fn, step_settings
@@ -59,6 +60,8 @@ flags.DEFINE_string("xla_flag_sets", None, "Instead of the comparison: time the 
                     "of --models under each of these ';'-separated XLA_FLAGS settings ('' is "
                     "the default), in fresh processes taken in turns, --sweep_rounds times.")
 flags.DEFINE_integer("sweep_rounds", 2, "Rounds of the XLA_FLAGS sweep.")
+flags.DEFINE_bool("profile", False, "Also trace the jaxgan step and print its time per XLA "
+                  "operation (experiments/profile_step.py).")
 flags.DEFINE_string("first_step_of", None, "Internal: time one fresh first step of this "
                     "model, print it as JSON and exit (the compile-cache subprocesses).")
 FLAGS = flags.FLAGS
@@ -87,7 +90,8 @@ def real_images(config: Config) -> images.ImageData:
 
 def jaxgan_contestant(config: Config, data=None, *, donate=False, steps_per_call=1,
                       scan=False, **overrides):
-  """Returns {run, compile_s, flops}: the runner's train function, timed by `run(count)`.
+  """Returns {run, compile_s, flops, compiled}: the runner's train function, timed by
+  `run(count)`, and its compiled program (for `experiments.profile_step`).
 
   `steps_per_call` > 1 compiles that many steps into one call (unrolled, or a `lax.scan`).
   """
@@ -134,7 +138,7 @@ def jaxgan_contestant(config: Config, data=None, *, donate=False, steps_per_call
     box["state"] = jax.block_until_ready(state)
     jax.block_until_ready(metrics)
 
-  return {"run": run, "compile_s": compile_s, "flops": flops}
+  return {"run": run, "compile_s": compile_s, "flops": flops, "compiled": compiled}
 
 
 # --- naive JAX ------------------------------------------------------------------------
@@ -384,6 +388,8 @@ def measure(model: str, contestants: list[str]) -> dict:
     result["first_step"] = compile_cache_effect(model)
   if model == "dcgan28":
     result["largest_conv_gflops"] = conv_layer_rates(FLAGS.windows)
+  if FLAGS.profile:
+    result["profile"] = profile_step.profile(jx, 4)
   return result
 
 
@@ -429,6 +435,8 @@ def markdown(results: dict) -> str:
                    ", ".join(f"{k} {v:.0f}" for k, v in r["largest_conv_gflops"].items()))
     lines += [f"- implicit transfers under `jax.transfer_guard('disallow')`: "
               f"{r['transfer_guard']}", ""]
+    if "profile" in r:
+      lines += [r["profile"], ""]
   return "\n".join(lines)
 
 
