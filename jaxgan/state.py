@@ -1,5 +1,6 @@
 """The training state of both players: one pytree of arrays."""
 
+import functools
 from typing import Any, Mapping
 
 import flax
@@ -98,31 +99,32 @@ def create_state(rng, generator: nn.Module, discriminator: nn.Module,
       (LeCam's EMAs: `jaxgan.penalties.lecam_init()`).
   """
   x = real_inputs(sample_batch)
-  shape, dtype = tuple(x.shape), x.dtype
+  return _init_state(generator, discriminator, g_tx, d_tx, tuple(x.shape), jnp.dtype(x.dtype),
+                     as_key(rng), d_extra)
 
-  # One compiled program rather than op-by-op: XLA:CPU compiles each random draw of an
-  # eager init as its own program (1-2 s each), so DCGAN-28's init took 12.7 s eagerly and
-  # 7.2 s compiled (BUILD_NOTES "Initialisation"); the values are the same bit for bit.
-  @jax.jit
-  def init(key, d_extra):
-    g_key, d_key, state_key = jax.random.split(key, 3)
-    z = jnp.zeros((shape[0], generator.latent_dim), dtype)
-    g_params, g_state = init_variables(generator, g_key, z)
-    d_params, d_state = init_variables(discriminator, d_key, jnp.zeros(shape, dtype))
-    if clash := set(d_extra or {}) & set(d_state):
-      raise ValueError(f"d_extra names {sorted(clash)}, which the discriminator's own "
-                       f"variables already use")
-    return GANState(
-        step=jnp.zeros((), jnp.int32),
-        g_params=g_params,
-        g_state=g_state,
-        d_params=d_params,
-        d_state={**d_state, **(d_extra or {})},
-        g_opt_state=g_tx.init(g_params),
-        d_opt_state=d_tx.init(d_params),
-        g_ema=jax.tree.map(jnp.copy, g_params),
-        rng=jax.random.key_data(state_key),
-        skipped=jnp.zeros((), jnp.int32),
-    )
 
-  return init(as_key(rng), d_extra)
+# One compiled program rather than op-by-op: XLA:CPU compiles each random draw of an eager
+# init as its own program (1-2 s each), so DCGAN-28's init took 12.7 s eagerly and 6.2 s
+# compiled (BUILD_NOTES "Speed, second pass"); the values are the same bit for bit. The
+# players, optimizers and input shape are static, so seeds share one compiled program.
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
+def _init_state(generator, discriminator, g_tx, d_tx, shape, dtype, key, d_extra) -> GANState:
+  g_key, d_key, state_key = jax.random.split(key, 3)
+  z = jnp.zeros((shape[0], generator.latent_dim), dtype)
+  g_params, g_state = init_variables(generator, g_key, z)
+  d_params, d_state = init_variables(discriminator, d_key, jnp.zeros(shape, dtype))
+  if clash := set(d_extra or {}) & set(d_state):
+    raise ValueError(f"d_extra names {sorted(clash)}, which the discriminator's own "
+                     f"variables already use")
+  return GANState(
+      step=jnp.zeros((), jnp.int32),
+      g_params=g_params,
+      g_state=g_state,
+      d_params=d_params,
+      d_state={**d_state, **(d_extra or {})},
+      g_opt_state=g_tx.init(g_params),
+      d_opt_state=d_tx.init(d_params),
+      g_ema=jax.tree.map(jnp.copy, g_params),
+      rng=jax.random.key_data(state_key),
+      skipped=jnp.zeros((), jnp.int32),
+  )

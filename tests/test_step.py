@@ -216,3 +216,9 @@ def test_create_state_draws_exactly_the_players_own_initialisation(players):
   chex.assert_trees_all_equal(state.g_ema, g_vars["params"])
   np.testing.assert_array_equal(state.rng, jax.random.key_data(state_key))
   assert int(state.step) == 0 and int(state.skipped) == 0
+  # Another seed with the same players reuses the compiled program.
+  compiled = jaxgan.state._init_state._cache_size()
+  other = jaxgan.create_state(4, G, D, g_tx, d_tx, x)
+  assert jaxgan.state._init_state._cache_size() == compiled
+  assert not np.array_equal(other.g_params["MLP_0"]["Dense_0"]["kernel"],
+                            state.g_params["MLP_0"]["Dense_0"]["kernel"])
