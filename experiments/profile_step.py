@@ -22,6 +22,7 @@ import tempfile
 
 import jax
 
+
 def instructions(hlo: str) -> dict[str, str]:
   """Returns {instruction name: the rest of its line} of a compiled HLO module's text."""
   return dict(re.findall(r"\n\s*(?:ROOT )?%([\w.\-]+) = ([^\n]*)", hlo))

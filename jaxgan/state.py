@@ -104,9 +104,10 @@ def create_state(rng, generator: nn.Module, discriminator: nn.Module,
 
 
 # One compiled program rather than op-by-op: XLA:CPU compiles each random draw of an eager
-# init as its own program (1-2 s each), so DCGAN-28's init took 12.7 s eagerly and 6.2 s
-# compiled (BUILD_NOTES "Speed, second pass"); the values are the same bit for bit. The
-# players, optimizers and input shape are static, so seeds share one compiled program.
+# init as its own program (1-2 s each), so DCGAN-28's init took 12.6-14.7 s eagerly and
+# 6.0-6.4 s compiled on one core (BUILD_NOTES "Speed, second pass"); the values are the same
+# bit for bit. The players, optimizers and input shape are static, so seeds share one
+# compiled program.
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
 def _init_state(generator, discriminator, g_tx, d_tx, shape, dtype, key, d_extra) -> GANState:
   g_key, d_key, state_key = jax.random.split(key, 3)

@@ -24,6 +24,10 @@ from jaxgan.models import MLPDiscriminator, MLPGenerator
 # the same program in every run of a test.
 FAST_COMPILE = "--xla_backend_optimization_level=0"
 FAST_ENV = {**os.environ, "XLA_FLAGS": FAST_COMPILE}
+# The same setting for one in-process `jax.jit` (its `compiler_options`): XLA:CPU spends 1-2 s
+# optimising each random-number kernel, so a tiny SN discriminator's init compiles in 10 s
+# optimised and 1 s without.
+FAST_JIT = {"xla_backend_optimization_level": 0}
 
 
 def read_records(workdir) -> list[dict]:

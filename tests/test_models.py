@@ -10,6 +10,7 @@ import pytest
 
 from jaxgan.models import dcgan, layers, registry, resnet
 from jaxgan.state import init_variables
+from conftest import FAST_JIT
 
 KEY = jax.random.key(0)
 
@@ -18,14 +19,9 @@ def _count(tree):
   return sum(x.size for x in jax.tree.leaves(tree))
 
 
-# Compiled without LLVM optimisation: XLA:CPU spends ~2 s optimising each random-number
-# kernel of an init (a tiny SN discriminator's init: 10 s against 1 s at level 0).
-FAST = {"xla_backend_optimization_level": 0}
-
-
 def _init(module, shape):
   """Returns jitted-initialised `(params, model_state)` (eager init of big convs is slow)."""
-  return jax.jit(lambda: init_variables(module, KEY, jnp.zeros(shape)), compiler_options=FAST)()
+  return jax.jit(lambda: init_variables(module, KEY, jnp.zeros(shape)), compiler_options=FAST_JIT)()
 
 
 def _shapes(module, shape):
@@ -129,14 +125,14 @@ def test_resnet_sn_shapes_and_every_discriminator_layer_is_spectrally_normalised
 
 def test_spectral_norm_sigma_is_close_to_one_after_power_iteration():
   D = dcgan.DCGANDiscriminator(resolution=32, width=8, norm="spectral")
-  x = jax.jit(lambda: jax.random.normal(KEY, (2, 32, 32, 3)), compiler_options=FAST)()
+  x = jax.jit(lambda: jax.random.normal(KEY, (2, 32, 32, 3)), compiler_options=FAST_JIT)()
   params, state = _init(D, (2, 32, 32, 3))
   params = jax.jit(lambda params: jax.tree.map(
       lambda p: 3.0 * jax.random.normal(jax.random.key(5), p.shape), params),
-      compiler_options=FAST)(params)
+      compiler_options=FAST_JIT)(params)
 
   # params and x as arguments: as closure constants they slow the compile ~10x
-  @functools.partial(jax.jit, compiler_options=FAST)
+  @functools.partial(jax.jit, compiler_options=FAST_JIT)
   def power_step(params, state, x):
     _, updates = D.apply({"params": params, **state}, x, train=True, mutable=["batch_stats"])
     return updates
