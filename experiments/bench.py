@@ -11,7 +11,8 @@ ring8; PROTOCOLS.md sections 3 and 4) the contestants alternate A B C ... in one
   fed batches and noise from host numpy each step.
 
 With `--levers`, variants of the jaxgan step join the same alternation (fresh z instead of
-the reused G forward, donated state buffers, several steps per compiled call), so that
+the reused G forward, donated state buffers, bf16 compute with f32 parameters, several
+steps per compiled call), so that
 each lever's effect is a ratio measured beside the others.
 
 Also measured: the step's FLOPs (XLA's cost analysis) against a large f32 matmul's FLOP/s
@@ -363,6 +364,7 @@ def measure(model: str, contestants: list[str]) -> dict:
   if FLAGS.levers:
     n = FLAGS.steps_per_call
     variants = {"jaxgan, fresh z": dict(reuse_fake=False), "jaxgan, donated": dict(donate=True),
+                "jaxgan, bf16 compute": dict(compute_dtype="bfloat16"),
                 f"jaxgan, {n} steps/call unrolled": dict(steps_per_call=n, donate=True)}
     if FLAGS.scan_lever:
       variants[f"jaxgan, {n} steps/call lax.scan"] = dict(steps_per_call=n, scan=True,

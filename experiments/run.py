@@ -18,7 +18,7 @@ from jaxgan.config import LR_SCHEDULES, Config
 from jaxgan.data import mixtures
 from jaxgan.models.mlp import ACTIVATIONS
 from jaxgan.optim import OPTIMIZERS
-from jaxgan.step import UPDATE_RULES
+from jaxgan.step import COMPUTE_DTYPES, UPDATE_RULES
 
 _D = Config()  # defaults come from the typed config, stated once
 
@@ -89,6 +89,9 @@ flags.DEFINE_enum("update_rule", _D.update_rule, list(UPDATE_RULES),
                   "point: simultaneous, extragradient, consensus.")
 flags.DEFINE_float("consensus_weight", _D.consensus_weight,
                    "gamma of consensus optimisation.", lower_bound=0.0)
+flags.DEFINE_enum("compute_dtype", _D.compute_dtype, list(COMPUTE_DTYPES),
+                  "dtype the players compute in during training; bfloat16 keeps float32 "
+                  "parameters, optimizer states, losses and evaluation (mixed precision).")
 flags.DEFINE_enum("optimizer", _D.optimizer, list(OPTIMIZERS),
                   "Both players' optimizer (optimistic_*: steps with 2 g_t - g_(t-1)).")
 flags.DEFINE_integer("d_features", _D.d_features,

@@ -33,6 +33,7 @@ VARIANTS = {
     "pacgan2": ["--penalty=none", "--packing=2"],
     "unrolled": ["--penalty=none", "--unroll_steps=5"],
     "pacgan2_r1": ["--penalty=r1", "--penalty_weight=0.1", "--packing=2"],
+    "none_bf16": ["--penalty=none", "--compute_dtype=bfloat16"],  # mixed precision's cost
     "shipped": [],  # the flagfile as it is
 }
 

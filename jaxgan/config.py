@@ -66,6 +66,7 @@ class Config:
   unroll_steps: int = 0           # unrolled GAN: G against D unrolled this many steps
   update_rule: str = "alternating"  # or simultaneous, extragradient, consensus
   consensus_weight: float = 1.0
+  compute_dtype: str = "float32"  # or "bfloat16": mixed precision, float32 parameters
   # Players. latent_dim 0 means the model's own (mlp 2, dcgan28 64, dcgan64 100, else 128).
   model: str = "mlp"
   latent_dim: int = 0
@@ -111,7 +112,8 @@ class Config:
                "g_conditioning": G_CONDITIONING, "d_conditioning": D_CONDITIONING,
                "d_norm": D_NORMS, "data_placement": DATA_PLACEMENTS,
                "on_nonfinite": ON_NONFINITE, "penalty": penalties.PENALTIES,
-               "optimizer": optim.OPTIMIZERS, "update_rule": step.UPDATE_RULES}
+               "optimizer": optim.OPTIMIZERS, "update_rule": step.UPDATE_RULES,
+               "compute_dtype": step.COMPUTE_DTYPES}
     for name, accepted in choices.items():
       if getattr(self, name) not in accepted:
         raise ValueError(f"{name}={getattr(self, name)!r} is not accepted; "

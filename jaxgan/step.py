@@ -61,14 +61,37 @@ def ema_update(ema, params, decay: float):
   return jax.tree.map(lambda e, p: e + (1.0 - decay) * (p - e), ema, params)
 
 
-def _apply(module: nn.Module, params, model_state, inputs, labels, train: bool):
-  """Returns `(outputs, new_model_state)`; model state changes only in training."""
+# Mixed precision: the players compute in this dtype; parameters, optimizer states, model
+# state (batch statistics, spectral norm's vectors), losses and gradients stay float32.
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def _cast_floats(tree, dtype):
+  return jax.tree.map(
+      lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
+
+def _apply(module: nn.Module, params, model_state, inputs, labels, train: bool,
+           compute_dtype: str = "float32"):
+  """Returns `(outputs, new_model_state)`; model state changes only in training.
+
+  With `compute_dtype` "bfloat16" the module runs on bfloat16 copies of the parameters and
+  inputs (gradients flow back through the casts to the float32 parameters), its outputs come
+  back as float32, and its model state is read and kept in its own dtype (float32): flax's
+  batch norm reduces in float32 and adds to float32 running averages.
+  """
+  if compute_dtype != "float32":
+    params, inputs = _cast_floats((params, inputs), jnp.dtype(compute_dtype))
   variables = {"params": params, **model_state}
   args = (inputs,) if labels is None or not is_conditional(module) else (inputs, labels)
   if train and model_state:
     out, updates = module.apply(variables, *args, train=True, mutable=list(model_state))
-    return out, {**model_state, **updates}
-  return module.apply(variables, *args, train=train), model_state
+    new_state = {**model_state, **updates}
+    if compute_dtype != "float32":
+      new_state = jax.tree.map(lambda new, old: new.astype(old.dtype), new_state, model_state)
+  else:
+    out, new_state = module.apply(variables, *args, train=train), model_state
+  return (out if compute_dtype == "float32" else _cast_floats(out, jnp.float32)), new_state
 
 
 def split_logits(d_out):
@@ -107,6 +130,7 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
                     unroll_steps: int = 0,
                     update_rule: str = "alternating",
                     consensus_weight: float = 1.0,
+                    compute_dtype: str = "float32",
                     axis_name: str | None = None,
                     skip_nonfinite: bool = False,
                     unroll: bool = True) -> Callable[[GANState, Any], tuple[GANState, Metrics]]:
@@ -145,6 +169,10 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
       "extragradient" (Korpelevich: each player's optimizer step from the gradients at the
       look-ahead point that its own step reaches); "consensus" (Mescheder et al. 2017:
       both gradients plus `consensus_weight` × ∇½‖v‖², v the players' joint gradient).
+    compute_dtype: "float32", or "bfloat16" for mixed precision: both players' forward and
+      backward passes compute in bfloat16 from bfloat16 copies of their float32 parameters;
+      outputs, losses, penalties, gradients, optimizer states, model state and the EMA stay
+      float32. Samples drawn outside the step (evaluation) compute in float32.
     axis_name: a data-parallel axis (from `jax.pmap` or `shard_map`); gradients,
       metrics and model state (batch statistics) are averaged across it, and each device
       takes its own slice of the global batch's noise, so N devices holding slices of a
@@ -195,16 +223,21 @@ def make_train_step(generator: nn.Module, discriminator: nn.Module,
                      f"needs d_steps=1, unroll_steps=0 and reuse_fake=False; got d_steps="
                      f"{d_steps}, unroll_steps={unroll_steps}, reuse_fake={reuse_fake}")
 
+  if compute_dtype not in COMPUTE_DTYPES:
+    raise ValueError(f"compute_dtype={compute_dtype!r} is not accepted; choose one of: "
+                     f"{', '.join(COMPUTE_DTYPES)}")
+
   def cross_replica_mean(tree):
     return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
-  g_apply = functools.partial(_apply, generator)
+  g_apply = functools.partial(_apply, generator, compute_dtype=compute_dtype)
 
   def d_apply(params, d_state, inputs, labels, train):
     """D's `(outputs, new_d_state)`; LeCam's EMAs ride in d_state beside the model's own."""
     lecam_ema = d_state.get(penalties.LECAM)
     model_state = {k: v for k, v in d_state.items() if k != penalties.LECAM}
-    out, model_state = _apply(discriminator, params, model_state, inputs, labels, train)
+    out, model_state = _apply(discriminator, params, model_state, inputs, labels, train,
+                              compute_dtype)
     return out, (model_state if lecam_ema is None
                  else {**model_state, penalties.LECAM: lecam_ema})
 

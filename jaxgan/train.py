@@ -72,7 +72,7 @@ def step_settings(config: Config) -> dict[str, Any]:
               lecam_decay=config.lecam_decay, instance_noise=config.instance_noise,
               instance_noise_steps=config.instance_noise_steps, augment_policy=config.augment,
               unroll_steps=config.unroll_steps, update_rule=config.update_rule,
-              consensus_weight=config.consensus_weight,
+              consensus_weight=config.consensus_weight, compute_dtype=config.compute_dtype,
               skip_nonfinite=config.on_nonfinite == "skip")
 
 
