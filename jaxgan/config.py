@@ -34,6 +34,7 @@ class Config:
   image_size: int = 64      # image_folder resolution
   image_channels: int = 3   # image_folder channels (1 or 3)
   data_placement: str = "device"  # whole set on the device, or streamed from the host
+  steps_per_call: int = 1   # 2D mixtures: this many steps per compiled call (unrolled)
   loss: str = "non_saturating"
   seed: int = 0
   num_steps: int = 10_000
@@ -121,7 +122,7 @@ class Config:
     for name in ("num_steps", "batch_size", "d_steps", "g_width", "g_depth", "d_width",
                  "d_depth", "log_every", "eval_every", "eval_samples", "grid_size",
                  "image_size", "checkpoint_every", "keep_checkpoints", "penalty_every",
-                 "packing", "d_features", "fid_samples", "domain_samples"):
+                 "packing", "d_features", "fid_samples", "domain_samples", "steps_per_call"):
       value = getattr(self, name)
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name}={value!r} is not accepted; it must be an integer >= 1")
@@ -157,7 +158,22 @@ class Config:
         raise ValueError(f"{name}={value!r} is not accepted; it must lie in "
                          f"[0, 1{']' if name == 'ema_decay' else ')'}")
     self._validate_stabilisers()
+    self._validate_steps_per_call()
     return self
+
+  def _validate_steps_per_call(self) -> None:
+    n = self.steps_per_call
+    if n == 1:
+      return
+    if not self.is_mixture:
+      raise ValueError(f"steps_per_call={n} is not accepted for the image dataset "
+                       f"{self.dataset}: several steps per call are for the 2D mixtures "
+                       f"(measured: no steady gain for image steps); give steps_per_call=1")
+    for name in ("num_steps", "log_every", "eval_every", "checkpoint_every"):
+      if getattr(self, name) % n:
+        raise ValueError(f"{name}={getattr(self, name)} is not a multiple of steps_per_call="
+                         f"{n}: the run stops only between calls of {n} steps; give a "
+                         f"multiple of {n}")
 
   def _validate_stabilisers(self) -> None:
     try:

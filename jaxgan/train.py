@@ -10,6 +10,7 @@ import time
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from absl import logging
@@ -77,17 +78,30 @@ def step_settings(config: Config) -> dict[str, Any]:
 
 
 def make_mixture_train_fn(train_step, mixture: mixtures.Mixture, data_key: jax.Array,
-                          d_steps: int, batch_size: int):
+                          d_steps: int, batch_size: int, steps_per_call: int = 1):
   """Returns a jitted `train_fn(state) -> (state, metrics)` that draws its batch on the device.
 
   The batch is sampled inside the same compiled program as the step, and depends only on
-  (data_key, state.step): a resumed run sees the same minibatches.
+  (data_key, state.step): a resumed run sees the same minibatches. With `steps_per_call`
+  n > 1 one call takes n steps, written out one after another in the program (a `lax.scan`
+  is slower on CPU; BUILD_NOTES.md), and each metric gains a leading axis of n, one value
+  per step. XLA then fuses across steps, so the numbers match n calls of one step to
+  rounding (~1e-8), not bit for bit.
   """
+
+  def one_step(state: GANState):
+    x = mixture.sample(jax.random.fold_in(data_key, state.step), (d_steps, batch_size))
+    return train_step(state, {"x": x})
 
   @jax.jit
   def train_fn(state: GANState):
-    x = mixture.sample(jax.random.fold_in(data_key, state.step), (d_steps, batch_size))
-    return train_step(state, {"x": x})
+    if steps_per_call == 1:
+      return one_step(state)
+    per_step = []
+    for _ in range(steps_per_call):
+      state, metrics = one_step(state)
+      per_step.append(metrics)
+    return state, jax.tree.map(lambda *m: jnp.stack(m), *per_step)
 
   return train_fn
 
@@ -219,6 +233,10 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
       logging.info("the checkpoints and grids after step %d were moved to %s", restored.step,
                    moved)
   start_step = int(parallel.to_host(state.step))
+  n = config.steps_per_call  # steps per call of the compiled update; the loop moves by n
+  if start_step % n:
+    raise ConfigError(f"steps_per_call={n} does not divide the step of the checkpoint to "
+                      f"continue, {start_step}; give a steps_per_call that divides it")
   summary_path = os.path.join(workdir, workdir_lib.SUMMARY_FILE)
   if start_step > config.num_steps:
     raise ConfigError(f"num_steps={config.num_steps} is below the step of the checkpoint to "
@@ -243,7 +261,8 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
   # --- The compiled update with its data feed, and the evaluator ---------------------
   feed = None
   if config.is_mixture:
-    train_fn = make_mixture_train_fn(train_step, mixture, data_key, k, batch_size)
+    train_fn = make_mixture_train_fn(train_step, mixture, data_key, k, batch_size,
+                                     config.steps_per_call)
     advance: Callable = lambda state, step: train_fn(state)
     evaluator = MixtureEvaluator(generator, discriminator, mixture, config.dataset, eval_key,
                                  config.eval_samples, out_dir, tensorboard)
@@ -299,9 +318,11 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
     return result
 
   def check_finite(step, metrics):
-    """Raises NonFiniteError if the step's `nonfinite` metric names a failed check."""
-    code = int(parallel.to_host(metrics["nonfinite"]))
-    if code:
+    """Raises NonFiniteError if a `nonfinite` metric of the call ending at `step` names a
+    failed check (the message names the first such step of the call)."""
+    codes = np.atleast_1d(parallel.to_host(metrics["nonfinite"]))
+    if bad := np.flatnonzero(codes).tolist():
+      code, step = int(codes[bad[0]]), step - len(codes) + 1 + bad[0]
       saved = (f"the checkpoint of step {last_saved} in {checkpoints.directory} is the last "
                f"good one" if last_saved is not None else "no checkpoint was written yet")
       raise NonFiniteError(
@@ -313,8 +334,8 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
   pending = None  # (step, metrics) not yet checked for NaN/Inf: checked one step late
   try:
     with StopSignals() as stop:
-      for step in range(start_step + 1, config.num_steps + 1):
-        state, metrics = advance(state, step - 1)
+      for step in range(start_step + n, config.num_steps + 1, n):
+        state, metrics = advance(state, step - n)
         if stop_on_nonfinite and pending is not None:
           check_finite(*pending)  # the previous step's; this one runs meanwhile
         pending = (step, metrics)
@@ -329,7 +350,8 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
           checkpoint_path = checkpoints.save(state, meta)
           last_saved = step
         if log:
-          metrics = {key: float(v) for key, v in parallel.to_host(metrics).items()}
+          metrics = {key: float(np.asarray(v).reshape(-1)[-1])  # the call's last step
+                     for key, v in parallel.to_host(metrics).items()}
           now = time.perf_counter()
           rate = (step - window_step) / (now - window_start)
           window_start, window_step = now, step

@@ -1,0 +1,75 @@
+"""Several steps per compiled call (`steps_per_call`, 2D mixtures): the same run as one step
+per call to rounding, resumable bit for bit, and a NaN named at its own step."""
+
+import os
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan import train as train_lib
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.config import Config
+from jaxgan.train import NonFiniteError, train_and_evaluate
+from conftest import read_records, train_records
+
+RUN = dict(dataset="ring8", num_steps=30, batch_size=16, g_width=8, d_width=8, log_every=10,
+           eval_every=12, eval_samples=100, checkpoint_every=10, tensorboard=False)
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory):
+  """A whole 30-step run at 2 steps per call: (workdir, summary)."""
+  workdir = str(tmp_path_factory.mktemp("two") / "w")
+  return workdir, train_and_evaluate(Config(**RUN, steps_per_call=2), workdir)
+
+
+def test_two_steps_per_call_is_the_same_run_as_one_to_rounding(two, tmp_path):
+  train_and_evaluate(Config(**RUN), str(tmp_path / "one"))
+  one, twos = read_records(str(tmp_path / "one")), read_records(two[0])
+  assert [r["step"] for r in twos] == [r["step"] for r in one] == [10, 12, 20, 24, 30, 30]
+  for a, b in zip(one, twos):
+    assert a.keys() == b.keys()
+    for key, value in a.items():
+      if isinstance(value, (int, float)):
+        np.testing.assert_allclose(b[key], value, rtol=1e-4, atol=1e-6, err_msg=key)
+      else:
+        assert b[key] == value, key
+
+
+def test_a_run_of_two_steps_per_call_resumes_bit_for_bit(two, tmp_path):
+  workdir = str(tmp_path / "parts")
+  train_and_evaluate(Config(**{**RUN, "num_steps": 20}, steps_per_call=2), workdir)
+  parts = train_and_evaluate(Config(**RUN, steps_per_call=2), workdir)
+  assert parts["resumed_from_step"] == 20
+  assert parts["state_sha256"] == two[1]["state_sha256"]
+  assert train_records(workdir) == train_records(two[0])
+
+
+def test_a_nan_inside_a_call_is_named_at_its_own_step(monkeypatch, tmp_path):
+  make = train_lib.make_train_step
+
+  # The real batch of step 23 (0-based 22), the first of the call of steps 23-24, is NaN.
+  def make_poisoned(*args, **kwargs):
+    step = make(*args, **kwargs)
+    return lambda state, batch: step(state, {**batch, "x": jnp.where(
+        state.step == 22, jnp.nan, batch["x"])})
+
+  monkeypatch.setattr(train_lib, "make_train_step", make_poisoned)
+  workdir = str(tmp_path / "w")
+  with pytest.raises(NonFiniteError, match=r"non-finite d/loss, .* at step 23; the checkpoint "
+                                           r"of step 20 in .* is the last good one"):
+    train_and_evaluate(Config(**RUN, steps_per_call=2), workdir)
+  assert Checkpointer(os.path.join(workdir, "checkpoints")).steps() == [10, 20]
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(dataset="mnist", model="dcgan28"), "steps_per_call=2 is not accepted for the image "
+                                             "dataset mnist"),
+    (dict(log_every=15), "log_every=15 is not a multiple of steps_per_call=2"),
+    (dict(num_steps=33), "num_steps=33 is not a multiple of steps_per_call=2"),
+    (dict(steps_per_call=0), "steps_per_call=0 is not accepted"),
+])
+def test_steps_per_call_that_cannot_work_is_refused(fields, message):
+  with pytest.raises(ValueError, match=message):
+    Config(**{**RUN, "steps_per_call": 2, **fields}).validate()
