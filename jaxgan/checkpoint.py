@@ -18,6 +18,7 @@ import hashlib
 import logging as py_logging
 import os
 import shutil
+import sys
 import time
 from typing import Any
 
@@ -95,6 +96,57 @@ def find_step_dir(path: str) -> tuple[str, int | None]:
   if os.path.isdir(os.path.join(path, CHECKPOINT_DIR)):
     return os.path.join(path, CHECKPOINT_DIR), None
   return path, None
+
+
+def _is_abandoned_read_callback(unraisable) -> bool:
+  """Whether an unraisable exception is a late callback of a failed restore's other reads.
+
+  When one array of a checkpoint fails to read, orbax's restore raises and closes its event
+  loop while tensorstore still reads the other arrays; each of those then reports its result
+  to the closed loop from tensorstore's threads, and Python prints every such RuntimeError.
+  """
+  tb = unraisable.exc_traceback
+  while tb is not None and tb.tb_next is not None:
+    tb = tb.tb_next
+  return (unraisable.exc_type is RuntimeError
+          and str(unraisable.exc_value) == "Event loop is closed"
+          and tb is not None and tb.tb_frame.f_code.co_name in ("_check_closed",
+                                                                "call_soon_threadsafe"))
+
+
+class _AbandonedReadFailures(py_logging.Filter):
+  """Drops asyncio's "Task exception was never retrieved" for reads of one directory: the
+  failed restore's other reads, whose failures nobody awaits once the first one raised."""
+
+  def __init__(self, directory: str):
+    super().__init__()
+    self.directory = directory
+
+  def filter(self, record: py_logging.LogRecord) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    return not (record.getMessage().startswith("Task exception was never retrieved")
+                and error is not None and self.directory in str(error))
+
+
+def _drop_abandoned_read_callbacks(directory: str) -> None:
+  """Keeps the leftovers of a failed restore's other reads off stderr (the restore's own
+  error names the failure): their callbacks to orbax's closed event loop, and asyncio's
+  report of their own failures. Every other unraisable exception and asyncio message still
+  goes where it went before."""
+  asyncio_logger = py_logging.getLogger("asyncio")
+  if not any(isinstance(f, _AbandonedReadFailures) and f.directory == directory
+             for f in asyncio_logger.filters):
+    asyncio_logger.addFilter(_AbandonedReadFailures(directory))
+  previous = sys.unraisablehook
+  if getattr(previous, "_jaxgan_drops_abandoned_reads", False):
+    return
+
+  def hook(unraisable):
+    if not _is_abandoned_read_callback(unraisable):
+      previous(unraisable)
+
+  hook._jaxgan_drops_abandoned_reads = True  # pylint: disable=protected-access
+  sys.unraisablehook = hook
 
 
 class Checkpointer:
@@ -178,6 +230,8 @@ class Checkpointer:
       raise CheckpointError(f"no checkpoint in {self.directory}")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
     failures, corrupt = [], []
+    # Before the first read: a failing read's leftovers can call back before it raises.
+    _drop_abandoned_read_callbacks(self.directory)
     for candidate in reversed(steps):
       try:
         restored = self._read(candidate, abstract)

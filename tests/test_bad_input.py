@@ -127,6 +127,8 @@ def test_bad_input_gives_one_clear_message_and_changes_nothing(disk, case, workd
   fatal = fatal_lines(proc.stderr)
   assert proc.returncode != 0, proc.stderr[-2000:]
   assert len(fatal) == 1 and needle in fatal[0], proc.stderr[-2000:]
+  if case == "corrupt checkpoint":  # its abandoned reads printed tracebacks in ~2 runs of 3
+    assert "Traceback" not in proc.stderr and "never retrieved" not in proc.stderr, proc.stderr
   assert snapshot(disk) == before  # nothing written, moved or removed
   assert not (disk / "new").exists()
 

@@ -1,9 +1,13 @@
 """Checkpoints, exact resume, the workdir rules and the NaN guard, in process."""
 
+import asyncio
 import glob
 import json
+import logging
 import os
 import shutil
+import sys
+import types
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +15,7 @@ import numpy as np
 import pytest
 
 import jaxgan
+from jaxgan import checkpoint
 from jaxgan import train as train_lib
 from jaxgan import workdir as workdir_lib
 from jaxgan.checkpoint import Checkpointer, CheckpointError, state_digest
@@ -241,3 +246,43 @@ def test_evaluate_command_restores_a_checkpoint_and_repeats_the_runs_evaluation(
   after = {p: open(p, "rb").read() for p in glob.glob(f"{workdir}/**", recursive=True)
            if os.path.isfile(p) and not os.path.basename(p).startswith("eval_")}
   assert after == before
+
+
+def test_only_a_failed_restores_leftovers_are_kept_off_stderr(tmp_path):
+  """The hook drops a late callback to orbax's closed loop and nothing else; the asyncio
+  filter drops unretrieved failures of reads of the checkpoint directory and nothing else."""
+  def unraisable_of(call):
+    try:
+      call()
+    except Exception as e:  # pylint: disable=broad-except
+      return types.SimpleNamespace(exc_type=type(e), exc_value=e, exc_traceback=e.__traceback__)
+
+  loop = asyncio.new_event_loop()
+  loop.close()
+  late = unraisable_of(lambda: loop.call_soon_threadsafe(print))
+  other = unraisable_of(lambda: 1 / 0)
+  seen = []
+  previous = sys.unraisablehook
+  sys.unraisablehook = seen.append
+  asyncio_filters = list(logging.getLogger("asyncio").filters)
+  try:
+    checkpoint._drop_abandoned_read_callbacks(str(tmp_path))
+    sys.unraisablehook(late)
+    sys.unraisablehook(other)
+    assert seen == [other]
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(handler)
+    for where in (str(tmp_path), "/elsewhere"):
+      try:
+        raise ValueError(f'Error reading "x/.zarray" at local file "{where}/20/state/"')
+      except ValueError:
+        logger.error("Task exception was never retrieved\nfuture: <Task>", exc_info=True)
+    logger.removeHandler(handler)
+    assert [str(r.exc_info[1]) for r in records] == [
+        'Error reading "x/.zarray" at local file "/elsewhere/20/state/"']
+  finally:
+    sys.unraisablehook = previous
+    logging.getLogger("asyncio").filters[:] = asyncio_filters
