@@ -7,8 +7,9 @@ mean ± standard error beside PacGAN's published rows. A run that stops (a NaN, 
 counted and named under the table instead of failing the whole command; finished runs are
 reused, so an interrupted table continues where it stopped.
 
-`--num_steps` (and `--budget_note`) shrink the shipped budgets for a quicker table; the
-table's footer always states the budget the runs had.
+`--num_steps` shrinks the shipped budgets for a quicker table; the
+table's footer always states the budget the runs had. `--report_only` starts nothing and
+tabulates the runs that have finished, so a table still being filled can be read at any time.
 """
 
 import concurrent.futures
@@ -45,6 +46,8 @@ flags.DEFINE_integer("seeds", 5, "Seeds 0..N-1 per cell.", lower_bound=2)
 flags.DEFINE_integer("jobs", 2, "Runs at a time.", lower_bound=1)
 flags.DEFINE_integer("num_steps", None, "Override the flagfiles' step budgets (None: keep).",
                      lower_bound=1)
+flags.DEFINE_bool("report_only", False, "Start no runs: tabulate the finished runs under "
+                  "--workdir, naming the seeds that are missing.")
 flags.DEFINE_string("workdir", "runs/table", "Parent directory of the runs.")
 flags.DEFINE_string("out", None, "Markdown file to write the table to (also printed).")
 FLAGS = flags.FLAGS
@@ -66,6 +69,8 @@ def run_one(dataset: str, loss: str, variant: str, seed: int) -> dict:
   """Returns the run's summary.json, or {"failed": last error line} if the run stopped."""
   workdir = os.path.join(FLAGS.workdir, f"{dataset}_{loss}_{variant}_s{seed}")
   summary_path = os.path.join(workdir, "summary.json")
+  if not os.path.exists(summary_path) and FLAGS.report_only:
+    return {"missing": True}
   if not os.path.exists(summary_path):
     cmd = [sys.executable, "-m", "experiments.run",
            f"--flagfile={os.path.join(CONFIGS, dataset + '.flags')}", f"--loss={loss}",
@@ -109,10 +114,16 @@ def main(argv):
       row = [loss, variant]
       for d in FLAGS.datasets:
         runs = [summaries[(d, loss, variant, s)] for s in range(FLAGS.seeds)]
-        done = [r for r in runs if "failed" not in r]
+        done = [r for r in runs if "failed" not in r and "missing" not in r]
         failures += [f"{d} {loss} {variant} seed {s}: {r['failed']}"
                      for s, r in enumerate(runs) if "failed" in r]
-        mark = f" ({len(runs) - len(done)} stopped)" if len(done) < len(runs) else ""
+        stopped = sum("failed" in r for r in runs)
+        missing = sum("missing" in r for r in runs)
+        if missing == len(runs):
+          row += ["not run"] * 3
+          continue
+        mark = "".join([f" ({stopped} stopped)" if stopped else "",
+                        f" ({len(runs) - missing} of {len(runs)} seeds)" if missing else ""])
         row += [mean_se([r["modes"] for r in done]) + mark,
                 mean_se([r["hq_fraction"] for r in done], 100.0),
                 mean_se([r["reverse_kl"] for r in done], 1.0, 3)]
@@ -121,15 +132,21 @@ def main(argv):
     lines += [f"| {name} | | " + " | ".join(vals) + " |" for name, vals in PUBLISHED.items()]
   budgets = []
   for d in FLAGS.datasets:
-    done = [summaries[c] for c in cells if c[0] == d and "failed" not in summaries[c]]
+    done = [summaries[c] for c in cells
+            if c[0] == d and "failed" not in summaries[c] and "missing" not in summaries[c]]
     if not done:
       continue
     cfg = done[0]["config"]
     secs = [r["train_seconds"] for r in done]
     budgets.append(f"{d}: {cfg['num_steps']} steps × batch {cfg['batch_size']} "
                    f"(d_steps {cfg['d_steps']}), median {statistics.median(secs):.0f} s "
-                   f"per run, {FLAGS.jobs} runs sharing the cores")
+                   f"per run" + ("" if FLAGS.report_only
+                                 else f", {FLAGS.jobs} runs sharing the cores"))
   lines.append("")
+  measured = sum(1 for c in cells if "missing" not in summaries[c])
+  if measured < len(cells):
+    lines.append(f"{measured} of the table's {len(cells)} runs are in {FLAGS.workdir}; "
+                 f"`not run` marks the cells with none.")
   lines.append(f"{FLAGS.seeds} seeds per cell (mean ± s.e. over the runs that finished); "
                f"budget: " + "; ".join(budgets) + ". Modes counted on 2,500 samples of the "
                f"EMA generator. Stabilisers: " + "; ".join(
