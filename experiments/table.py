@@ -122,11 +122,15 @@ def main(argv):
         if missing == len(runs):
           row += ["not run"] * 3
           continue
+        # Reverse KL is undefined for a run with no HQ sample: its mean is over the others.
+        undefined = sum(r["reverse_kl"] is None for r in done)
+        no_kl = (f" ({undefined} run{'s' * (undefined > 1)} without HQ samples)" if undefined
+                 else "")
         mark = "".join([f" ({stopped} stopped)" if stopped else "",
                         f" ({len(runs) - missing} of {len(runs)} seeds)" if missing else ""])
         row += [mean_se([r["modes"] for r in done]) + mark,
                 mean_se([r["hq_fraction"] for r in done], 100.0),
-                mean_se([r["reverse_kl"] for r in done], 1.0, 3)]
+                mean_se([r["reverse_kl"] for r in done], 1.0, 3) + no_kl]
       lines.append("| " + " | ".join(row) + " |")
   if FLAGS.datasets == ["ring8", "grid25"]:
     lines += [f"| {name} | | " + " | ".join(vals) + " |" for name, vals in PUBLISHED.items()]
