@@ -12,8 +12,7 @@ ring8; PROTOCOLS.md sections 3 and 4) the contestants alternate A B C ... in one
 
 With `--levers`, variants of the jaxgan step join the same alternation (fresh z instead of
 the reused G forward, donated state buffers, bf16 compute with f32 parameters, several
-steps per compiled call), so that
-each lever's effect is a ratio measured beside the others.
+steps per compiled call), so that each lever's effect is a ratio measured beside the others.
 
 Also measured: the step's FLOPs (XLA's cost analysis) against a large f32 matmul's FLOP/s
 in the same run (model FLOPs utilisation); compile time, and the first step of a fresh
