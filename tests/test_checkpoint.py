@@ -22,7 +22,7 @@ from jaxgan.checkpoint import Checkpointer, CheckpointError, state_digest
 from jaxgan.config import Config
 from jaxgan.step import nonfinite_names
 from jaxgan.train import NonFiniteError, train_and_evaluate
-from conftest import batches, train_records
+from conftest import batches, poison_real_batch, train_records
 
 BATCH = np.zeros((16, 2), np.float32)
 RUN = dict(dataset="ring8", num_steps=30, batch_size=16, g_width=8, d_width=8, log_every=10,
@@ -181,20 +181,8 @@ def all_finite(tree) -> bool:
   return all(bool(np.all(np.isfinite(leaf))) for leaf in jax.tree.leaves(tree))
 
 
-def _poison_step_25(monkeypatch):
-  """Makes the real batch of step 25 (0-based step 24) NaN, as a data glitch would."""
-  make = train_lib.make_train_step
-
-  def make_poisoned(*args, **kwargs):
-    step = make(*args, **kwargs)
-    return lambda state, batch: step(state, {**batch, "x": jnp.where(
-        state.step == 24, jnp.nan, batch["x"])})
-
-  monkeypatch.setattr(train_lib, "make_train_step", make_poisoned)
-
-
 def test_a_nan_stops_the_run_and_keeps_the_last_good_checkpoint(monkeypatch, tmp_path):
-  _poison_step_25(monkeypatch)
+  poison_real_batch(monkeypatch, 25)
   workdir = str(tmp_path / "w")
   with pytest.raises(NonFiniteError, match=r"non-finite d/loss, d/grads, d/params, g/loss, "
                                            r"g/grads, g/params at step 25; the checkpoint of "
@@ -205,7 +193,7 @@ def test_a_nan_stops_the_run_and_keeps_the_last_good_checkpoint(monkeypatch, tmp
 
 
 def test_on_nonfinite_skip_drops_the_bad_update_and_counts_it(monkeypatch, tmp_path):
-  _poison_step_25(monkeypatch)
+  poison_real_batch(monkeypatch, 25)
   summary = train_and_evaluate(Config(**{**RUN, "on_nonfinite": "skip"}), str(tmp_path / "w"))
   assert summary["final_metrics"]["skipped"] == 1
   assert [r["skipped"] for r in train_records(str(tmp_path / "w"))] == [0, 0, 1]

@@ -3,15 +3,13 @@ per call to rounding, resumable bit for bit, and a NaN named at its own step."""
 
 import os
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import train as train_lib
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import Config
 from jaxgan.train import NonFiniteError, train_and_evaluate
-from conftest import read_records, train_records
+from conftest import poison_real_batch, read_records, train_records
 
 RUN = dict(dataset="ring8", num_steps=30, batch_size=16, g_width=8, d_width=8, log_every=10,
            eval_every=12, eval_samples=100, checkpoint_every=10, tensorboard=False)
@@ -47,15 +45,8 @@ def test_a_run_of_two_steps_per_call_resumes_bit_for_bit(two, tmp_path):
 
 
 def test_a_nan_inside_a_call_is_named_at_its_own_step(monkeypatch, tmp_path):
-  make = train_lib.make_train_step
-
-  # The real batch of step 23 (0-based 22), the first of the call of steps 23-24, is NaN.
-  def make_poisoned(*args, **kwargs):
-    step = make(*args, **kwargs)
-    return lambda state, batch: step(state, {**batch, "x": jnp.where(
-        state.step == 22, jnp.nan, batch["x"])})
-
-  monkeypatch.setattr(train_lib, "make_train_step", make_poisoned)
+  # The real batch of step 23, the first of the call of steps 23-24, is NaN.
+  poison_real_batch(monkeypatch, 23)
   workdir = str(tmp_path / "w")
   with pytest.raises(NonFiniteError, match=r"non-finite d/loss, .* at step 23; the checkpoint "
                                            r"of step 20 in .* is the last good one"):
