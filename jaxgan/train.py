@@ -233,10 +233,9 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
       logging.info("the checkpoints and grids after step %d were moved to %s", restored.step,
                    moved)
   start_step = int(parallel.to_host(state.step))
-  n = config.steps_per_call  # steps per call of the compiled update; the loop moves by n
-  if start_step % n:
-    raise ConfigError(f"steps_per_call={n} does not divide the step of the checkpoint to "
-                      f"continue, {start_step}; give a steps_per_call that divides it")
+  # Steps per call of the compiled update; the loop moves by n. Every checkpoint of a run
+  # lies on a multiple of n (Config checks it), and n may not change on resume (workdir).
+  n = config.steps_per_call
   summary_path = os.path.join(workdir, workdir_lib.SUMMARY_FILE)
   if start_step > config.num_steps:
     raise ConfigError(f"num_steps={config.num_steps} is below the step of the checkpoint to "
