@@ -158,6 +158,12 @@ flags.DEFINE_string("resume_from", None,
 flags.DEFINE_bool("start_over", False,
                   "If the workdir holds a run, move it into <workdir>/archive/<time>/ and start "
                   "afresh instead of continuing it.")
+flags.DEFINE_bool("xla_cpu_ynnpack", True,
+                  "XLA:CPU's YNNPACK kernels for dots and convolutions (XLA's default). "
+                  "--noxla_cpu_ynnpack uses XLA's own kernels instead: 1.2-1.4x faster on the "
+                  "2-core dev CPU (BUILD_NOTES.md), with results that differ from the default "
+                  "in the last bits. Ignored if $XLA_FLAGS already sets "
+                  "--xla_cpu_experimental_ynn_fusion_type.")
 flags.DEFINE_string("compilation_cache", os.path.join("~", ".cache", "jaxgan", "xla"),
                     "Persistent XLA compilation cache: a second run of the same program loads "
                     "its compiled steps instead of compiling (DCGAN-28: first step ~45 s -> "
@@ -243,6 +249,17 @@ def parse_flags(argv: list[str]) -> list[str]:
   return rest
 
 
+YNN_FUSION_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
+
+
+def xla_flags_for(use_ynnpack: bool, xla_flags: str) -> str:
+  """Returns `xla_flags` with XLA:CPU's YNNPACK fusions turned off if `use_ynnpack` is False,
+  unless the flags already choose them."""
+  if use_ynnpack or YNN_FUSION_FLAG in xla_flags:
+    return xla_flags
+  return f"{xla_flags} {YNN_FUSION_FLAG}=".strip()
+
+
 def use_compilation_cache(path: str) -> None:
   """Points JAX's persistent compilation cache at `path`, unless the environment names one."""
   import jax  # pylint: disable=import-outside-toplevel
@@ -265,6 +282,11 @@ def main(argv):
   except ValueError as e:
     _fail(f"--{e}")
   logging.get_absl_handler().addFilter(QuietOrbax())
+  # Read when JAX starts its backend, which nothing has done yet.
+  xla_flags = xla_flags_for(FLAGS.xla_cpu_ynnpack, os.environ.get("XLA_FLAGS", ""))
+  if xla_flags != os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = xla_flags
+    logging.info("XLA_FLAGS=%s", xla_flags)
   # Imported here so that --help and flag errors answer without starting JAX.
   from jaxgan.checkpoint import CheckpointError, CheckpointWriteError
   from jaxgan.data.readers import DataError

@@ -244,3 +244,24 @@ def test_runner_points_the_compilation_cache_at_its_flag_unless_the_environment_
     assert jax.config.jax_compilation_cache_dir == os.path.expanduser("~/jaxgan-test-cache")
   finally:
     jax.config.update("jax_compilation_cache_dir", before)
+
+
+def test_noxla_cpu_ynnpack_routes_dots_away_from_ynnpack_unless_xla_flags_choose():
+  from experiments import run
+  flag = "--xla_cpu_experimental_ynn_fusion_type"
+  assert run.xla_flags_for(True, "--a=1") == "--a=1"
+  assert run.xla_flags_for(False, "") == f"{flag}="
+  assert run.xla_flags_for(False, "--a=1") == f"--a=1 {flag}="
+  assert run.xla_flags_for(False, f"{flag}=individual_dot") == f"{flag}=individual_dot"
+  # What the flag does in this jaxlib: a dot compiles into a YNNPACK fusion by default, and
+  # into none with the flag (a jaxlib that renamed or dropped the flag fails here).
+  probe = ("import jax, jax.numpy as jnp; f = jax.jit(lambda a, b: jnp.tanh(a @ b)); "
+           "print(f.lower(jnp.ones((64, 32)), jnp.ones((32, 16))).compile().as_text()"
+           ".count('__ynn_fusion'))")
+  counts = []
+  for use in (True, False):
+    env = {**os.environ, "XLA_FLAGS": run.xla_flags_for(use, "")}
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, timeout=120, check=True)
+    counts.append(int(proc.stdout.split()[-1]))
+  assert counts[0] >= 1 and counts[1] == 0
