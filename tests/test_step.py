@@ -23,9 +23,13 @@ def reference_step(generator, discriminator, g_tx, d_tx, loss, d_steps, reuse_fa
   loss = losses.get(loss)
   key, step_key = jax.random.split(state.key)
   keys = jax.random.split(step_key, d_steps + 1)
-  low = lambda tree: jax.tree.map(lambda a: a.astype(compute_dtype), tree)
-  G = lambda p, z: generator.apply({"params": low(p)}, low(z)).astype(jnp.float32)
-  D = lambda p, v: discriminator.apply({"params": low(p)}, low(v)).astype(jnp.float32)
+  if compute_dtype == jnp.float32:
+    G = lambda p, z: generator.apply({"params": p}, z)
+    D = lambda p, v: discriminator.apply({"params": p}, v)
+  else:
+    low = lambda tree: jax.tree.map(lambda a: a.astype(compute_dtype), tree)
+    G = lambda p, z: generator.apply({"params": low(p)}, low(z)).astype(jnp.float32)
+    D = lambda p, v: discriminator.apply({"params": low(p)}, low(v)).astype(jnp.float32)
   d_params, d_opt = state.d_params, state.d_opt_state
   d_costs = []
   for i in range(d_steps):
