@@ -11,6 +11,9 @@ from jaxgan.config import Config
 from jaxgan.train import NonFiniteError, train_and_evaluate
 from conftest import poison_real_batch, read_records, train_records
 
+# One worker builds the shared run (under `--dist loadgroup`), not each worker its own.
+pytestmark = pytest.mark.xdist_group("steps_per_call")
+
 RUN = dict(dataset="ring8", num_steps=30, batch_size=16, g_width=8, d_width=8, log_every=10,
            eval_every=12, eval_samples=100, checkpoint_every=10, tensorboard=False)
 
