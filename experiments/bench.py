@@ -60,6 +60,12 @@ flags.DEFINE_string("xla_flag_sets", None, "Instead of the comparison: time the 
                     "of --models under each of these ';'-separated XLA_FLAGS settings ('' is "
                     "the default), in fresh processes taken in turns, --sweep_rounds times.")
 flags.DEFINE_integer("sweep_rounds", 2, "Rounds of the XLA_FLAGS sweep.")
+flags.DEFINE_string("torch_device", "auto", "PyTorch's device: cpu, cuda[:N], or auto (cuda "
+                    "when JAX runs on a GPU and torch sees one, else cpu).")
+flags.DEFINE_enum("f32_precision", "default", ["default", "tf32", "float32"],
+                  "float32 matmuls and convolutions on a GPU: each library's own default "
+                  "(JAX may use TF32, PyTorch uses it in convolutions only), TF32 in both, or "
+                  "full float32 in both. No effect on a CPU.")
 flags.DEFINE_bool("profile", False, "Also trace the jaxgan step and print its time per XLA "
                   "operation (experiments/profile_step.py).")
 flags.DEFINE_string("first_step_of", None, "Internal: time one fresh first step of this "
@@ -203,23 +209,50 @@ def naive_contestant(config: Config, real_np: np.ndarray | None):
 
 # --- PyTorch eager --------------------------------------------------------------------
 
+def torch_device() -> str:
+  """`--torch_device`, with auto resolved: PyTorch on the GPU when JAX is on one."""
+  if FLAGS.torch_device != "auto":
+    return FLAGS.torch_device
+  import torch  # pylint: disable=import-outside-toplevel
+  return "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+
+
+def set_f32_precision(choice: str) -> None:
+  """Applies `--f32_precision` to both libraries (before anything is compiled)."""
+  if choice == "default":
+    return
+  jax.config.update("jax_default_matmul_precision",
+                    "tensorfloat32" if choice == "tf32" else "float32")
+  if torch_available() is None:
+    import torch  # pylint: disable=import-outside-toplevel
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = choice == "tf32"
+
+
+def torch_sync(device: str) -> None:
+  """Waits for PyTorch's queued GPU work (nothing to wait for on a CPU)."""
+  import torch  # pylint: disable=import-outside-toplevel
+  if torch.device(device).type == "cuda":
+    torch.cuda.synchronize(device)
+
+
 def torch_contestant(config: Config, real_np: np.ndarray | None):
   from experiments import torch_gan  # pylint: disable=import-outside-toplevel
   import torch  # pylint: disable=import-outside-toplevel
   torch.manual_seed(0)
+  device = torch_device()
   if config.is_mixture:
     mixture = mixtures.get(config.dataset)
     G = torch_gan.mlp(config.latent_dim, config.g_width, config.g_depth, 2)
     D = torch_gan.mlp(2, config.d_width, config.d_depth, 1)
     gan = torch_gan.TorchGAN(G, D, config.latent_dim,
-                             torch_gan.mixture_sampler(mixture.means, mixture.sigma),
-                             config.batch_size, LR, (BETA1, 0.999))
+                             torch_gan.mixture_sampler(mixture.means, mixture.sigma, device),
+                             config.batch_size, LR, (BETA1, 0.999), device)
   else:
     gan = torch_gan.TorchGAN(torch_gan.dcgan28_generator(), torch_gan.dcgan28_discriminator(),
-                             64, torch_gan.image_sampler(real_np), config.batch_size, LR,
-                             (BETA1, 0.999))
+                             64, torch_gan.image_sampler(real_np, device=device),
+                             config.batch_size, LR, (BETA1, 0.999), device)
   gan.run(2)  # warm-up
-  return {"run": gan.run, "note": torch_gan.threads_note()}
+  return {"run": gan.run, "note": torch_gan.threads_note(device)}
 
 
 def torch_available() -> str | None:
@@ -247,11 +280,18 @@ def matmul_flops_per_s(n: int, windows: int) -> float:
 def torch_matmul_flops_per_s(n: int, windows: int) -> float:
   """Returns the median FLOP/s of PyTorch's n x n f32 matmul (its own BLAS, in the run)."""
   import torch  # pylint: disable=import-outside-toplevel
-  a = torch.randn(n, n)
+  device = torch_device()
+  a = torch.randn(n, n, device=device)
   a @ a
+  torch_sync(device)
+
+  def run(c):
+    for _ in range(c):
+      a @ a
+    torch_sync(device)
+
   count = max(3, int(2e10 / (2 * n ** 3)))
-  rates = timing.alternate({"matmul": lambda c: [a @ a for _ in range(c)]}, count,
-                           windows)["matmul"]
+  rates = timing.alternate({"matmul": run}, count, windows)["matmul"]
   return float(np.median(rates)) * 2 * n ** 3
 
 
@@ -271,7 +311,8 @@ def compile_cache_effect(model: str) -> dict:
          "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
   out = {}
   for name in ("empty cache", "filled cache"):
-    cmd = [sys.executable, "-m", "experiments.bench", f"--first_step_of={model}"]
+    cmd = [sys.executable, "-m", "experiments.bench", f"--first_step_of={model}",
+           f"--f32_precision={FLAGS.f32_precision}"]
     if FLAGS.data_dir:
       cmd.append(f"--data_dir={FLAGS.data_dir}")
     t0 = time.perf_counter()
@@ -304,22 +345,25 @@ def conv_layer_rates(windows: int) -> dict[str, float]:
         [both(xd, wd) for _ in range(c)])
   if torch_available() is None:
     import torch  # pylint: disable=import-outside-toplevel
-    tx = torch.randn(b, c_in, side, side, requires_grad=True)
-    layer = torch.nn.Conv2d(c_in, c_out, k, 1, 2, bias=False)
+    device = torch_device()
+    tx = torch.randn(b, c_in, side, side, requires_grad=True, device=device)
+    layer = torch.nn.Conv2d(c_in, c_out, k, 1, 2, bias=False).to(device)
 
     def torch_fwd(c):
       with torch.no_grad():
         for _ in range(c):
           layer(tx)
+      torch_sync(device)
 
     def torch_both(c):
       for _ in range(c):
         layer(tx).pow(2).sum().backward()
+      torch_sync(device)
 
     runs.update({"PyTorch forward": torch_fwd, "PyTorch forward+backward": torch_both})
   for run in runs.values():
     run(1)
-  rates = timing.alternate(runs, 4, windows)
+  rates = timing.alternate(runs, 4 if jax.default_backend() == "cpu" else 200, windows)
   return {name: float(np.median(r)) * flops * (3 if "backward" in name else 1) / 1e9
           for name, r in rates.items()}
 
@@ -401,7 +445,9 @@ def markdown(results: dict) -> str:
            f"{env['matmul_size']}² in XLA: {env['matmul_gflops_start']:.1f} GFLOP/s at the "
            f"start, {env['matmul_gflops_end']:.1f} at the end (MFU below is against the "
            f"higher)" + (f"; in PyTorch: {env['torch_matmul_gflops']:.1f} GFLOP/s"
-                         if "torch_matmul_gflops" in env else ""), ""]
+                         if "torch_matmul_gflops" in env else "")
+           + (f"; f32 precision on the GPU: {env['f32_precision']}"
+              if env["backend"] == "gpu" else ""), ""]
   for model, r in results["models"].items():
     c = r["config"]
     lines += [f"**{model}**, batch {c['batch_size']}, {c['dtype']}, {c['windows']} windows "
@@ -478,6 +524,7 @@ def xla_flag_sweep(flag_sets: list[str]) -> str:
 
 def main(argv):
   del argv
+  set_f32_precision(FLAGS.f32_precision)
   if FLAGS.first_step_of:
     print(json.dumps(first_step_seconds(FLAGS.first_step_of)))
     return
@@ -490,11 +537,12 @@ def main(argv):
     return
   env = {"backend": jax.default_backend(), "device": str(jax.devices()[0].device_kind),
          "cpus": os.cpu_count(), "jax": jax.__version__, "matmul_size": FLAGS.matmul_size,
-         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+         "xla_flags": os.environ.get("XLA_FLAGS", ""), "f32_precision": FLAGS.f32_precision,
          "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "")}
   if torch_available() is None:
     import torch  # pylint: disable=import-outside-toplevel
-    env["torch"] = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    env["torch"] = (f"torch {torch.__version__} on {torch_device()} "
+                    f"({torch.get_num_threads()} threads)")
   results = {"environment": env, "models": {}}
   before = matmul_flops_per_s(FLAGS.matmul_size, FLAGS.windows) / 1e9
   for model in FLAGS.models:

@@ -58,23 +58,27 @@ def mlp(d_in: int, width: int, depth: int, d_out: int) -> nn.Module:
 class TorchGAN:
   """Generator, discriminator, their Adam optimizers and the alternating step.
 
-  `sample_real(batch_size)` returns a real batch as a tensor.
+  `sample_real(batch_size)` returns a real batch as a tensor on `device` (the samplers
+  below take the same `device`). On a GPU the players, the noise and the targets live
+  there, as a PyTorch user moves them with `.to(device)`.
   """
 
   def __init__(self, generator: nn.Module, discriminator: nn.Module, latent_dim: int,
-               sample_real, batch_size: int, lr: float = 2e-4, betas=(0.5, 0.999)):
-    self.G, self.D, self.latent_dim = generator, discriminator, latent_dim
-    self.sample_real, self.batch_size = sample_real, batch_size
+               sample_real, batch_size: int, lr: float = 2e-4, betas=(0.5, 0.999),
+               device: str = "cpu"):
+    self.device = torch.device(device)
+    self.G, self.D = generator.to(self.device), discriminator.to(self.device)
+    self.latent_dim, self.sample_real, self.batch_size = latent_dim, sample_real, batch_size
     self.g_opt = torch.optim.Adam(self.G.parameters(), lr=lr, betas=betas)
     self.d_opt = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas)
     self.bce = nn.BCEWithLogitsLoss()
-    self.ones = torch.ones(batch_size, 1)
-    self.zeros = torch.zeros(batch_size, 1)
+    self.ones = torch.ones(batch_size, 1, device=self.device)
+    self.zeros = torch.zeros(batch_size, 1, device=self.device)
 
   def step(self) -> tuple[torch.Tensor, torch.Tensor]:
     """One D update then one G update on the same generated batch; returns the losses."""
     real = self.sample_real(self.batch_size)
-    z = torch.randn(self.batch_size, self.latent_dim)
+    z = torch.randn(self.batch_size, self.latent_dim, device=self.device)
     fake = self.G(z)
     self.d_opt.zero_grad(set_to_none=True)
     d_loss = (self.bce(self.D(real), self.ones) + self.bce(self.D(fake.detach()), self.zeros))
@@ -89,7 +93,7 @@ class TorchGAN:
   def run(self, count: int) -> None:
     for _ in range(count):
       d_loss, _ = self.step()
-    d_loss.item()  # eager: the work is done; this is the user's usual read
+    d_loss.item()  # the user's usual read; on a GPU it also waits for the queued work
 
   @torch.no_grad()
   def generate(self, count: int, generator: nn.Module | None = None,
@@ -98,27 +102,29 @@ class TorchGAN:
     statistics), NHWC."""
     g = self.G if generator is None else generator
     g.eval()
-    out = [g(torch.randn(min(batch_size, count - i), self.latent_dim))
+    out = [g(torch.randn(min(batch_size, count - i), self.latent_dim, device=self.device))
            for i in range(0, count, batch_size)]
     g.train()
-    x = torch.cat(out).numpy()
+    x = torch.cat(out).cpu().numpy()
     return np.moveaxis(x, 1, -1) if x.ndim == 4 else x
 
 
-def image_sampler(images_uint8: np.ndarray, seed: int = 0):
+def image_sampler(images_uint8: np.ndarray, seed: int = 0, device: str = "cpu"):
   """Returns `sample(batch_size)`: epochs of shuffled batches from images (N, H, W[, C]).
 
-  The whole set is kept as one float tensor in [-1, 1], NCHW, indexed per batch: the
-  fastest in-memory feed (a DataLoader adds per-sample Python work).
+  The whole set is kept as one float tensor in [-1, 1], NCHW, on `device`, indexed per
+  batch: the fastest in-memory feed (a DataLoader adds per-sample Python work). Each
+  epoch's permutation is drawn on the host from `seed` and moved once.
   """
   x = torch.from_numpy(np.asarray(images_uint8, np.float32) / 127.5 - 1.0)
-  x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
+  x = (x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()).to(device)
   g = torch.Generator().manual_seed(seed)
-  state = {"perm": torch.randperm(len(x), generator=g), "i": 0}
+  permutation = lambda: torch.randperm(len(x), generator=g).to(device)
+  state = {"perm": permutation(), "i": 0}
 
   def sample(batch_size: int) -> torch.Tensor:
     if state["i"] + batch_size > len(x):
-      state["perm"], state["i"] = torch.randperm(len(x), generator=g), 0
+      state["perm"], state["i"] = permutation(), 0
     idx = state["perm"][state["i"]:state["i"] + batch_size]
     state["i"] += batch_size
     return x[idx]
@@ -126,17 +132,22 @@ def image_sampler(images_uint8: np.ndarray, seed: int = 0):
   return sample
 
 
-def mixture_sampler(means: np.ndarray, sigma: float):
-  """Returns `sample(batch_size)` from an equal-weight Gaussian mixture, drawn by torch."""
-  centres = torch.from_numpy(np.asarray(means, np.float32))
+def mixture_sampler(means: np.ndarray, sigma: float, device: str = "cpu"):
+  """Returns `sample(batch_size)` from an equal-weight Gaussian mixture, drawn by torch on
+  `device`."""
+  centres = torch.from_numpy(np.asarray(means, np.float32)).to(device)
 
   def sample(batch_size: int) -> torch.Tensor:
-    modes = torch.randint(len(centres), (batch_size,))
-    return centres[modes] + sigma * torch.randn(batch_size, centres.shape[1])
+    modes = torch.randint(len(centres), (batch_size,), device=device)
+    return centres[modes] + sigma * torch.randn(batch_size, centres.shape[1], device=device)
 
   return sample
 
 
-def threads_note() -> str:
+def threads_note(device: str = "cpu") -> str:
+  if torch.device(device).type == "cuda":
+    return (f"torch {torch.__version__} on {torch.cuda.get_device_name(device)}; TF32 in "
+            f"matmuls {torch.backends.cuda.matmul.allow_tf32}, in convolutions "
+            f"{torch.backends.cudnn.allow_tf32}")
   return f"torch {torch.__version__}, {torch.get_num_threads()} threads"
 
