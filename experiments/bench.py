@@ -4,14 +4,15 @@ For each model (DCGAN-28 at batch 64 on Fashion-MNIST, the 2D MLP GAN at batch 5
 ring8; PROTOCOLS.md sections 3 and 4) the contestants alternate A B C ... in one process:
 
 - `jaxgan`: the runner's compiled step as `experiments.run` uses it (the default
-  flagfile's settings, data on the device, EMA and the non-finite checks included);
+  flagfile's settings, data on the device, EMA and the non-finite checks included, the
+  state donated);
 - `torch`: the same model, loss and Adam in PyTorch eager, written as the DCGAN tutorial
   does (skipped with a message when torch is not installed);
 - `naive_jax`: two separately jitted updates (D, then G, which recomputes G's forward),
   fed batches and noise from host numpy each step.
 
 With `--levers`, variants of the jaxgan step join the same alternation (fresh z instead of
-the reused G forward, donated state buffers, bf16 compute with f32 parameters, several
+the reused G forward, the state's buffers not donated, bf16 compute with f32 parameters, several
 steps per compiled call), so that each lever's effect is a ratio measured beside the others.
 
 Also measured: the step's FLOPs (XLA's cost analysis) against a large f32 matmul's FLOP/s
@@ -94,12 +95,13 @@ def real_images(config: Config) -> images.ImageData:
 
 # --- jaxgan ---------------------------------------------------------------------------
 
-def jaxgan_contestant(config: Config, data=None, *, donate=False, steps_per_call=1,
+def jaxgan_contestant(config: Config, data=None, *, donate=True, steps_per_call=1,
                       scan=False, **overrides):
   """Returns {run, compile_s, flops, compiled}: the runner's train function, timed by
   `run(count)`, and its compiled program (for `experiments.profile_step`).
 
   `steps_per_call` > 1 compiles that many steps into one call (unrolled, or a `lax.scan`).
+  `donate`: the state's buffers are donated to the call, as the runner does.
   """
   settings = {**step_settings(config), **overrides}
   if config.is_mixture:
@@ -406,7 +408,7 @@ def measure(model: str, contestants: list[str]) -> dict:
   lever_info = {}
   if FLAGS.levers:
     n = FLAGS.steps_per_call
-    variants = {"jaxgan, fresh z": dict(reuse_fake=False), "jaxgan, donated": dict(donate=True),
+    variants = {"jaxgan, fresh z": dict(reuse_fake=False), "jaxgan, not donated": dict(donate=False),
                 "jaxgan, bf16 compute": dict(compute_dtype="bfloat16"),
                 f"jaxgan, {n} steps/call unrolled": dict(steps_per_call=n, donate=True)}
     if FLAGS.scan_lever:
