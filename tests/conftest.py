@@ -21,6 +21,18 @@ from jaxgan import train as train_lib
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 
 
+# The tests check values to float32 rounding. On a GPU, JAX's default float32 matmuls and
+# convolutions run in TF32 (~1e-3 relative), so there the tests, and the runs they start,
+# ask for full float32. On a CPU this changes nothing and is not set.
+if jax.default_backend() == "gpu":
+  os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "float32"
+  jax.config.update("jax_default_matmul_precision", "float32")
+
+# For subprocesses that simulate several devices on the host
+# (`--xla_force_host_platform_device_count`, which only the CPU platform reads), or that test
+# XLA:CPU itself: they run on the CPU also on a machine with a GPU.
+HOST_DEVICES = {"JAX_PLATFORMS": "cpu"}
+
 # For runs the tests start as subprocesses: compiled without LLVM optimisation, faster, and
 # the same program in every run of a test.
 FAST_COMPILE = "--xla_backend_optimization_level=0"

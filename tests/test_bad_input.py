@@ -12,7 +12,7 @@ import pytest
 
 from jaxgan.config import Config
 from jaxgan.train import train_and_evaluate
-from conftest import FAST_ENV, write_idx_dataset
+from conftest import FAST_ENV, HOST_DEVICES, write_idx_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN = dict(dataset="ring8", num_steps=20, batch_size=16, g_width=64, d_width=64,
@@ -105,6 +105,7 @@ CASES = [
 
 def run_case(disk, case, workdir, flags) -> subprocess.CompletedProcess:
   env = dict(FAST_ENV)
+  env.update(HOST_DEVICES)  # input checks; the file-size limit would also stop a GPU compile
   if case == "batch not divisible by devices":
     env["XLA_FLAGS"] += " --xla_force_host_platform_device_count=4"
   command = [sys.executable, "-m", "experiments.run", f"--workdir={disk / workdir}", *FLAGS,

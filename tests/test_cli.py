@@ -12,7 +12,7 @@ from PIL import Image
 
 from jaxgan.config import Config
 from jaxgan.train import train_and_evaluate
-from conftest import FAST_ENV, write_idx_dataset
+from conftest import FAST_ENV, HOST_DEVICES, write_idx_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(num_steps=10, batch_size=16, g_width=8, d_width=8, log_every=5, eval_every=5,
@@ -260,7 +260,7 @@ def test_noxla_cpu_ynnpack_routes_dots_away_from_ynnpack_unless_xla_flags_choose
            ".count('__ynn_fusion'))")
   counts = []
   for use in (True, False):
-    env = {**os.environ, "XLA_FLAGS": run.xla_flags_for(use, "")}
+    env = {**os.environ, **HOST_DEVICES, "XLA_FLAGS": run.xla_flags_for(use, "")}
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           env=env, timeout=120, check=True)
     counts.append(int(proc.stdout.split()[-1]))

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from jaxgan import parallel
-from conftest import FAST_COMPILE, read_records
+from conftest import FAST_COMPILE, HOST_DEVICES, read_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "tests", "parallel_worker.py")
@@ -46,7 +46,7 @@ def _free_port() -> int:
 def results(tmp_path_factory):
   tmp = tmp_path_factory.mktemp("parallel")
   env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-         "XLA_FLAGS": FAST_COMPILE}
+         "XLA_FLAGS": FAST_COMPILE, **HOST_DEVICES}
   port = str(_free_port())
   procs = [subprocess.Popen([sys.executable, WORKER, "local", str(tmp / "local.npz")],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)]
@@ -111,7 +111,7 @@ def test_pmap_batch_split_keeps_rows_in_device_order():
 
 
 def _run(args, devices, env_extra=None):
-  env = {**os.environ, **(env_extra or {}),
+  env = {**os.environ, **(env_extra or {}), **HOST_DEVICES,
          "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE}"}
   return subprocess.Popen([sys.executable, "-m", "experiments.run", *args], cwd=ROOT, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

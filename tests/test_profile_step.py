@@ -54,7 +54,9 @@ def test_op_times_add_up_each_operation_per_step_and_skip_other_events(tmp_path)
 def test_profile_of_a_real_compiled_convolution_names_it():
   conv = jax.jit(lambda x, w: jax.lax.conv_general_dilated(
       x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")) * 2.0)
-  x, w = jnp.ones((8, 16, 16, 8)), jnp.ones((3, 3, 8, 16))
+  # On the CPU, whatever the default device: the test reads XLA:CPU's operation names.
+  x, w = jax.device_put((jnp.ones((8, 16, 16, 8)), jnp.ones((3, 3, 8, 16))),
+                        jax.devices("cpu")[0])
   compiled = conv.lower(x, w).compile()
   run = lambda count: jax.block_until_ready([compiled(x, w) for _ in range(count)])
   run(1)
