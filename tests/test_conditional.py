@@ -95,8 +95,8 @@ def _batches(num, d_steps, batch_size):
   return out
 
 
-@pytest.mark.parametrize("acgan", [False, True])
-@pytest.mark.parametrize("d_steps, reuse_fake", [(1, False), (2, True)])
+@pytest.mark.parametrize("acgan, d_steps, reuse_fake",
+                         [(False, 1, False), (False, 2, True), (True, 2, True)])
 def test_conditional_step_equals_plain_conditional_algorithm(acgan, d_steps, reuse_fake):
   G, D = TinyConditionalG(), TinyConditionalD(acgan=acgan)
   g_tx, d_tx = optax.sgd(0.05), optax.sgd(0.1)

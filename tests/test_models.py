@@ -35,7 +35,7 @@ def _apply(module, variables, *args):
 
 @pytest.mark.parametrize("features, kernel, stride, padding, size", [
     (4, 5, 2, "SAME", 7), (3, 4, 2, ((2, 2), (2, 2)), 4), (5, 4, 1, ((3, 3), (3, 3)), 1),
-    (2, 3, 2, "SAME", 5), (3, 5, 3, "SAME", 3), (3, 3, 2, "VALID", 5), (2, 4, 2, "VALID", 4),
+    (3, 5, 3, "SAME", 3), (2, 4, 2, "VALID", 4),
 ])
 def test_subpixel_transposed_conv_equals_flax_in_value_and_gradient(features, kernel, stride,
                                                                    padding, size):

@@ -51,8 +51,12 @@ def reference_step(generator, discriminator, g_tx, d_tx, loss, d_steps, reuse_fa
   return new, {"d/loss": jnp.mean(jnp.stack(d_costs)), "g/loss": g_cost}
 
 
-@pytest.mark.parametrize("loss", ["non_saturating", "relativistic_average", "hinge"])
-@pytest.mark.parametrize("d_steps, reuse_fake", [(1, True), (3, False), (3, True)])
+# Every loss with k = 1 and k = 3; reusing the fake batch with k = 3 is the same code for
+# every loss, so one loss covers it (each case costs a compile of ~5 s in the suite).
+@pytest.mark.parametrize("d_steps, reuse_fake, loss", [
+    *[(1, True, loss) for loss in ("non_saturating", "relativistic_average", "hinge")],
+    *[(3, False, loss) for loss in ("non_saturating", "relativistic_average", "hinge")],
+    (3, True, "non_saturating")])
 def test_fused_step_equals_plain_algorithm(players, loss, d_steps, reuse_fake):
   # Adam would turn rounding-level differences in a near-zero gradient into +-lr
   # steps, so the comparison uses optimizers that do not amplify rounding.
@@ -72,7 +76,7 @@ def test_fused_step_equals_plain_algorithm(players, loss, d_steps, reuse_fake):
   chex.assert_trees_all_close(state, ref, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("d_steps", [1, 2, 5])
+@pytest.mark.parametrize("d_steps", [2, 5])  # k = 1: most other tests of the step
 def test_discriminator_updates_k_times_per_step(players, d_steps):
   G, D, g_tx, d_tx = players
   data = batches(3, d_steps, 4)
@@ -155,7 +159,7 @@ def test_ema_update_arithmetic():
   np.testing.assert_allclose(out["b"], 3.5)
 
 
-@pytest.mark.parametrize("decay", [0.0, 0.9, 1.0])
+@pytest.mark.parametrize("decay", [0.9, 1.0])
 def test_step_keeps_ema_of_generator_params(players, decay):
   G, D, g_tx, d_tx = players
   data = batches(1, 1, 8)
