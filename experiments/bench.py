@@ -100,36 +100,32 @@ def jaxgan_contestant(config: Config, data=None, *, donate=True, steps_per_call=
   """Returns {run, compile_s, flops, compiled}: the runner's train function, timed by
   `run(count)`, and its compiled program (for `experiments.profile_step`).
 
-  `steps_per_call` > 1 compiles that many steps into one call (unrolled, or a `lax.scan`).
-  `donate`: the state's buffers are donated to the call, as the runner does.
+  `steps_per_call` > 1 compiles that many steps into one call: the runner's unrolled call
+  (`--steps_per_call`), or a `lax.scan` of its one step. `donate`: the state's buffers are
+  donated to the call, as the runner does.
   """
   settings = {**step_settings(config), **overrides}
+  unrolled = 1 if scan else steps_per_call  # the runner's own multi-step call
   if config.is_mixture:
     G, D, g_tx, d_tx = build(config)
     step = jaxgan.make_train_step(G, D, g_tx, d_tx, **settings)
-    train_fn = make_mixture_train_fn(step, mixtures.get(config.dataset), jax.random.key(1),
-                                     config.d_steps, config.batch_size)
+    fn = make_mixture_train_fn(step, mixtures.get(config.dataset), jax.random.key(1),
+                               config.d_steps, config.batch_size, unrolled, donate=donate)
     sample = {"x": np.zeros((config.batch_size, 2), np.float32)}
     perm_of = lambda i: ()
   else:
     G, D, g_tx, d_tx = build(config, data.image_shape, 0, pixels=True)
     step = jaxgan.make_train_step(G, D, g_tx, d_tx, **settings)
     device_data = images.DeviceData(data, jax.random.key(1), config.d_steps, config.batch_size)
-    train_fn = make_device_train_fn(step, device_data)
+    fn = make_device_train_fn(step, device_data, donate=donate, steps_per_call=unrolled)
     sample = {"x": np.zeros((config.batch_size, *data.image_shape), np.float32)}
-    perm_of = lambda i: (device_data.permutation(i),)
-  one = train_fn.__wrapped__ if hasattr(train_fn, "__wrapped__") else train_fn
-  if steps_per_call > 1:
-    def multi(state, *perm):
-      if scan:
-        return jax.lax.scan(lambda s, _: one(s, *perm), state, None, length=steps_per_call)
-      for _ in range(steps_per_call):
-        state, metrics = one(state, *perm)
-      return state, metrics
-    fn = multi
-  else:
-    fn = one
-  fn = jax.jit(fn, donate_argnums=(0,) if donate else ())
+    perm_of = lambda i: (device_data.permutation(i) if unrolled == 1
+                         else device_data.permutations(i, unrolled),)
+  if scan and steps_per_call > 1:
+    one = fn.__wrapped__
+    fn = jax.jit(lambda state, *perm: jax.lax.scan(lambda s, _: one(s, *perm), state, None,
+                                                   length=steps_per_call),
+                 donate_argnums=(0,) if donate else ())
   state = jaxgan.create_state(0, G, D, g_tx, d_tx, sample)
   args = perm_of(0)
   t0 = time.perf_counter()

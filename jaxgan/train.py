@@ -95,17 +95,23 @@ def make_mixture_train_fn(train_step, mixture: mixtures.Mixture, data_key: jax.A
     x = mixture.sample(jax.random.fold_in(data_key, state.step), (d_steps, batch_size))
     return train_step(state, {"x": x})
 
-  @_jit(donate)
-  def train_fn(state: GANState):
-    if steps_per_call == 1:
-      return one_step(state)
+  return _jit(donate)(_unrolled(one_step, steps_per_call))
+
+
+def _unrolled(one_step, steps_per_call: int):
+  """Returns `fn(state, *args)`: `steps_per_call` calls of `one_step(state, *args)` written
+  out one after another, each metric stacked over them (as is, for one step)."""
+  if steps_per_call == 1:
+    return one_step
+
+  def fn(state: GANState, *args):
     per_step = []
     for _ in range(steps_per_call):
-      state, metrics = one_step(state)
+      state, metrics = one_step(state, *args)
       per_step.append(metrics)
     return state, jax.tree.map(lambda *m: jnp.stack(m), *per_step)
 
-  return train_fn
+  return fn
 
 
 def _jit(donate: bool):
@@ -120,15 +126,44 @@ def _prepare(batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
   return {**batch, "x": images.scale_pixels(batch["x"])}
 
 
-def make_device_train_fn(train_step, data: images.DeviceData, donate: bool = False):
+def make_device_train_fn(train_step, data: images.DeviceData, donate: bool = False,
+                         steps_per_call: int = 1):
   """Returns a jitted `train_fn(state, perm)` gathering its batch from device-resident data
-  (`donate`: see `_jit`)."""
+  (`donate`: see `_jit`).
 
-  @_jit(donate)
-  def train_fn(state: GANState, perm: jax.Array):
+  `perm` is `data.permutation(step)`, the order of the epoch of the step. With
+  `steps_per_call` n > 1 one call takes n steps (as `make_mixture_train_fn` does, metrics
+  stacked), and `perm` is `data.permutations(step, n)`: the orders of the epochs of the
+  call's first and last steps, so a call may cross one epoch's end. n may not exceed the
+  steps of one epoch.
+  """
+  if not 1 <= steps_per_call <= data.per_epoch:
+    raise ValueError(f"steps_per_call={steps_per_call} is not accepted: one epoch of this "
+                     f"dataset holds {data.per_epoch} steps, and a call may span two epochs "
+                     f"at most; give at most {data.per_epoch}")
+
+  def one_step(state: GANState, perm: jax.Array):
     return train_step(state, _prepare(data.batch(state.step, perm)))
 
+  if steps_per_call == 1:
+    return _jit(donate)(one_step)
+
+  @_jit(donate)
+  def train_fn(state: GANState, perms: jax.Array):
+    first_epoch = state.step // data.per_epoch
+    in_call = lambda state, perms: one_step(
+        state, perms[state.step // data.per_epoch - first_epoch])
+    return _unrolled(in_call, steps_per_call)(state, perms)
+
   return train_fn
+
+
+def device_advance(train_fn, data: images.DeviceData, steps_per_call: int = 1):
+  """Returns `advance(state, step)`: the call of `train_fn` (`make_device_train_fn`'s, with
+  the same `steps_per_call`) that takes the steps from `step` (counted from 0) on."""
+  if steps_per_call == 1:
+    return lambda state, step: train_fn(state, data.permutation(step))
+  return lambda state, step: train_fn(state, data.permutations(step, steps_per_call))
 
 
 def make_host_train_fn(train_step, donate: bool = False):
@@ -281,12 +316,17 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
     device_data = images.DeviceData(
         data, data_key, k, batch_size,
         sharding=parallel.replicated(mesh) if mesh is not None else None)
-    train_fn = make_device_train_fn(train_step, device_data, donate=True)
-    advance = lambda state, step: train_fn(state, device_data.permutation(step))
+    advance = device_advance(
+        make_device_train_fn(train_step, device_data, donate=True, steps_per_call=n),
+        device_data, n)
     stats = images.scale_pixels(device_data.images[:10_000])
   else:
     if multi_process and config.data_placement == "device":
       logging.info("several processes: each reads its own rows of every batch from the host")
+    if n > 1:
+      raise ValueError(f"steps_per_call={n} needs the batches on the device: one process "
+                       f"with --data_placement=device (the host feed gives one batch per "
+                       f"call); give steps_per_call=1")
     place = jax.device_put
     if mesh is not None:
       place = lambda batch: parallel.global_batch(batch, mesh, batch_size)

@@ -201,6 +201,16 @@ class DeviceData:
     self.shape = (d_steps, batch_size)
     self.per_epoch = steps_per_epoch(self.num_examples, d_steps * batch_size)
     self._epoch, self._perm = -1, None
+    self._pair = None
+
+  def permutations(self, step: int, steps: int) -> jax.Array:
+    """Returns the permutations of the epochs of `step` and of `step + steps - 1`, stacked
+    (2, N): what a call of `steps` steps starting at `step` gathers from."""
+    epochs = (step // self.per_epoch, (step + steps - 1) // self.per_epoch)
+    if self._pair is None or self._pair[0] != epochs:
+      first = self.permutation(step)
+      self._pair = (epochs, jnp.stack([first, self.permutation(step + steps - 1)]))
+    return self._pair[1]
 
   def permutation(self, step: int) -> jax.Array:
     """Returns the permutation of the epoch that `step` (a Python int) falls in."""
