@@ -397,9 +397,6 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
         if stop_on_nonfinite and (save or log or evaluate):
           check_finite(*pending)  # at once: nothing non-finite is saved, logged or drawn
           pending = None
-        if save:
-          checkpoint_path = checkpoints.save(state, meta)
-          last_saved = step
         if log:
           metrics = {key: float(np.asarray(v).reshape(-1)[-1])  # the call's last step
                      for key, v in parallel.to_host(metrics).items()}
@@ -417,11 +414,17 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
                        metrics["d/loss"], metrics["g/loss"],
                        f" | {int(metrics['skipped'])} updates skipped (non-finite)"
                        if metrics["skipped"] else "")
-        if stopping:
-          raise Preempted(stop.signum, step, checkpoint_path)
-        if evaluate:
+        if evaluate and not stopping:
           log_eval(state, step, final=False)
           window_start = time.perf_counter()
+        # The checkpoint last: it is the commit point of the steps up to it. A process
+        # killed after it has written every record up to its step; one killed before it
+        # resumes from the previous checkpoint and writes those records again.
+        if save:
+          checkpoint_path = checkpoints.save(state, meta)
+          last_saved = step
+        if stopping:
+          raise Preempted(stop.signum, step, checkpoint_path)
 
     # --- Final evaluation ----------------------------------------------------------------
     wall = time.perf_counter() - start

@@ -22,7 +22,7 @@ from jaxgan.checkpoint import Checkpointer, CheckpointError, state_digest
 from jaxgan.config import Config
 from jaxgan.step import nonfinite_names
 from jaxgan.train import NonFiniteError, train_and_evaluate
-from conftest import batches, poison_real_batch, train_records
+from conftest import batches, poison_real_batch, read_records, train_records
 
 BATCH = np.zeros((16, 2), np.float32)
 RUN = dict(dataset="ring8", num_steps=30, batch_size=16, g_width=8, d_width=8, log_every=10,
@@ -153,6 +153,33 @@ def test_resume_from_an_earlier_checkpoint_rewinds_and_archives_the_later_ones(
   assert sorted(os.listdir(os.path.join(archived, "checkpoints"))) == ["20", "30"]
   assert train_records(archived) == train_records(finished_run[0])  # the old log, whole
   assert train_records(workdir) == train_records(finished_run[0])   # and redone alike
+
+
+class _Killed(BaseException):
+  """A SIGKILL's stand-in: no handler catches it, nothing after it runs."""
+
+
+def test_a_run_killed_right_after_a_checkpoint_resumes_with_every_record(
+    finished_run, monkeypatch, tmp_path):
+  # The checkpoint is the commit point: the records up to its step are written before it,
+  # so a kill just after it loses none of them (the SIGKILL test once caught this).
+  save = Checkpointer.save
+
+  def save_then_die(self, state, meta):
+    path = save(self, state, meta)
+    if int(state.step) == 20:
+      raise _Killed
+    return path
+
+  workdir = str(tmp_path / "w")
+  monkeypatch.setattr(Checkpointer, "save", save_then_die)
+  with pytest.raises(_Killed):
+    train_and_evaluate(Config(**RUN), workdir)
+  monkeypatch.undo()
+  summary = train_and_evaluate(Config(**RUN), workdir)
+  assert summary["resumed_from_step"] == 20
+  assert summary["state_sha256"] == finished_run[1]["state_sha256"]
+  assert read_records(workdir) == read_records(finished_run[0])  # evaluations too
 
 
 def test_nonfinite_values_are_flagged_and_skipped_updates_leave_the_state(players):
