@@ -292,7 +292,7 @@ def main(argv):
   from jaxgan.checkpoint import CheckpointError, CheckpointWriteError
   from jaxgan.data.readers import DataError
   from jaxgan.preemption import Preempted
-  from jaxgan.train import NonFiniteError, train_and_evaluate
+  from jaxgan.train import NonFiniteError, RecordWriteError, train_and_evaluate
   use_compilation_cache(FLAGS.compilation_cache)
   initialize_distributed()
   try:
@@ -305,7 +305,7 @@ def main(argv):
     print("STOPPED by SIGINT before training started; nothing new was saved",
           file=sys.stderr)
     sys.exit(128 + signal.SIGINT)
-  except (NonFiniteError, CheckpointWriteError) as e:  # the run failed
+  except (NonFiniteError, CheckpointWriteError, RecordWriteError) as e:  # the run failed
     _fatal_error(e, 1)
   except (DataError, config_lib.ConfigError, CheckpointError) as e:  # bad input
     _fatal_error(e, 2)

@@ -176,6 +176,10 @@ class NonFiniteError(FloatingPointError):
   """A step produced a NaN or Inf and the config says to stop (`on_nonfinite="stop"`)."""
 
 
+class RecordWriteError(RuntimeError):
+  """A record, picture or evaluation of the run could not be written (a full disk, say)."""
+
+
 def _format_eta(seconds: float) -> str:
   seconds = int(max(seconds, 0))
   return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
@@ -374,11 +378,13 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
     codes = np.atleast_1d(parallel.to_host(metrics["nonfinite"]))
     if bad := np.flatnonzero(codes).tolist():
       code, step = int(codes[bad[0]]), step - len(codes) + 1 + bad[0]
-      saved = (f"the checkpoint of step {last_saved} in {checkpoints.directory} is the last "
-               f"good one" if last_saved is not None else "no checkpoint was written yet")
       raise NonFiniteError(
-          f"non-finite {', '.join(nonfinite_names(code))} at step {step}; {saved}. Lower the "
-          f"learning rates, or run with --on_nonfinite=skip to drop such updates")
+          f"non-finite {', '.join(nonfinite_names(code))} at step {step}; {last_good()}. "
+          f"Lower the learning rates, or run with --on_nonfinite=skip to drop such updates")
+
+  def last_good() -> str:
+    return (f"the checkpoint of step {last_saved} in {checkpoints.directory} is the last good "
+            f"one" if last_saved is not None else "no checkpoint was written yet")
 
   start = time.perf_counter()
   window_start, window_step = start, start_step
@@ -397,26 +403,32 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
         if stop_on_nonfinite and (save or log or evaluate):
           check_finite(*pending)  # at once: nothing non-finite is saved, logged or drawn
           pending = None
-        if log:
-          metrics = {key: float(np.asarray(v).reshape(-1)[-1])  # the call's last step
-                     for key, v in parallel.to_host(metrics).items()}
-          now = time.perf_counter()
-          rate = (step - window_step) / (now - window_start)
-          window_start, window_step = now, step
-          record = {"step": step, **metrics, "steps_per_sec": rate}
-          metrics_log.write(record)
-          history.append(record)
-          if tensorboard:
-            tensorboard.scalars(step, {key: v for key, v in record.items() if key != "step"})
-          logging.info("step %d/%d | %.2f steps/s | ETA %s | d/loss %.4f | g/loss %.4f%s",
-                       step, config.num_steps, rate,
-                       _format_eta((config.num_steps - step) / rate),
-                       metrics["d/loss"], metrics["g/loss"],
-                       f" | {int(metrics['skipped'])} updates skipped (non-finite)"
-                       if metrics["skipped"] else "")
-        if evaluate and not stopping:
-          log_eval(state, step, final=False)
-          window_start = time.perf_counter()
+        try:
+          if log:
+            metrics = {key: float(np.asarray(v).reshape(-1)[-1])  # the call's last step
+                       for key, v in parallel.to_host(metrics).items()}
+            now = time.perf_counter()
+            rate = (step - window_step) / (now - window_start)
+            window_start, window_step = now, step
+            record = {"step": step, **metrics, "steps_per_sec": rate}
+            metrics_log.write(record)
+            history.append(record)
+            if tensorboard:
+              tensorboard.scalars(step, {key: v for key, v in record.items() if key != "step"})
+            logging.info("step %d/%d | %.2f steps/s | ETA %s | d/loss %.4f | g/loss %.4f%s",
+                         step, config.num_steps, rate,
+                         _format_eta((config.num_steps - step) / rate),
+                         metrics["d/loss"], metrics["g/loss"],
+                         f" | {int(metrics['skipped'])} updates skipped (non-finite)"
+                         if metrics["skipped"] else "")
+          if evaluate and not stopping:
+            log_eval(state, step, final=False)
+            window_start = time.perf_counter()
+        except OSError as e:  # the records of this step, before its checkpoint
+          raise RecordWriteError(
+              f"could not write the records of step {step} in {workdir}: "
+              f"{e.strerror or e}; {last_good()}. Free space and run the same command "
+              f"to resume") from e
         # The checkpoint last: it is the commit point of the steps up to it. A process
         # killed after it has written every record up to its step; one killed before it
         # resumes from the previous checkpoint and writes those records again.
