@@ -404,12 +404,12 @@ def measure(model: str, contestants: list[str]) -> dict:
   lever_info = {}
   if FLAGS.levers:
     n = FLAGS.steps_per_call
-    variants = {"jaxgan, fresh z": dict(reuse_fake=False), "jaxgan, not donated": dict(donate=False),
+    variants = {"jaxgan, fresh z": dict(reuse_fake=False),
+                "jaxgan, not donated": dict(donate=False),
                 "jaxgan, bf16 compute": dict(compute_dtype="bfloat16"),
-                f"jaxgan, {n} steps/call unrolled": dict(steps_per_call=n, donate=True)}
+                f"jaxgan, {n} steps/call unrolled": dict(steps_per_call=n)}
     if FLAGS.scan_lever:
-      variants[f"jaxgan, {n} steps/call lax.scan"] = dict(steps_per_call=n, scan=True,
-                                                          donate=True)
+      variants[f"jaxgan, {n} steps/call lax.scan"] = dict(steps_per_call=n, scan=True)
     for name, kw in variants.items():
       c = jaxgan_contestant(config, data, **kw)
       runners[name] = c["run"]

@@ -134,13 +134,13 @@ def make_device_train_fn(train_step, data: images.DeviceData, donate: bool = Fal
   `perm` is `data.permutation(step)`, the order of the epoch of the step. With
   `steps_per_call` n > 1 one call takes n steps (as `make_mixture_train_fn` does, metrics
   stacked), and `perm` is `data.permutations(step, n)`: the orders of the epochs of the
-  call's first and last steps, so a call may cross one epoch's end. n may not exceed the
-  steps of one epoch.
+  call's first and last steps, so a call may cross one epoch's end. An n over the steps of
+  one epoch raises `ConfigError` (a `ValueError`).
   """
   if not 1 <= steps_per_call <= data.per_epoch:
-    raise ValueError(f"steps_per_call={steps_per_call} is not accepted: one epoch of this "
-                     f"dataset holds {data.per_epoch} steps, and a call may span two epochs "
-                     f"at most; give at most {data.per_epoch}")
+    raise ConfigError(f"steps_per_call={steps_per_call} is not accepted: one epoch of this "
+                      f"dataset holds {data.per_epoch} steps, and a call may span two epochs "
+                      f"at most; give at most {data.per_epoch}")
 
   def one_step(state: GANState, perm: jax.Array):
     return train_step(state, _prepare(data.batch(state.step, perm)))
@@ -328,9 +328,9 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
     if multi_process and config.data_placement == "device":
       logging.info("several processes: each reads its own rows of every batch from the host")
     if n > 1:
-      raise ValueError(f"steps_per_call={n} needs the batches on the device: one process "
-                       f"with --data_placement=device (the host feed gives one batch per "
-                       f"call); give steps_per_call=1")
+      raise ConfigError(f"steps_per_call={n} needs the batches on the device: one process "
+                        f"with --data_placement=device (the host feed gives one batch per "
+                        f"call); give steps_per_call=1")
     place = jax.device_put
     if mesh is not None:
       place = lambda batch: parallel.global_batch(batch, mesh, batch_size)
