@@ -28,7 +28,7 @@ from jaxgan.models.registry import build_players
 from jaxgan.preemption import Preempted, StopSignals
 from jaxgan.state import GANState, create_state
 from jaxgan.step import make_train_step, nonfinite_names
-from jaxgan.writers import JsonlWriter, TensorBoardWriter
+from jaxgan.writers import JsonlWriter, TensorBoardWriter, write_json_atomically
 
 CURVE_PANELS = {"losses": ["d/loss", "g/loss", "d/penalty"],
                 "mean D logit": ["d/real_logit", "d/fake_logit", "g/fake_logit"],
@@ -303,7 +303,8 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
   if is_writer:
     os.makedirs(workdir, exist_ok=True)
     workdir_lib.write_config(workdir, config)
-  history = [r for r in workdir_lib.truncate_metrics(workdir, start_step) if "d/loss" in r]
+  history = [r for r in workdir_lib.truncate_metrics(
+      workdir, start_step, redo_final_eval=start_step == config.num_steps) if "d/loss" in r]
   tensorboard = TensorBoardWriter(workdir) if config.tensorboard and is_writer else None
   if tensorboard and start_step:
     tensorboard.restart(start_step + 1)
@@ -386,6 +387,11 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
     return (f"the checkpoint of step {last_saved} in {checkpoints.directory} is the last good "
             f"one" if last_saved is not None else "no checkpoint was written yet")
 
+  def write_failed(what: str, e: OSError) -> RecordWriteError:
+    # A rerun resumes from the last checkpoint; after the final one it only evaluates again.
+    return RecordWriteError(f"could not write {what} in {workdir}: {e.strerror or e}; "
+                            f"{last_good()}. Free space and run the same command to resume")
+
   start = time.perf_counter()
   window_start, window_step = start, start_step
   pending = None  # (step, metrics) not yet checked for NaN/Inf: checked one step late
@@ -425,10 +431,7 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
             log_eval(state, step, final=False)
             window_start = time.perf_counter()
         except OSError as e:  # the records of this step, before its checkpoint
-          raise RecordWriteError(
-              f"could not write the records of step {step} in {workdir}: "
-              f"{e.strerror or e}; {last_good()}. Free space and run the same command "
-              f"to resume") from e
+          raise write_failed(f"the records of step {step}", e) from e
         # The checkpoint last: it is the commit point of the steps up to it. A process
         # killed after it has written every record up to its step; one killed before it
         # resumes from the previous checkpoint and writes those records again.
@@ -440,8 +443,11 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
 
     # --- Final evaluation ----------------------------------------------------------------
     wall = time.perf_counter() - start
-    result = log_eval(state, config.num_steps, final=True)
-    evaluator.finish()
+    try:
+      result = log_eval(state, config.num_steps, final=True)
+      evaluator.finish()
+    except OSError as e:
+      raise write_failed(f"the final evaluation of step {config.num_steps}", e) from e
   finally:
     metrics_log.close()
     if feed is not None:
@@ -455,8 +461,10 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
   if config.is_mixture:
     summary["num_modes"] = mixture.num_modes
   if is_writer:
-    with open(summary_path, "w", encoding="utf-8") as f:
-      json.dump(summary, f, indent=2)
+    try:  # atomically: a rerun takes a summary.json as the mark of a complete run
+      write_json_atomically(summary_path, summary)
+    except OSError as e:
+      raise write_failed("summary.json", e) from e
   logging.info("done in %.0fs: %s", wall, {key: v for key, v in result.items()
                                            if not isinstance(v, (list, dict))})
   return summary

@@ -20,6 +20,7 @@ from jaxgan.checkpoint import CHECKPOINT_DIR, Checkpointer, find_step_dir
 from jaxgan.config import Config, ConfigError
 from jaxgan.models.registry import resolve_d_norm
 from jaxgan.evaluate import GRID_FILE
+from jaxgan.writers import write_json_atomically
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -196,9 +197,14 @@ def _raise_on_differences(diffs: list[str], where: str, offer_start_over: bool) 
                        + "; ".join(diffs) + hint)
 
 
-def truncate_metrics(workdir: str, step: int) -> list[dict[str, Any]]:
+def truncate_metrics(workdir: str, step: int, *, redo_final_eval: bool = False
+                     ) -> list[dict[str, Any]]:
   """Keeps the metrics.jsonl records up to `step` (a killed run logged past its last
-  checkpoint; the resumed run logs those steps again); returns the kept records."""
+  checkpoint; the resumed run logs those steps again); returns the kept records.
+
+  With `redo_final_eval`, the evaluation records of `step` itself go too: the run stopped
+  after its last checkpoint, in its final evaluation, and is about to write that again.
+  """
   path = os.path.join(workdir, METRICS_FILE)
   if not os.path.exists(path):
     return []
@@ -210,7 +216,8 @@ def truncate_metrics(workdir: str, step: int) -> list[dict[str, Any]]:
       record = json.loads(line)
     except json.JSONDecodeError:  # the last line of a process killed mid-write
       continue
-    if record.get("step", 0) <= step:
+    redone = redo_final_eval and record.get("step") == step and "d/loss" not in record
+    if record.get("step", 0) <= step and not redone:
       kept_lines.append(line if line.endswith("\n") else line + "\n")
       kept.append(record)
   if kept_lines != lines and jax.process_index() == 0:
@@ -228,6 +235,4 @@ def write_config(workdir: str, config: Config) -> None:
   """
   if os.path.exists(os.path.join(workdir, CONFIG_FILE)):
     return
-  with tempfile.NamedTemporaryFile("w", dir=workdir, delete=False, encoding="utf-8") as f:
-    json.dump(config.to_dict(), f, indent=2)
-  os.replace(f.name, os.path.join(workdir, CONFIG_FILE))
+  write_json_atomically(os.path.join(workdir, CONFIG_FILE), config.to_dict())

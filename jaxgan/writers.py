@@ -4,8 +4,11 @@ The TensorBoard events are written with the `tensorboard` package's own event wr
 protocol buffers, so no TensorFlow is needed.
 """
 
+import contextlib
 import io
 import json
+import os
+import tempfile
 import time
 from typing import Any
 
@@ -26,6 +29,21 @@ class JsonlWriter:
   def close(self) -> None:
     if self._file:
       self._file.close()
+
+
+def write_json_atomically(path: str, obj: Any) -> None:
+  """Writes `obj` as JSON through a temporary file beside `path`: `path` then holds either
+  what it held or the whole new text, never a part (a full disk, a kill). On failure the
+  temporary file is removed and the error raised."""
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-")
+  try:
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+      json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.remove(tmp)
+    raise
 
 
 def read_jsonl(path: str) -> list[dict[str, Any]]:

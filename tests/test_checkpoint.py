@@ -1,6 +1,7 @@
 """Checkpoints, exact resume, the workdir rules and the NaN guard, in process."""
 
 import asyncio
+import errno
 import glob
 import json
 import logging
@@ -18,6 +19,7 @@ import jaxgan
 from jaxgan import checkpoint
 from jaxgan import train as train_lib
 from jaxgan import workdir as workdir_lib
+from jaxgan import writers
 from jaxgan.checkpoint import Checkpointer, CheckpointError, state_digest
 from jaxgan.config import Config
 from jaxgan.step import nonfinite_names
@@ -180,6 +182,58 @@ def test_a_run_killed_right_after_a_checkpoint_resumes_with_every_record(
   assert summary["resumed_from_step"] == 20
   assert summary["state_sha256"] == finished_run[1]["state_sha256"]
   assert read_records(workdir) == read_records(finished_run[0])  # evaluations too
+
+
+def test_a_full_disk_in_the_final_evaluation_is_named_and_a_rerun_finishes_it(
+    finished_run, monkeypatch, tmp_path):
+  # The final evaluation comes after the last checkpoint. Its record is written, then the
+  # loss curves fail as on a full disk: the error names what failed and the checkpoint to
+  # rerun from, and the rerun evaluates once more, its record replacing the first.
+  def full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+  workdir = str(tmp_path / "w")
+  calls, plot_curves = [], train_lib.viz.plot_curves
+
+  def plot_until_full(*args, **kwargs):  # the evaluation at 15 draws; the final one fails
+    calls.append(1)
+    return plot_curves(*args, **kwargs) if len(calls) == 1 else types.SimpleNamespace(save=full)
+
+  monkeypatch.setattr(train_lib.viz, "plot_curves", plot_until_full)
+  with pytest.raises(train_lib.RecordWriteError) as failed:
+    train_and_evaluate(Config(**RUN), workdir)
+  assert str(failed.value) == (
+      f"could not write the final evaluation of step 30 in {workdir}: No space left on "
+      f"device; the checkpoint of step 30 in {workdir}/checkpoints is the last good one. "
+      f"Free space and run the same command to resume")
+  assert len(calls) == 2
+  assert not os.path.exists(os.path.join(workdir, "summary.json"))
+  assert read_records(workdir)[-1]["step"] == 30 and "eval/modes" in read_records(workdir)[-1]
+  monkeypatch.undo()
+  summary = train_and_evaluate(Config(**RUN), workdir)
+  assert summary["resumed_from_step"] == 30
+  assert summary["state_sha256"] == finished_run[1]["state_sha256"]
+  assert read_records(workdir) == read_records(finished_run[0])  # one final record, the same
+  with open(os.path.join(workdir, "summary.json"), encoding="utf-8") as f:
+    assert json.load(f)["state_sha256"] == finished_run[1]["state_sha256"]
+
+
+def test_summary_json_is_whole_or_absent_when_its_write_fails(tmp_path, monkeypatch):
+  path = str(tmp_path / "summary.json")
+  writers.write_json_atomically(path, {"old": 1})
+  real_dump = json.dump
+
+  def dump_half(obj, f, **kwargs):
+    f.write('{"new": ')
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+  monkeypatch.setattr(json, "dump", dump_half)
+  with pytest.raises(OSError, match="No space left"):
+    writers.write_json_atomically(path, {"new": 2})
+  monkeypatch.setattr(json, "dump", real_dump)
+  assert os.listdir(tmp_path) == ["summary.json"]  # no temporary file left behind
+  with open(path, encoding="utf-8") as f:
+    assert json.load(f) == {"old": 1}
 
 
 def test_nonfinite_values_are_flagged_and_skipped_updates_leave_the_state(players):
