@@ -12,7 +12,7 @@ from PIL import Image
 
 from jaxgan.config import Config
 from jaxgan.train import train_and_evaluate
-from conftest import FAST_ENV, HOST_DEVICES, write_idx_dataset
+from conftest import BITWISE, FAST_ENV, HOST_DEVICES, assert_same, write_idx_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(num_steps=10, batch_size=16, g_width=8, d_width=8, log_every=5, eval_every=5,
@@ -137,8 +137,9 @@ def test_device_and_host_placement_train_identically_and_a_run_resumes_across_th
     config = Config(**IMAGE_TINY, **mnist_dirs, data_placement=placement, tensorboard=False)
     summaries[placement] = train_and_evaluate(config, str(tmp_path / placement))
     runs[placement] = _strip(_records(tmp_path / placement))
-  assert runs["device"] == runs["host"]
-  assert summaries["device"]["state_sha256"] == summaries["host"]["state_sha256"]
+  assert_same(runs["device"], runs["host"])
+  if BITWISE:
+    assert summaries["device"]["state_sha256"] == summaries["host"]["state_sha256"]
   # Stopped after 2 of 4 steps on the device feed, continued on the host feed: the host
   # thread starts at the checkpoint's step, and the GIF gets the grid drawn before the stop.
   half = Config(**{**IMAGE_TINY, "num_steps": 2}, **mnist_dirs, tensorboard=False)
@@ -146,9 +147,10 @@ def test_device_and_host_placement_train_identically_and_a_run_resumes_across_th
   resumed = train_and_evaluate(Config(**IMAGE_TINY, **mnist_dirs, data_placement="host",
                                       tensorboard=False), str(tmp_path / "resumed"))
   assert resumed["resumed_from_step"] == 2
-  assert resumed["state_sha256"] == summaries["device"]["state_sha256"]
+  if BITWISE:
+    assert resumed["state_sha256"] == summaries["device"]["state_sha256"]
   train = lambda records: [r for r in records if "d/loss" in r]
-  assert train(_strip(_records(tmp_path / "resumed"))) == train(runs["device"])
+  assert_same(train(_strip(_records(tmp_path / "resumed"))), train(runs["device"]))
   with Image.open(tmp_path / "resumed" / "samples.gif") as gif:
     assert gif.n_frames == 2
 

@@ -1,6 +1,5 @@
 """Image models: the benchmark architectures exactly, spectral norm, conditioning, sub-pixel transposed conv."""
 
-import functools
 
 import flax.linen as nn
 import jax
@@ -10,7 +9,6 @@ import pytest
 
 from jaxgan.models import dcgan, layers, registry, resnet
 from jaxgan.state import init_variables
-from conftest import FAST_JIT
 
 KEY = jax.random.key(0)
 
@@ -21,7 +19,7 @@ def _count(tree):
 
 def _init(module, shape):
   """Returns jitted-initialised `(params, model_state)` (eager init of big convs is slow)."""
-  return jax.jit(lambda: init_variables(module, KEY, jnp.zeros(shape)), compiler_options=FAST_JIT)()
+  return jax.jit(lambda: init_variables(module, KEY, jnp.zeros(shape)))()
 
 
 def _shapes(module, shape):
@@ -125,14 +123,13 @@ def test_resnet_sn_shapes_and_every_discriminator_layer_is_spectrally_normalised
 
 def test_spectral_norm_sigma_is_close_to_one_after_power_iteration():
   D = dcgan.DCGANDiscriminator(resolution=32, width=8, norm="spectral")
-  x = jax.jit(lambda: jax.random.normal(KEY, (2, 32, 32, 3)), compiler_options=FAST_JIT)()
+  x = jax.jit(lambda: jax.random.normal(KEY, (2, 32, 32, 3)))()
   params, state = _init(D, (2, 32, 32, 3))
   params = jax.jit(lambda params: jax.tree.map(
-      lambda p: 3.0 * jax.random.normal(jax.random.key(5), p.shape), params),
-      compiler_options=FAST_JIT)(params)
+      lambda p: 3.0 * jax.random.normal(jax.random.key(5), p.shape), params))(params)
 
   # params and x as arguments: as closure constants they slow the compile ~10x
-  @functools.partial(jax.jit, compiler_options=FAST_JIT)
+  @jax.jit
   def power_step(params, state, x):
     _, updates = D.apply({"params": params, **state}, x, train=True, mutable=["batch_stats"])
     return updates
