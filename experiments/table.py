@@ -144,8 +144,9 @@ def main(argv):
     secs = [r["train_seconds"] for r in done]
     budgets.append(f"{d}: {cfg['num_steps']} steps × batch {cfg['batch_size']} "
                    f"(d_steps {cfg['d_steps']}), median {statistics.median(secs):.0f} s "
-                   f"per run" + ("" if FLAGS.report_only
-                                 else f", {FLAGS.jobs} runs sharing the cores"))
+                   f"per run" + ("" if FLAGS.report_only else ", one run at a time"
+                                 if FLAGS.jobs == 1
+                                 else f", {FLAGS.jobs} runs at a time sharing the cores"))
   lines.append("")
   measured = sum(1 for c in cells if "missing" not in summaries[c])
   if measured < len(cells):
