@@ -20,7 +20,7 @@ from jaxgan.checkpoint import CHECKPOINT_DIR, Checkpointer, find_step_dir
 from jaxgan.config import Config, ConfigError
 from jaxgan.models.registry import resolve_d_norm
 from jaxgan.evaluate import GRID_FILE
-from jaxgan.writers import write_json_atomically
+from jaxgan.writers import write_json_atomically, write_text_atomically
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -221,9 +221,7 @@ def truncate_metrics(workdir: str, step: int, *, redo_final_eval: bool = False
       kept_lines.append(line if line.endswith("\n") else line + "\n")
       kept.append(record)
   if kept_lines != lines and jax.process_index() == 0:
-    with tempfile.NamedTemporaryFile("w", dir=workdir, delete=False, encoding="utf-8") as f:
-      f.writelines(kept_lines)
-    os.replace(f.name, path)
+    write_text_atomically(path, "".join(kept_lines))
   return kept
 
 

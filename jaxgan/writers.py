@@ -31,19 +31,24 @@ class JsonlWriter:
       self._file.close()
 
 
-def write_json_atomically(path: str, obj: Any) -> None:
-  """Writes `obj` as JSON through a temporary file beside `path`: `path` then holds either
-  what it held or the whole new text, never a part (a full disk, a kill). On failure the
-  temporary file is removed and the error raised."""
+def write_text_atomically(path: str, text: str) -> None:
+  """Writes `text` through a temporary file beside `path`: `path` then holds either what it
+  held or the whole new text, never a part (a full disk, a kill). On failure the temporary
+  file is removed and the error raised."""
   fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-")
   try:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-      json.dump(obj, f, indent=2)
+      f.write(text)
     os.replace(tmp, path)
   except BaseException:
     with contextlib.suppress(OSError):
       os.remove(tmp)
     raise
+
+
+def write_json_atomically(path: str, obj: Any) -> None:
+  """Writes `obj` as indented JSON with `write_text_atomically`."""
+  write_text_atomically(path, json.dumps(obj, indent=2))
 
 
 def read_jsonl(path: str) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ import glob
 import json
 import logging
 import os
+import resource
 import shutil
 import sys
 import types
@@ -218,19 +219,18 @@ def test_a_full_disk_in_the_final_evaluation_is_named_and_a_rerun_finishes_it(
     assert json.load(f)["state_sha256"] == finished_run[1]["state_sha256"]
 
 
-def test_summary_json_is_whole_or_absent_when_its_write_fails(tmp_path, monkeypatch):
+def test_summary_json_is_whole_or_absent_when_its_write_fails(tmp_path):
   path = str(tmp_path / "summary.json")
   writers.write_json_atomically(path, {"old": 1})
-  real_dump = json.dump
-
-  def dump_half(obj, f, **kwargs):
-    f.write('{"new": ')
-    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-  monkeypatch.setattr(json, "dump", dump_half)
-  with pytest.raises(OSError, match="No space left"):
-    writers.write_json_atomically(path, {"new": 2})
-  monkeypatch.setattr(json, "dump", real_dump)
+  # A file-size limit makes the write fail part-way, as a full disk does (EFBIG for ENOSPC;
+  # Python ignores the SIGXFSZ that would kill it).
+  soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+  resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+  try:
+    with pytest.raises(OSError, match="File too large"):
+      writers.write_json_atomically(path, {"new": "x" * 100_000})
+  finally:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
   assert os.listdir(tmp_path) == ["summary.json"]  # no temporary file left behind
   with open(path, encoding="utf-8") as f:
     assert json.load(f) == {"old": 1}
