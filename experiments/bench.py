@@ -40,7 +40,8 @@ import jaxgan
 from experiments import profile_step, timing
 from jaxgan.config import Config
 from jaxgan.data import images, mixtures
-from jaxgan.train import build, make_device_train_fn, make_mixture_train_fn, step_settings
+from jaxgan.train import (build, make_device_train_fn, make_mixture_train_fn, objective_of,
+                          step_settings)
 
 flags.DEFINE_list("models", ["dcgan28", "mlp"], "Models to measure: dcgan28, mlp.")
 flags.DEFINE_list("contestants", ["jaxgan", "torch", "naive_jax"], "Contestants.")
@@ -108,14 +109,14 @@ def jaxgan_contestant(config: Config, data=None, *, donate=True, steps_per_call=
   unrolled = 1 if scan else steps_per_call  # the runner's own multi-step call
   if config.is_mixture:
     G, D, g_tx, d_tx = build(config)
-    step = jaxgan.make_train_step(G, D, g_tx, d_tx, **settings)
+    step = jaxgan.make_train_step(G, D, g_tx, d_tx, objective_of(config), **settings)
     fn = make_mixture_train_fn(step, mixtures.get(config.dataset), jax.random.key(1),
                                config.d_steps, config.batch_size, unrolled, donate=donate)
     sample = {"x": np.zeros((config.batch_size, 2), np.float32)}
     perm_of = lambda i: ()
   else:
     G, D, g_tx, d_tx = build(config, data.image_shape, 0, pixels=True)
-    step = jaxgan.make_train_step(G, D, g_tx, d_tx, **settings)
+    step = jaxgan.make_train_step(G, D, g_tx, d_tx, objective_of(config), **settings)
     device_data = images.DeviceData(data, jax.random.key(1), config.d_steps, config.batch_size)
     fn = make_device_train_fn(step, device_data, donate=donate, steps_per_call=unrolled)
     sample = {"x": np.zeros((config.batch_size, *data.image_shape), np.float32)}

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from jaxgan import penalties, train
+from jaxgan import train
 from jaxgan.checkpoint import Checkpointer, QuietOrbax
 from jaxgan.config import Config
 from jaxgan.data import mixtures
@@ -59,7 +59,7 @@ def main(argv):
   generator, discriminator, g_tx, d_tx = train.build(config, data_shape, num_classes, pixels)
   target = create_state(0, generator, discriminator, g_tx, d_tx,
                         np.zeros((config.batch_size, *data_shape), np.float32),
-                        d_extra=penalties.lecam_init() if config.lecam_weight else None)
+                        train.objective_of(config))
   checkpoints = Checkpointer(os.path.join(FLAGS.workdir, "checkpoints"), read_only=True)
   restored = checkpoints.restore(target, FLAGS.step, move_corrupt=False)
   state, step = restored.state, restored.step

@@ -18,7 +18,8 @@ from jaxgan.config import LR_SCHEDULES, Config
 from jaxgan.data import mixtures
 from jaxgan.models.mlp import ACTIVATIONS
 from jaxgan.optim import OPTIMIZERS
-from jaxgan.step import COMPUTE_DTYPES, UPDATE_RULES
+from jaxgan.players import COMPUTE_DTYPES
+from jaxgan.step import UPDATE_RULES
 
 _D = Config()  # defaults come from the typed config, stated once
 
@@ -55,7 +56,7 @@ flags.DEFINE_float("g_beta2", _D.g_beta2, "Generator Adam beta2.")
 flags.DEFINE_float("d_beta1", _D.d_beta1, "Discriminator Adam beta1.")
 flags.DEFINE_float("d_beta2", _D.d_beta2, "Discriminator Adam beta2.")
 flags.DEFINE_float("ema_decay", _D.ema_decay, "Decay of the generator's parameter EMA.")
-flags.DEFINE_enum("penalty", _D.penalty, list(penalties.PENALTIES),
+flags.DEFINE_enum("penalty", _D.penalty, ["none", *penalties.PENALTIES],
                   "Gradient penalty of D: WGAN-GP (two- or one-sided), R1 (real), R2 (fake), "
                   "DRAGAN.")
 flags.DEFINE_float("penalty_weight", _D.penalty_weight,

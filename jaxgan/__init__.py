@@ -1,7 +1,9 @@
 """jaxgan: generative adversarial networks as pure, compiled JAX step functions."""
 
-from jaxgan import data, losses, metrics, models
+from jaxgan import data, lecam, losses, metrics, models, objective, regularisers, schedules, views
 from jaxgan.losses import Costs, Loss
+from jaxgan.objective import Objective
+from jaxgan.players import as_player
 from jaxgan.sample import make_sample_fn
 from jaxgan.state import GANState, create_state
 from jaxgan.step import ema_update, make_train_step

@@ -28,6 +28,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from jaxgan.parallel import to_host
+from jaxgan.state import GANState
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -70,6 +71,36 @@ def structure_differences(saved_metadata, target) -> list[str]:
   diffs += [f"{p}: shape {saved[p][0]} {saved[p][1]} there, {wanted[p][0]} {wanted[p][1]} here"
             for p in wanted if p in saved and saved[p] != wanted[p]]
   return diffs
+
+
+# Checkpoints written before `GANState.objective` existed (main up to a5cb89b) have no such
+# field and kept LeCam's EMAs in d_state["lecam"]; they restore into the new layout, their
+# hash checked on the layout they were written in.
+LEGACY_D_STATE_PARTS = ("lecam",)
+
+
+def to_legacy_layout(state):
+  """Returns `state` with the objective's legacy parts moved back into `d_state`."""
+  parts = getattr(state, "objective", None) or {}
+  moved = {k: v for k, v in parts.items() if k in LEGACY_D_STATE_PARTS}
+  if not moved:
+    return state
+  return state.replace(d_state={**state.d_state, **moved},
+                       objective={k: v for k, v in parts.items() if k not in moved})
+
+
+def legacy_fields(state) -> dict:
+  """Returns the fields of `state` as a checkpoint of the legacy layout holds them."""
+  legacy = to_legacy_layout(state)
+  return {f.name: getattr(legacy, f.name) for f in dataclasses.fields(legacy)
+          if f.name != "objective"}
+
+
+def from_legacy_layout(state):
+  """Returns a state restored in the legacy layout with its parts in `objective` again."""
+  moved = {k: v for k, v in state.d_state.items() if k in LEGACY_D_STATE_PARTS}
+  return state.replace(d_state={k: v for k, v in state.d_state.items() if k not in moved},
+                       objective={**state.objective, **moved})
 
 
 class QuietOrbax(py_logging.Filter):
@@ -256,18 +287,28 @@ class Checkpointer:
   def _read(self, step: int, abstract) -> Restored:
     meta = self.read_meta(step)
     saved = self._manager.item_metadata(step)["state"]
-    diffs = structure_differences(saved, abstract)
+    # A checkpoint written before GANState had its `objective` field holds no such node.
+    legacy = isinstance(abstract, GANState) and "objective" not in saved.keys()
+    layout = legacy_fields(abstract) if legacy else abstract
+    diffs = structure_differences(saved, layout)
+    if legacy:
+      diffs += [f"objective/{name}: missing in the checkpoint (written before the objective "
+                f"kept state)" for name in to_legacy_layout(abstract).objective]
     if diffs:
       raise CheckpointError(
           f"the checkpoint {os.path.join(self.directory, str(step))} holds another model or "
           f"state layout than this run: " + "; ".join(diffs[:5])
           + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else ""))
     restored = self._manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract)))["state"]
+        state=ocp.args.StandardRestore(layout)))["state"]
+    if legacy:
+      restored = GANState(**restored)  # the layout its hash was taken in
     digest = state_digest(restored)
     if digest != meta.get("state_sha256"):
       raise ValueError(f"its arrays do not match the hash written with them ({digest[:12]} "
                        f"read, {str(meta.get('state_sha256'))[:12]} written)")
+    if legacy:
+      restored = from_legacy_layout(restored)
     return Restored(restored, meta, step, os.path.join(self.directory, str(step)))
 
   def _move_aside(self, step: int) -> str | None:

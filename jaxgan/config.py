@@ -3,7 +3,8 @@
 import dataclasses
 import math
 
-from jaxgan import augment, losses, optim, penalties, step
+from jaxgan import augment, losses, optim, penalties, players
+from jaxgan.games.joint import RULES as JOINT_RULES
 from jaxgan.data import mixtures
 from jaxgan.models.mlp import ACTIVATIONS
 
@@ -11,7 +12,7 @@ LR_SCHEDULES = ("constant", "cosine", "linear")
 IMAGE_DATASETS = ("fashion_mnist", "mnist", "cifar10", "image_folder", "array",
                   "stacked_fashion_mnist", "stacked_mnist")
 CATALOG_PREFIX = "tfds:"  # tfds:NAME is a TFDS catalog dataset prepared in data_dir
-MODELS = ("mlp", "dcgan28", "dcgan64", "dcgan", "resnet_sn")
+MODELS = ("mlp", "mlp_nnx", "dcgan28", "dcgan64", "dcgan", "resnet_sn")
 G_CONDITIONING = ("none", "concat", "cbn")
 D_CONDITIONING = ("none", "projection", "acgan")
 D_NORMS = ("default", "spectral", "batch", "none")  # default: dcgan spectral, mlp none
@@ -112,9 +113,9 @@ class Config:
                "lr_schedule": sorted(LR_SCHEDULES), "model": MODELS,
                "g_conditioning": G_CONDITIONING, "d_conditioning": D_CONDITIONING,
                "d_norm": D_NORMS, "data_placement": DATA_PLACEMENTS,
-               "on_nonfinite": ON_NONFINITE, "penalty": penalties.PENALTIES,
-               "optimizer": optim.OPTIMIZERS, "update_rule": step.UPDATE_RULES,
-               "compute_dtype": step.COMPUTE_DTYPES}
+               "on_nonfinite": ON_NONFINITE, "penalty": ("none", *penalties.PENALTIES),
+               "optimizer": optim.OPTIMIZERS, "update_rule": ("alternating", *JOINT_RULES),
+               "compute_dtype": players.COMPUTE_DTYPES}
     for name, accepted in choices.items():
       if getattr(self, name) not in accepted:
         raise ValueError(f"{name}={getattr(self, name)!r} is not accepted; "
@@ -131,9 +132,9 @@ class Config:
                        f"integer >= 1, or 0 for the model's own")
     if self.image_channels not in (1, 3):
       raise ValueError(f"image_channels={self.image_channels!r} is not accepted; choose 1 or 3")
-    if self.is_mixture and self.model != "mlp":
+    if self.is_mixture and self.model not in ("mlp", "mlp_nnx"):
       raise ValueError(f"model={self.model!r} is not accepted for the 2D dataset "
-                       f"{self.dataset}; choose mlp")
+                       f"{self.dataset}; choose mlp or mlp_nnx")
     if self.is_mixture and self.conditional:
       raise ValueError(f"g_conditioning={self.g_conditioning!r} / d_conditioning="
                        f"{self.d_conditioning!r} are not accepted for {self.dataset}, which "

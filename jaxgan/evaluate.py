@@ -16,10 +16,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import penalties, viz
+from jaxgan import viz
 from jaxgan.data import mixtures
 from jaxgan.metrics.modes import mode_coverage
 from jaxgan.models.layers import is_conditional
+from jaxgan.players import as_player
 from jaxgan.sample import make_sample_fn
 from jaxgan.state import GANState
 
@@ -41,9 +42,8 @@ def map_logits(discriminator, d_params, d_state, x):
   (the MMD losses) is shown by its first feature.
   """
   m = getattr(discriminator, "packing", 1)
-  model_state = {k: v for k, v in d_state.items() if k != penalties.LECAM}
-  out = discriminator.apply({"params": d_params, **model_state}, jnp.repeat(x, m, axis=0),
-                            train=False)
+  out, _ = as_player(discriminator).apply(d_params, d_state, jnp.repeat(x, m, axis=0), None,
+                                          False)
   return out.reshape(out.shape[0], -1)[:, 0]
 
 

@@ -4,7 +4,7 @@
 sample depends only on that sample, so that one backward pass of the summed logits gives
 every sample's own gradient. That holds for D in inference form and for spectral norm; it
 does not hold for batch norm in training mode. The weights are applied by the caller
-(`make_train_step(..., penalty=..., penalty_weight=...)`):
+(`jaxgan.regularisers.penalty(name, weight)`):
 
 - `gp`: WGAN-GP (Gulrajani et al. 2017), E (‖∇D(x̂)‖ − 1)² on x̂ = εx + (1 − ε)G(z), ε ~ U[0, 1]
   per sample; `gp_one_sided` uses max(0, ‖∇D(x̂)‖ − 1)².
@@ -13,19 +13,17 @@ does not hold for batch norm in training mode. The weights are applied by the ca
 - `dragan` (Kodali et al. 2017): E (‖∇D(x̂)‖ − 1)² on x̂ = x + α δ, α ~ U[0, 1] per sample and
   δ = ½ std(x) u, u ~ U[0, 1] elementwise: points in a noisy neighbourhood of the data.
 
-LeCam regularisation (Tseng et al. 2021) is not a gradient penalty but sits here beside them:
-R = E (D(x) − α_F)² + E (D(G(z)) − α_R)², α_R and α_F being EMAs of D's mean output on real
-and generated data. It pulls each output toward the other side's running mean, which bounds
-how far D can separate the two when data are few. The EMAs live in `d_state["lecam"]`.
+Each is a stateless regulariser of `jaxgan.regularisers` by name (`PENALTIES`); stateful ones
+have a file of their own (LeCam: `jaxgan.lecam`).
 """
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import jax
 import jax.numpy as jnp
 
-PENALTIES = ("none", "gp", "gp_one_sided", "r1", "r2", "dragan")
-LECAM = "lecam"  # the d_state entry holding LeCam's EMAs
+if TYPE_CHECKING:
+  from jaxgan import regularisers
 
 
 def input_gradients(d_fn: Callable, x: jax.Array) -> jax.Array:
@@ -62,37 +60,31 @@ def dragan(d_fn, real, alpha, u) -> jax.Array:
   return jnp.mean((_norms(input_gradients(d_fn, perturbed)) - 1.0) ** 2)
 
 
-def penalty(name: str, d_fn, real, fake, key) -> jax.Array:
-  """Returns the named penalty (0 for "none"), drawing its random points from `key`."""
-  if name == "none":
-    return jnp.zeros(())
-  eps_key, u_key = jax.random.split(key)
-  if name in ("gp", "gp_one_sided"):
-    eps = jax.random.uniform(eps_key, (real.shape[0],), real.dtype)
-    return gradient_penalty(d_fn, real, fake, eps, one_sided=name == "gp_one_sided")
-  if name == "r1":
-    return zero_centred(d_fn, real)
-  if name == "r2":
-    return zero_centred(d_fn, fake)
-  if name == "dragan":
-    alpha = jax.random.uniform(eps_key, (real.shape[0],), real.dtype)
-    return dragan(d_fn, real, alpha, jax.random.uniform(u_key, real.shape, real.dtype))
-  raise ValueError(f"penalty={name!r} is not accepted; choose one of: {', '.join(PENALTIES)}")
+def gp(d: "regularisers.DInputs") -> jax.Array:
+  eps = jax.random.uniform(jax.random.split(d.key)[0], (d.real.shape[0],), d.real.dtype)
+  return gradient_penalty(d.d_fn, d.real, d.fake, eps)
 
 
-def lecam_init() -> dict:
-  """Returns the `d_extra` of `create_state` that holds LeCam's EMAs (both start at 0)."""
-  return {LECAM: {"real": jnp.zeros(()), "fake": jnp.zeros(())}}
+def gp_one_sided(d: "regularisers.DInputs") -> jax.Array:
+  eps = jax.random.uniform(jax.random.split(d.key)[0], (d.real.shape[0],), d.real.dtype)
+  return gradient_penalty(d.d_fn, d.real, d.fake, eps, one_sided=True)
 
 
-def lecam_update(ema: dict, real_logits, fake_logits, decay: float) -> dict:
-  """Returns the EMAs moved toward this batch's mean outputs (no gradient flows into them)."""
-  real, fake = (jax.lax.stop_gradient(jnp.mean(v)) for v in (real_logits, fake_logits))
-  return {"real": decay * ema["real"] + (1.0 - decay) * real,
-          "fake": decay * ema["fake"] + (1.0 - decay) * fake}
+def r1(d: "regularisers.DInputs") -> jax.Array:
+  return zero_centred(d.d_fn, d.real)
 
 
-def lecam(real_logits, fake_logits, ema: dict) -> jax.Array:
-  """Returns E (D(x) − α_F)² + E (D(G(z)) − α_R)² with α from `ema` ({"real", "fake"})."""
-  return (jnp.mean((real_logits - ema["fake"]) ** 2)
-          + jnp.mean((fake_logits - ema["real"]) ** 2))
+def r2(d: "regularisers.DInputs") -> jax.Array:
+  return zero_centred(d.d_fn, d.fake)
+
+
+def dragan_penalty(d: "regularisers.DInputs") -> jax.Array:
+  alpha_key, u_key = jax.random.split(d.key)
+  alpha = jax.random.uniform(alpha_key, (d.real.shape[0],), d.real.dtype)
+  return dragan(d.d_fn, d.real, alpha, jax.random.uniform(u_key, d.real.shape, d.real.dtype))
+
+
+# The stateless regularisers of D by name: each maps `regularisers.DInputs` to its unweighted
+# value. Adding one is a function above and a line here.
+PENALTIES = {"gp": gp, "gp_one_sided": gp_one_sided, "r1": r1, "r2": r2,
+             "dragan": dragan_penalty}

@@ -2,42 +2,42 @@
 
 import functools
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.models.layers import is_conditional
+from jaxgan.players import as_player
 from jaxgan.state import GANState, as_key
 
 
-def make_sample_fn(generator: nn.Module):
+def make_sample_fn(generator):
   """Returns `sample(state, rng, n, labels=None, use_ema=True)` giving n generated samples.
 
   Samples come from the EMA of the generator's parameters unless `use_ema` is False,
   with the generator in inference mode (running statistics, no mutation). `rng` is a
   PRNG key or an int seed; the generation itself is one compiled program per (n, use_ema).
+  `generator` is a flax.linen or flax.nnx module (or a `jaxgan.players` player).
   A conditional generator needs `labels`: n class indices (or one int for all n samples).
   """
-  conditional = is_conditional(generator)
+  player = as_player(generator)
+  num_classes = player.num_classes
 
   @functools.partial(jax.jit, static_argnames=("n", "use_ema"))
   def generate(state: GANState, key, labels, n: int, use_ema: bool) -> jax.Array:
     params = state.g_ema if use_ema else state.g_params
-    z = jax.random.normal(key, (n, generator.latent_dim))
-    args = (z, labels) if conditional else (z,)
-    return generator.apply({"params": params, **state.g_state}, *args, train=False)
+    z = jax.random.normal(key, (n, player.latent_dim))
+    return player.apply(params, state.g_state, z, labels, False)[0]
 
   def sample(state: GANState, rng, n: int, labels=None, use_ema: bool = True) -> jax.Array:
-    if conditional:
+    if num_classes:
       if labels is None:
-        raise ValueError(f"the generator is conditional ({generator.num_classes} classes): "
-                         f"pass labels=, n class indices in 0..{generator.num_classes - 1}")
+        raise ValueError(f"the generator is conditional ({num_classes} classes): "
+                         f"pass labels=, n class indices in 0..{num_classes - 1}")
       if not isinstance(labels, jax.core.Tracer):
         bad = np.asarray(labels)
-        bad = bad[(bad < 0) | (bad >= generator.num_classes)]
+        bad = bad[(bad < 0) | (bad >= num_classes)]
         if bad.size:
-          raise ValueError(f"label {bad.flat[0]} is outside 0..{generator.num_classes - 1}")
+          raise ValueError(f"label {bad.flat[0]} is outside 0..{num_classes - 1}")
       labels = jnp.broadcast_to(jnp.asarray(labels, jnp.int32), (n,))
     elif labels is not None:
       raise ValueError("labels= given, but the generator is not conditional")

@@ -1,5 +1,6 @@
 """The training state of both players: one pytree of arrays."""
 
+import dataclasses
 import functools
 from typing import Any, Mapping
 
@@ -9,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan.models.layers import is_conditional
+from jaxgan import players
 
 PyTree = Any
 
@@ -31,6 +32,8 @@ class GANState:
     rng: raw key data (uint32) of the state's PRNG key; see `GANState.key`.
     skipped: number of steps whose update was dropped for a non-finite value
       (`make_train_step(..., skip_nonfinite=True)`; int32 scalar).
+    objective: the state of the objective's parts by name (`jaxgan.objective`: LeCam's EMAs
+      under "lecam", ...); empty when no part keeps state.
   """
   step: jax.Array
   g_params: PyTree
@@ -42,6 +45,7 @@ class GANState:
   g_ema: PyTree
   rng: jax.Array
   skipped: jax.Array
+  objective: PyTree = dataclasses.field(default_factory=dict)
 
   @property
   def key(self) -> jax.Array:
@@ -69,63 +73,56 @@ def real_inputs(batch) -> jax.Array:
 
 
 def init_variables(module: nn.Module, rng, x) -> tuple[PyTree, PyTree]:
-  """Returns `(params, other_collections)` of `module` initialised on input `x`.
+  """Returns `(params, other_collections)` of a linen `module` initialised on input `x`.
 
   A conditional module (`num_classes > 0`) is initialised with labels of zeros.
   """
-  args = (x, jnp.zeros((x.shape[0],), jnp.int32)) if is_conditional(module) else (x,)
-  variables = dict(module.init({"params": rng}, *args, train=False))
-  params = variables.pop("params")
-  return params, variables
+  return players.LinenPlayer(module).init(rng, x)
 
 
-def create_state(rng, generator: nn.Module, discriminator: nn.Module,
-                 g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation,
-                 sample_batch, d_extra: Mapping[str, PyTree] | None = None) -> GANState:
+def create_state(rng, generator, discriminator, g_tx: optax.GradientTransformation,
+                 d_tx: optax.GradientTransformation, sample_batch,
+                 objective=None) -> GANState:
   """Returns a fresh `GANState` for the two players.
 
   Args:
-    rng: PRNG key (typed or raw) or int seed.
-    generator: flax module with a `latent_dim` attribute, called as
-      `generator(z_BZ, train=...)`, or `generator(z_BZ, y_B, train=...)` when it has
-      `num_classes > 0`.
-    discriminator: flax module called as `discriminator(x, train=...)` (or with labels
-      `y_B` when conditional), returning one logit per sample (AC-GAN: a tuple of the
-      logits and the class logits).
+    rng: PRNG key (typed or raw) or int seed; it initialises linen players (an NNX player
+      brings the arrays it was constructed with).
+    generator: a flax.linen or flax.nnx module with a `latent_dim` attribute, called as
+      `generator(z_BZ[, y_B])` (linen: with `train=`); `y_B` when it has `num_classes > 0`.
+    discriminator: a module called as `discriminator(x[, y_B])` (linen: with `train=`),
+      returning one logit per sample (AC-GAN: a tuple of the logits and the class logits).
     g_tx, d_tx: the players' optimizers.
     sample_batch: one minibatch of real data (array, or mapping with 'x'), used
       only for its shape and dtype.
-    d_extra: statistics the step keeps beside D's own model state, added to `d_state`
-      (LeCam's EMAs: `jaxgan.penalties.lecam_init()`).
+    objective: the `jaxgan.objective.Objective` the step will use, whose stateful parts
+      (LeCam's EMAs, ...) start here; or the dict of that state itself. None: no state.
   """
   x = real_inputs(sample_batch)
-  return _init_state(generator, discriminator, g_tx, d_tx, tuple(x.shape), jnp.dtype(x.dtype),
-                     as_key(rng), d_extra)
+  parts = objective.init() if hasattr(objective, "init") else dict(objective or {})
+  return _init_state(players.as_player(generator), players.as_player(discriminator), g_tx,
+                     d_tx, tuple(x.shape), jnp.dtype(x.dtype), as_key(rng), parts)
 
 
 # One compiled program rather than op-by-op: XLA:CPU compiles each random draw of an eager
-# init as its own program (1-2 s each), so DCGAN-28's init took 12.6-14.7 s eagerly and
-# 6.0-6.4 s compiled on one core (BUILD_NOTES "Speed, second pass"); the values are the same
-# bit for bit. The players, optimizers and input shape are static, so seeds share one
-# compiled program.
+# init as its own program, so DCGAN-28's init is about twice as fast compiled (BUILD_NOTES.md);
+# the values are the same bit for bit. The players, optimizers and input shape are static, so
+# seeds share one compiled program.
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
-def _init_state(generator, discriminator, g_tx, d_tx, shape, dtype, key, d_extra) -> GANState:
+def _init_state(generator, discriminator, g_tx, d_tx, shape, dtype, key, parts) -> GANState:
   g_key, d_key, state_key = jax.random.split(key, 3)
-  z = jnp.zeros((shape[0], generator.latent_dim), dtype)
-  g_params, g_state = init_variables(generator, g_key, z)
-  d_params, d_state = init_variables(discriminator, d_key, jnp.zeros(shape, dtype))
-  if clash := set(d_extra or {}) & set(d_state):
-    raise ValueError(f"d_extra names {sorted(clash)}, which the discriminator's own "
-                     f"variables already use")
+  g_params, g_state = generator.init(g_key, jnp.zeros((shape[0], generator.latent_dim), dtype))
+  d_params, d_state = discriminator.init(d_key, jnp.zeros(shape, dtype))
   return GANState(
       step=jnp.zeros((), jnp.int32),
       g_params=g_params,
       g_state=g_state,
       d_params=d_params,
-      d_state={**d_state, **(d_extra or {})},
+      d_state=d_state,
       g_opt_state=g_tx.init(g_params),
       d_opt_state=d_tx.init(d_params),
       g_ema=jax.tree.map(jnp.copy, g_params),
       rng=jax.random.key_data(state_key),
       skipped=jnp.zeros((), jnp.int32),
+      objective=parts,
   )

@@ -15,7 +15,8 @@ import numpy as np
 import optax
 from absl import logging
 
-from jaxgan import optim, parallel, penalties, viz
+from jaxgan import objective as objective_lib
+from jaxgan import optim, parallel, viz
 from jaxgan import workdir as workdir_lib
 from jaxgan.checkpoint import state_digest
 from jaxgan.config import Config, ConfigError
@@ -25,6 +26,7 @@ from jaxgan.evaluate import (DomainEvaluation, InceptionEvaluation, MixtureEvalu
 from jaxgan.metrics.classifier import WEIGHTS_DIR
 from jaxgan.metrics.inception_eval import InceptionMetrics
 from jaxgan.models.registry import build_players
+from jaxgan.objective import Objective
 from jaxgan.preemption import Preempted, StopSignals
 from jaxgan.state import GANState, create_state
 from jaxgan.step import make_train_step, nonfinite_names
@@ -53,7 +55,7 @@ def build(config: Config, data_shape: tuple[int, ...] = (2,), num_classes: int =
       g_conditioning=config.g_conditioning, d_conditioning=config.d_conditioning,
       d_norm=config.d_norm, mlp_width=(config.g_width, config.d_width),
       mlp_depth=(config.g_depth, config.d_depth), activation=config.activation, pixels=pixels,
-      bn_axis=bn_axis, d_features=config.d_features, packing=config.packing)
+      bn_axis=bn_axis, d_features=config.d_features, packing=config.packing, seed=config.seed)
   g_tx = optim.optimizer(config.optimizer, schedule(config.g_lr, config), b1=config.g_beta1,
                          b2=config.g_beta2)
   # D's optimizer counts D updates: its schedule spans d_steps * num_steps of them. The
@@ -64,14 +66,19 @@ def build(config: Config, data_shape: tuple[int, ...] = (2,), num_classes: int =
   return generator, discriminator, g_tx, d_tx
 
 
+def objective_of(config: Config) -> Objective:
+  """Returns the objective the config names (loss, penalty, LeCam, D's view, class term)."""
+  return objective_lib.build(
+      config.loss, penalty=config.penalty, penalty_weight=config.penalty_weight,
+      penalty_every=config.penalty_every, lecam_weight=config.lecam_weight,
+      lecam_decay=config.lecam_decay, instance_noise=config.instance_noise,
+      instance_noise_steps=config.instance_noise_steps, augment=config.augment,
+      ac_weight=config.ac_weight)
+
+
 def step_settings(config: Config) -> dict[str, Any]:
-  """Returns the `make_train_step` keyword arguments that the config sets."""
-  return dict(loss=config.loss, d_steps=config.d_steps, reuse_fake=config.reuse_fake,
-              ema_decay=config.ema_decay, ac_weight=config.ac_weight,
-              penalty=config.penalty, penalty_weight=config.penalty_weight,
-              penalty_every=config.penalty_every, lecam_weight=config.lecam_weight,
-              lecam_decay=config.lecam_decay, instance_noise=config.instance_noise,
-              instance_noise_steps=config.instance_noise_steps, augment_policy=config.augment,
+  """Returns the `make_train_step` keyword arguments of the algorithm and its policies."""
+  return dict(d_steps=config.d_steps, reuse_fake=config.reuse_fake, ema_decay=config.ema_decay,
               unroll_steps=config.unroll_steps, update_rule=config.update_rule,
               consensus_weight=config.consensus_weight, compute_dtype=config.compute_dtype,
               skip_nonfinite=config.on_nonfinite == "skip")
@@ -266,9 +273,9 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
   except ValueError as e:
     raise ConfigError(f"{e} (dataset {config.dataset})") from e
   sample_batch = {"x": np.zeros((batch_size, *data_shape), np.float32)}
-  state = create_state(init_key, generator, discriminator, g_tx, d_tx, sample_batch,
-                       d_extra=penalties.lecam_init() if config.lecam_weight else None)
-  train_step = make_train_step(generator, discriminator, g_tx, d_tx, axis_name=axis,
+  objective = objective_of(config)
+  state = create_state(init_key, generator, discriminator, g_tx, d_tx, sample_batch, objective)
+  train_step = make_train_step(generator, discriminator, g_tx, d_tx, objective, axis_name=axis,
                                **step_settings(config))
   if mesh is not None:
     train_step = parallel.shard_step(train_step, mesh)

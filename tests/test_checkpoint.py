@@ -25,7 +25,7 @@ from jaxgan.checkpoint import Checkpointer, CheckpointError, state_digest
 from jaxgan.config import Config
 from jaxgan.step import nonfinite_names
 from jaxgan.train import NonFiniteError, train_and_evaluate
-from conftest import batches, poison_real_batch, read_records, train_records
+from conftest import FAST_COMPILE, batches, poison_real_batch, read_records, train_records
 
 BATCH = np.zeros((16, 2), np.float32)
 RUN = dict(dataset="ring8", num_steps=30, batch_size=16, g_width=8, d_width=8, log_every=10,
@@ -355,3 +355,34 @@ def test_only_a_failed_restores_leftovers_are_kept_off_stderr(tmp_path):
   finally:
     sys.unraisablehook = previous
     logging.getLogger("asyncio").filters[:] = asyncio_filters
+
+
+# A run of main before the objective had its own state (a5cb89b, 2026-11-30): ring8 with R1
+# and LeCam, checkpointed at step 10, whose uninterrupted run ended at step 20 with this
+# digest (LeCam's EMAs then lived in d_state["lecam"]). Both were made on the CPU with the
+# suite's XLA flags (conftest.FAST_COMPILE), which the digest depends on.
+LEGACY_RUN = os.path.join(os.path.dirname(__file__), "data", "main_lecam_run")
+LEGACY_FINAL_DIGEST = "97b7f973ea4e976e1023baf71af6794513c4f324376522c36347fb51fc491ace"
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu" or os.environ.get("XLA_FLAGS") != FAST_COMPILE,
+                    reason="the old run's digest holds on the CPU with the suite's XLA flags")
+def test_a_checkpoint_of_the_old_layout_resumes_into_the_new_state_bit_for_bit(tmp_path):
+  workdir = str(tmp_path / "w")
+  shutil.copytree(LEGACY_RUN, workdir)
+  with open(os.path.join(workdir, "config.json")) as f:
+    config = Config(**json.load(f))
+  train_and_evaluate(config, workdir)
+  generator, discriminator, g_tx, d_tx = train_lib.build(config)
+  target = jaxgan.create_state(0, generator, discriminator, g_tx, d_tx, BATCH,
+                               train_lib.objective_of(config))
+  checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
+  old = checkpoints.restore(target, 10).state  # written by the old main
+  assert set(old.objective) == {"lecam"} and "lecam" not in old.d_state
+  assert float(old.objective["lecam"]["real"]) != 0.0  # the EMAs moved, not re-initialised
+  final = checkpoints.restore(target, 20).state  # written here, after resuming
+  assert state_digest(checkpoint.to_legacy_layout(final)) == LEGACY_FINAL_DIGEST
+  # A state without the EMAs (LeCam off) cannot take that checkpoint: refused, named.
+  plain = jaxgan.create_state(0, generator, discriminator, g_tx, d_tx, BATCH)
+  with pytest.raises(CheckpointError, match=r"objective/lecam/real: missing|lecam.*only in"):
+    checkpoints.restore(plain, 10)

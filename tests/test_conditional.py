@@ -103,9 +103,9 @@ def test_conditional_step_equals_plain_conditional_algorithm(acgan, d_steps, reu
   data = _batches(3, d_steps, 6)
   state = jaxgan.create_state(2, G, D, g_tx, d_tx, {"x": data[0]["x"][0]})
   ref = state
-  step = jax.jit(jaxgan.make_train_step(G, D, g_tx, d_tx, loss="non_saturating",
-                                        d_steps=d_steps, reuse_fake=reuse_fake,
-                                        ema_decay=0.0, ac_weight=0.7))
+  step = jax.jit(jaxgan.make_train_step(
+      G, D, g_tx, d_tx, jaxgan.objective.build("non_saturating", ac_weight=0.7),
+      d_steps=d_steps, reuse_fake=reuse_fake, ema_decay=0.0))
   reference = jax.jit(functools.partial(reference_step, G, D, g_tx, d_tx, "non_saturating",
                                         d_steps, reuse_fake, 0.7))
   for batch in data:
@@ -119,8 +119,8 @@ def test_acgan_class_loss_changes_the_updates_and_metrics():
   tx = optax.sgd(0.1)
   batch = _batches(1, 1, 6)[0]
   state = jaxgan.create_state(0, G, D, tx, tx, {"x": batch["x"][0]})
-  with_ac = jax.jit(jaxgan.make_train_step(G, D, tx, tx, ac_weight=1.0))(state, batch)
-  without = jax.jit(jaxgan.make_train_step(G, D, tx, tx, ac_weight=0.0))(state, batch)
+  with_ac = jax.jit(jaxgan.make_train_step(G, D, tx, tx, jaxgan.objective.build(ac_weight=1.0)))(state, batch)
+  without = jax.jit(jaxgan.make_train_step(G, D, tx, tx, jaxgan.objective.build(ac_weight=0.0)))(state, batch)
   real_logits, real_classes = D.apply({"params": state.d_params}, batch["x"][0], batch["y"][0])
   del real_logits
   # d/loss with the class term exceeds it without by at least the real-sample cross-entropy.

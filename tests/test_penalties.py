@@ -7,7 +7,7 @@ import optax
 import pytest
 
 import jaxgan
-from jaxgan import losses, penalties
+from jaxgan import losses, penalties, regularisers
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from conftest import batches
 
@@ -57,15 +57,16 @@ def test_penalties_of_a_quadratic_discriminator_by_hand():
 
 def test_penalty_draws_its_points_from_the_key_and_rejects_unknown_names():
   key = jax.random.key(0)
-  a = penalties.penalty("gp", quadratic_d, REAL, FAKE, key)
-  assert float(a) == float(penalties.penalty("gp", quadratic_d, REAL, FAKE, key))
-  assert float(a) != float(penalties.penalty("gp", quadratic_d, REAL, FAKE,
-                                             jax.random.key(1)))
-  assert float(penalties.penalty("none", quadratic_d, REAL, FAKE, key)) == 0.0
+  inputs = lambda key: regularisers.DInputs(quadratic_d, REAL, FAKE, None, None, key, 0)
+  gp = regularisers.penalty("gp", 1.0)
+  a = gp.cost(inputs(key), None)[0]
+  assert float(a) == float(gp.cost(inputs(key), None)[0])
+  assert float(a) != float(gp.cost(inputs(jax.random.key(1)), None)[0])
+  assert jaxgan.objective.build(penalty="none").d_regularisers == ()
   with pytest.raises(ValueError, match=r"penalty='r3' is not accepted.*r1, r2"):
-    penalties.penalty("r3", quadratic_d, REAL, FAKE, key)
+    regularisers.penalty("r3", 1.0)
   with pytest.raises(ValueError, match=r"penalty='wgan'"):
-    jaxgan.make_train_step(None, None, None, None, penalty="wgan")
+    jaxgan.objective.build(penalty="wgan")
 
 
 def test_step_adds_the_weighted_r1_to_d_cost_and_lazily_every_other_update():
@@ -93,8 +94,8 @@ def test_step_adds_the_weighted_r1_to_d_cost_and_lazily_every_other_update():
   # compiles hundreds of single operations).
   expected = jax.jit(expected)
 
-  lazy = jax.jit(jaxgan.make_train_step(generator, discriminator, tx, tx, penalty="r1",
-                                        penalty_weight=gamma, penalty_every=2))
+  objective = jaxgan.objective.build(penalty="r1", penalty_weight=gamma, penalty_every=2)
+  lazy = jax.jit(jaxgan.make_train_step(generator, discriminator, tx, tx, objective))
   for step, weight in ((0, 2 * gamma), (1, 0.0), (2, 2 * gamma)):  # D updates 0, 1, 2
     at = state.replace(step=jnp.int32(step))
     new, metrics = lazy(at, x)

@@ -14,7 +14,7 @@ import optax
 import pytest
 
 import jaxgan
-from jaxgan import augment, games, optim, penalties
+from jaxgan import augment, games, lecam, optim
 from jaxgan.config import Config
 from jaxgan.models.mlp import MLPDiscriminator
 from jaxgan.models.pack import Packed, pack
@@ -41,14 +41,14 @@ class LinearD(nn.Module):
     return psi * x.reshape(x.shape[0], -1).sum(axis=1)
 
 
-def dirac_run(steps, lr, optimizer="sgd", **settings):
+def dirac_run(steps, lr, optimizer="sgd", objective=None, **settings):
   """Returns the (steps + 1, 2) points (θ, ψ) that the real step visits on Dirac-GAN."""
   g, d = DiracG(), LinearD()
   g_tx, d_tx = optim.optimizer(optimizer, lr), optim.optimizer(optimizer, lr)
   batch = {"x": jnp.zeros((1, 4, 1))}  # the data: a point mass at 0
-  state = jaxgan.create_state(0, g, d, g_tx, d_tx, batch["x"][0],
-                              d_extra=settings.pop("d_extra", None))
-  step = jax.jit(jaxgan.make_train_step(g, d, g_tx, d_tx, loss="minimax", ema_decay=0.0,
+  objective = jaxgan.objective.build("minimax", **(objective or {}))
+  state = jaxgan.create_state(0, g, d, g_tx, d_tx, batch["x"][0], objective)
+  step = jax.jit(jaxgan.make_train_step(g, d, g_tx, d_tx, objective, ema_decay=0.0,
                                         **settings))
   points = [(1.0, 1.0)]
   for _ in range(steps):
@@ -71,7 +71,8 @@ def test_joint_rules_of_the_real_step_retrace_the_toy_dirac_gan(rule, toy_rule, 
 
 
 def test_r1_in_the_real_step_is_the_toy_dirac_gan_with_r1():
-  ours = dirac_run(8, 0.5, update_rule="simultaneous", penalty="r1", penalty_weight=0.3)
+  ours = dirac_run(8, 0.5, update_rule="simultaneous",
+                   objective=dict(penalty="r1", penalty_weight=0.3))
   toy = np.asarray(games.trajectory(games.GAMES["dirac_gan_r1"], "simultaneous", (1.0, 1.0),
                                     0.5, 8))
   np.testing.assert_allclose(ours, toy, rtol=2e-5, atol=1e-6)
@@ -113,33 +114,33 @@ def test_unrolled_generator_gradient_equals_the_hand_unrolled_dirac_gan():
 
 def test_lecam_value_and_ema_by_hand():
   real, fake = jnp.array([1.0, 3.0]), jnp.array([-2.0, 0.0])
-  ema = penalties.lecam_update({"real": jnp.array(0.5), "fake": jnp.array(-0.5)}, real, fake,
-                               0.9)
+  ema = lecam.update({"real": jnp.array(0.5), "fake": jnp.array(-0.5)}, real, fake, 0.9)
   np.testing.assert_allclose([ema["real"], ema["fake"]], [0.9 * 0.5 + 0.1 * 2.0,
                                                           0.9 * -0.5 + 0.1 * -1.0], rtol=1e-6)
   # E (D(x) − α_F)² + E (D(G(z)) − α_R)²
   expected = ((1 + 0.55) ** 2 + (3 + 0.55) ** 2) / 2 + ((-2 - 0.65) ** 2 + 0.65 ** 2) / 2
-  np.testing.assert_allclose(penalties.lecam(real, fake, ema), expected, rtol=1e-6)
+  np.testing.assert_allclose(lecam.value(real, fake, ema), expected, rtol=1e-6)
 
 
 def test_lecam_in_the_step_moves_d_by_its_gradient_and_keeps_the_emas():
   # Dirac-GAN: real logit 0, fake logit ψθ = 1. After the EMA update (decay 0.5, from 0):
   # α_R = 0, α_F = 0.5; R = (0 − 0.5)² + (ψθ − 0)², ∂R/∂ψ = 2ψθ·θ = 2.
   lr, weight = 0.1, 0.3
-  ours = dirac_run(1, lr, update_rule="simultaneous", lecam_weight=weight, lecam_decay=0.5,
-                   d_extra=penalties.lecam_init())
+  ours = dirac_run(1, lr, update_rule="simultaneous",
+                   objective=dict(lecam_weight=weight, lecam_decay=0.5))
   d_grad = jax.nn.sigmoid(1.0) + weight * 2.0  # ∂/∂ψ of softplus(ψθ) is θσ(ψθ)
   np.testing.assert_allclose(ours[1, 1], 1.0 - lr * d_grad, rtol=1e-6)
   g, d = DiracG(), LinearD()
   tx = optax.sgd(lr)
-  state = jaxgan.create_state(0, g, d, tx, tx, jnp.zeros((4, 1)),
-                              d_extra=penalties.lecam_init())
-  step = jaxgan.make_train_step(g, d, tx, tx, lecam_weight=weight, lecam_decay=0.5)
+  objective = jaxgan.objective.build(lecam_weight=weight, lecam_decay=0.5)
+  state = jaxgan.create_state(0, g, d, tx, tx, jnp.zeros((4, 1)), objective)
+  assert set(state.objective) == {"lecam"} and not set(state.d_state)  # its own name
+  step = jaxgan.make_train_step(g, d, tx, tx, objective)
   state, metrics = jax.jit(step)(state, {"x": jnp.zeros((1, 4, 1))})
-  lecam = state.d_state[penalties.LECAM]
-  np.testing.assert_allclose([lecam["real"], lecam["fake"]], [0.0, 0.5], atol=1e-7)
+  emas = state.objective[lecam.NAME]
+  np.testing.assert_allclose([emas["real"], emas["fake"]], [0.0, 0.5], atol=1e-7)
   np.testing.assert_allclose(metrics["d/penalty"], weight * (0.25 + 1.0), rtol=1e-6)
-  with pytest.raises(ValueError, match="lecam_init"):
+  with pytest.raises(ValueError, match=r"'lecam' keeps state.*create_state\(\.\.\., objective="):
     plain = jaxgan.create_state(0, g, d, tx, tx, jnp.zeros((4, 1)))
     step(plain, {"x": jnp.zeros((1, 4, 1))})
 
@@ -235,7 +236,7 @@ def test_the_step_shows_d_augmented_inputs():
                         ("color", lambda r: np.all(np.abs(r - 16.0) <= 8.0) and np.std(r) > 0)):
     g = DiracImage()
     state = jaxgan.create_state(0, g, d, g_tx, d_tx, x[0])
-    step = jaxgan.make_train_step(g, d, g_tx, d_tx, augment_policy=policy)
+    step = jaxgan.make_train_step(g, d, g_tx, d_tx, jaxgan.objective.build(augment=policy))
     logits = []
     for _ in range(3):
       state, metrics = jax.jit(step)(state, {"x": x})

@@ -65,7 +65,7 @@ def test_fused_step_equals_plain_algorithm(players, loss, d_steps, reuse_fake):
   data = batches(3, d_steps, 8)
   state = jaxgan.create_state(1, G, D, g_tx, d_tx, data[0]["x"][0])
   ref = state
-  step = jax.jit(jaxgan.make_train_step(G, D, g_tx, d_tx, loss=loss, d_steps=d_steps,
+  step = jax.jit(jaxgan.make_train_step(G, D, g_tx, d_tx, loss, d_steps=d_steps,
                                         reuse_fake=reuse_fake, ema_decay=0.9))
   for batch in data:
     state, metrics = step(state, batch)
@@ -107,7 +107,7 @@ def test_jit_and_eager_agree(players):
   G, D, g_tx, d_tx = players
   data = batches(1, 1, 8)  # one step, k = 1: jax.disable_jit runs every op from Python
   init = jaxgan.create_state(0, G, D, g_tx, d_tx, data[0]["x"][0])
-  step = jaxgan.make_train_step(G, D, g_tx, d_tx, d_steps=1, loss="least_squares")
+  step = jaxgan.make_train_step(G, D, g_tx, d_tx, "least_squares", d_steps=1)
   eager, jitted = init, init
   for batch in data:
     with jax.disable_jit():
@@ -239,7 +239,7 @@ def test_create_state_draws_exactly_the_players_own_initialisation(players):
 
 
 def test_bfloat16_step_is_the_plain_algorithm_on_bfloat16_copies(players):
-  # k = 3 with fresh z; the casts are the same for every path of the step (one `_apply`).
+  # k = 3 with fresh z; the casts are the same for every path of the step (`jaxgan.players.MixedPrecision`).
   d_steps, reuse_fake = 3, False
   G, D, _, _ = players
   g_tx, d_tx = optax.sgd(0.05, momentum=0.5), optax.sgd(0.1)

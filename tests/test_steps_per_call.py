@@ -14,7 +14,7 @@ from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import Config
 from jaxgan.data import images
 from jaxgan.train import (NonFiniteError, build, device_advance, make_device_train_fn,
-                          step_settings, train_and_evaluate)
+                          objective_of, step_settings, train_and_evaluate)
 from conftest import poison_real_batch, read_records, train_records
 
 # One worker builds the shared run (under `--dist loadgroup`), not each worker its own.
@@ -73,7 +73,7 @@ def test_image_calls_cross_an_epoch_like_one_step_per_call(players):
   config = Config(dataset="mnist", model="mlp", g_width=8, d_width=8, g_depth=1, d_depth=1,
                   batch_size=2)
   G, D, g_tx, d_tx = build(config, data.image_shape, 0, pixels=True)
-  step = jaxgan.make_train_step(G, D, g_tx, d_tx, **step_settings(config))
+  step = jaxgan.make_train_step(G, D, g_tx, d_tx, objective_of(config), **step_settings(config))
   init = jaxgan.create_state(0, G, D, g_tx, d_tx, {"x": np.zeros((2, 4, 4, 1), np.float32)})
   device = images.DeviceData(data, jax.random.key(1), 1, 2)
   first, second = device.permutation(0), device.permutation(3)

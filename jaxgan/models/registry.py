@@ -3,15 +3,17 @@
 import math
 
 import flax.linen as nn
+from flax import nnx
 
 from jaxgan.models import dcgan, resnet
 from jaxgan.models.layers import is_conditional
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
+from jaxgan.models.nnx_mlp import NNXMLPDiscriminator, NNXMLPGenerator
 from jaxgan.models.pack import Packed
 
 # The resolutions each image model is defined for, and its own latent dimension.
 RESOLUTIONS = {"dcgan28": (28,), "dcgan64": (64,), "dcgan": (32, 64), "resnet_sn": (32,)}
-LATENT_DIMS = {"mlp": 2, "dcgan28": 64, "dcgan64": 100, "dcgan": 128, "resnet_sn": 128}
+LATENT_DIMS = {"mlp": 2, "mlp_nnx": 2, "dcgan28": 64, "dcgan64": 100, "dcgan": 128, "resnet_sn": 128}
 
 
 def resolve_d_norm(d_norm: str, model: str) -> str:
@@ -25,11 +27,12 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
                   mlp_width: tuple[int, int] = (128, 128), mlp_depth: tuple[int, int] = (2, 2),
                   activation: str = "relu", pixels: bool = False,
                   bn_axis: str | None = None, d_features: int = 1,
-                  packing: int = 1) -> tuple[nn.Module, nn.Module]:
+                  packing: int = 1, seed: int = 0) -> tuple[nn.Module, nn.Module]:
   """Returns `(generator, discriminator)` for samples of `data_shape` (without batch axis).
 
   Args:
-    model: "mlp", "dcgan28", "dcgan64", "dcgan" or "resnet_sn".
+    model: "mlp", "mlp_nnx" (the MLP in flax.nnx), "dcgan28", "dcgan64", "dcgan" or
+      "resnet_sn".
     data_shape: one sample's shape, (H, W, C) for images.
     num_classes: classes of the data (used only by conditional players).
     latent_dim: dimension of z; 0 takes the model's own (`LATENT_DIMS`).
@@ -41,6 +44,9 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
     bn_axis: a data-parallel axis name: batch norm then uses cross-replica statistics.
     d_features: outputs per sample of the mlp discriminator (1: a logit).
     packing: PacGAN: wrap the discriminator so that it judges packs of this many samples.
+    seed: initialises the flax.nnx players, which hold their arrays from construction (G
+      from `nnx.Rngs(2 * seed)`, D from `nnx.Rngs(2 * seed + 1)`); linen players are
+      initialised by `create_state`'s key.
 
   Raises:
     ValueError naming the mismatch (a model at the wrong resolution, conditioning
@@ -48,6 +54,10 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
   """
   if model not in LATENT_DIMS:
     raise ValueError(f"model={model!r} is not accepted; choose one of: {', '.join(LATENT_DIMS)}")
+  if model == "mlp_nnx":
+    return _nnx_players(data_shape, num_classes, latent_dim, g_conditioning, d_conditioning,
+                        resolve_d_norm(d_norm, "mlp"), mlp_width, mlp_depth, activation, pixels,
+                        d_features, packing, seed)
   generator, discriminator = _players(model, data_shape, num_classes, latent_dim,
                                       g_conditioning, d_conditioning,
                                       resolve_d_norm(d_norm, model), mlp_width, mlp_depth,
@@ -56,6 +66,25 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
     if is_conditional(discriminator):
       raise ValueError(f"packing={packing} needs an unconditional discriminator")
     discriminator = Packed(discriminator, packing)
+  return generator, discriminator
+
+
+def _nnx_players(data_shape, num_classes, latent_dim, g_conditioning, d_conditioning, d_norm,
+                 mlp_width, mlp_depth, activation, pixels, d_features, packing, seed):
+  """The flax.nnx MLP pair; what it does not have is refused by name."""
+  del num_classes
+  unsupported = {"g_conditioning": g_conditioning != "none",
+                 "d_conditioning": d_conditioning != "none", "d_norm": d_norm != "none",
+                 "d_features": d_features != 1, "packing": packing != 1,
+                 "pixels": pixels or len(data_shape) != 1}
+  if bad := [name for name, is_set in unsupported.items() if is_set]:
+    raise ValueError(f"model='mlp_nnx' is the plain MLP pair for 2D data: it has no "
+                     f"{', '.join(bad)}; use model='mlp' for those")
+  data_dim = math.prod(data_shape)
+  generator = NNXMLPGenerator(latent_dim or LATENT_DIMS["mlp_nnx"], data_dim, mlp_width[0],
+                              mlp_depth[0], activation, rngs=nnx.Rngs(2 * seed))
+  discriminator = NNXMLPDiscriminator(data_dim, mlp_width[1], mlp_depth[1], activation,
+                                      rngs=nnx.Rngs(2 * seed + 1))
   return generator, discriminator
 
 

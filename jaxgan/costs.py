@@ -1,0 +1,179 @@
+"""Both players' costs for one minibatch, as functions of arrays: what every update rule uses.
+
+`make_costs` closes over the players, the objective and the data-parallel axis, and returns
+`Costs`: how G makes samples, D's cost (adversarial loss + regularisers, with the objective's
+new state), D's adversarial loss alone, and G's cost against a given D. The alternating step
+(`jaxgan.step`), the joint rules (`jaxgan.games.joint`) and the unrolled generator
+(`jaxgan.unrolled`) are written against these.
+
+Keys: a minibatch's key `k` gives D's view of the real batch `fold_in(k, 2)`, of the
+generated batch `fold_in(k, 3)`, and the regularisers `fold_in(k, 1)`. Under an axis every
+random draw is this device's own (`Devices.key`), and the noise z is this device's slice of
+the global batch's draw, so N devices compute what one device computes on the whole batch.
+"""
+
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgan import regularisers
+from jaxgan.objective import Objective
+from jaxgan.state import real_inputs
+
+PyTree = Any
+
+
+class Minibatch(NamedTuple):
+  """One update's inputs."""
+  x: jax.Array       # real samples
+  y: jax.Array       # their labels (zeros for unconditional players)
+  key: jax.Array     # the update's key
+  step: jax.Array    # generator updates so far (schedules)
+  update: jax.Array  # D updates so far (lazy regularisation)
+
+
+class DAux(NamedTuple):
+  """What D's cost reports besides its value."""
+  d_state: PyTree        # D's new model state
+  objective: dict        # the objective's new state
+  real_logits: jax.Array
+  fake_logits: jax.Array
+  loss: jax.Array        # the adversarial part
+  penalty: jax.Array     # the weighted regularisers
+
+
+class Devices(NamedTuple):
+  """The data-parallel axis (None: one device): averaging, keys and noise per device."""
+  axis_name: str | None = None
+
+  def mean(self, tree):
+    return tree if self.axis_name is None else jax.lax.pmean(tree, self.axis_name)
+
+  def key(self, key):
+    if self.axis_name is None:
+      return key
+    return jax.random.fold_in(key, jax.lax.axis_index(self.axis_name))
+
+  def noise(self, key, batch_size: int, latent_dim: int, dtype) -> jax.Array:
+    """Returns this device's z: its own slice of the global batch's draw."""
+    if self.axis_name is None:
+      return jax.random.normal(key, (batch_size, latent_dim), dtype)
+    devices = jax.lax.axis_size(self.axis_name)
+    z = jax.random.normal(key, (devices * batch_size, latent_dim), dtype)
+    return jax.lax.dynamic_slice_in_dim(z, jax.lax.axis_index(self.axis_name) * batch_size,
+                                        batch_size)
+
+
+class Costs(NamedTuple):
+  noise: Callable      # (key, batch_size, dtype) -> this device's z
+  generate: Callable   # (g_params, g_state, z, y) -> (fake, g_state)
+  d: Callable          # (d_params, d_state, objective_state, fake, mb) -> (cost, DAux)
+  d_loss: Callable     # (d_params, d_state, objective_state, fake, mb) -> adversarial cost
+  g: Callable          # (d_params, d_state, objective_state, fake, mb, d_opt_state) -> (cost, logits)
+  devices: Devices
+  conditional: bool
+
+
+def split_logits(d_out):
+  """Returns `(logits, class_logits or None)` of a discriminator's output."""
+  if isinstance(d_out, (tuple, list)):
+    return d_out[0], d_out[1]
+  return d_out, None
+
+
+def class_cross_entropy(class_logits, labels) -> jax.Array:
+  """Returns the mean softmax cross-entropy of integer labels (0 without class logits)."""
+  if class_logits is None:
+    return jnp.zeros(())
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(class_logits, labels))
+
+
+def make_costs(generator, discriminator, objective: Objective,
+               axis_name: str | None = None) -> Costs:
+  """Returns the players' `Costs` under `objective` (players: `jaxgan.players`)."""
+  adv, devices, view = objective.loss, Devices(axis_name), objective.view
+  at = lambda value, step: value(step) if callable(value) else value
+
+  def generate(g_params, g_state, z, y):
+    return generator.apply(g_params, g_state, z, y, True)
+
+  def seen(x, key, step, parts):
+    return view.apply(x, devices.key(key), step, parts.get(view.name))
+
+  def d_outputs(d_params, d_state, parts, fake, mb):
+    real_out, d_state = discriminator.apply(
+        d_params, d_state, seen(mb.x, jax.random.fold_in(mb.key, 2), mb.step, parts), mb.y, True)
+    fake_out, d_state = discriminator.apply(
+        d_params, d_state, seen(fake, jax.random.fold_in(mb.key, 3), mb.step, parts), mb.y, True)
+    return real_out, fake_out, d_state
+
+  def adversarial(real_out, fake_out, mb):
+    (real_logits, real_classes), (fake_logits, fake_classes) = (
+        split_logits(real_out), split_logits(fake_out))
+    return adv(real_logits, fake_logits).d + at(objective.ac_weight, mb.step) * (
+        class_cross_entropy(real_classes, mb.y) + class_cross_entropy(fake_classes, mb.y))
+
+  def d_loss(d_params, d_state, parts, fake, mb):
+    real_out, fake_out, _ = d_outputs(d_params, d_state, parts, fake, mb)
+    return adversarial(real_out, fake_out, mb)
+
+  def d_cost(d_params, d_state, parts, fake, mb):
+    real_out, fake_out, new_d_state = d_outputs(d_params, d_state, parts, fake, mb)
+    real_logits, fake_logits = split_logits(real_out)[0], split_logits(fake_out)[0]
+    loss = adversarial(real_out, fake_out, mb)
+    # The regularisers' own forward passes leave D's model state as the main pass left it;
+    # their points go through D's view with one fixed draw, so ∇ is taken in the raw inputs.
+    reg_key = devices.key(jax.random.fold_in(mb.key, 1))
+    view_key = jax.random.fold_in(reg_key, 2)
+    d_fn = lambda v: split_logits(discriminator.apply(
+        d_params, d_state, seen(v, view_key, mb.step, parts), mb.y, True)[0])[0]
+    for reg in objective.d_regularisers:
+      if reg.init() is not None and reg.name not in parts:
+        raise ValueError(f"the objective's {reg.name!r} keeps state that this GANState lacks: "
+                         f"create it with create_state(..., objective=objective)")
+    penalty, parts = regularisers.total(
+        objective.d_regularisers,
+        regularisers.DInputs(d_fn, mb.x, fake, real_logits, fake_logits, reg_key, mb.update),
+        parts, mb.step)
+    if view.name in parts:
+      parts = {**parts, view.name: view.update(parts[view.name], real_logits, mb.step)}
+    return loss + penalty, DAux(new_d_state, parts, real_logits, fake_logits, loss, penalty)
+
+  def g_cost(d_params, d_state, parts, fake, mb, d_opt_state=None):
+    del d_opt_state  # for `jaxgan.unrolled`, which looks ahead with D's optimizer
+    fake_view = seen(fake, jax.random.fold_in(mb.key, 3), mb.step, parts)
+    fake_logits, fake_classes = split_logits(
+        discriminator.apply(d_params, d_state, fake_view, mb.y, True)[0])
+    if adv.g_uses_real:
+      real_view = seen(mb.x, jax.random.fold_in(mb.key, 2), mb.step, parts)
+      real_logits, _ = split_logits(
+          discriminator.apply(d_params, d_state, real_view, mb.y, True)[0])
+    else:  # unused by the cost; XLA removes it
+      real_logits = jnp.zeros_like(fake_logits)
+    cost = adv(real_logits, fake_logits).g + at(objective.ac_weight, mb.step) * (
+        class_cross_entropy(fake_classes, mb.y))
+    return cost, fake_logits
+
+  conditional = bool(generator.num_classes or discriminator.num_classes)
+  noise = lambda key, batch_size, dtype: devices.noise(key, batch_size, generator.latent_dim,
+                                                      dtype)
+  return Costs(noise, generate, d_cost, d_loss, g_cost, devices, conditional)
+
+
+def check_batch(batch, d_steps: int, conditional: bool) -> tuple[jax.Array, jax.Array]:
+  """Returns `(x, labels)` of a batch, checked against d_steps and the conditioning."""
+  x = real_inputs(batch)
+  if x.ndim < 2 or x.shape[0] != d_steps:
+    raise ValueError(
+        f"batch['x'] must have shape (d_steps={d_steps}, batch, ...): one real "
+        f"minibatch per discriminator update; got shape {tuple(x.shape)}")
+  labels = batch.get("y") if isinstance(batch, Mapping) else None
+  if conditional and (labels is None or labels.shape != x.shape[:2]):
+    raise ValueError(
+        f"conditional players need batch['y'] of shape {tuple(x.shape[:2])} (one label "
+        f"per real sample); got {None if labels is None else tuple(labels.shape)}")
+  if not conditional:  # a placeholder the scan can carry; no module reads it
+    labels = jnp.zeros(x.shape[:2], jnp.int32)
+  return x, labels

@@ -1,0 +1,71 @@
+"""The GAN objective as composed parts: an adversarial loss, D's view, D's regularisers.
+
+    objective = Objective(losses.get("hinge"),
+                          d_regularisers=(regularisers.penalty("r1", 10.0),
+                                          regularisers.penalty("r2", 10.0)),
+                          view=views.diff_augment("color,translation"))
+    state = create_state(key, G, D, g_tx, d_tx, batch, objective=objective)
+    train_step = make_train_step(G, D, g_tx, d_tx, objective)
+
+Each part that declares state (`init()` not None) keeps it in `GANState.objective` under its
+name. `ac_weight` weighs an AC-GAN discriminator's class cross-entropy: it is part of both
+players' adversarial costs (D on real and generated samples, G on generated ones), so it
+counts in `d/loss` and `g/loss`, not among the regularisers.
+"""
+
+from typing import NamedTuple
+
+from jaxgan import lecam, losses, regularisers, schedules, views
+
+
+class Objective(NamedTuple):
+  """What the players optimise: D descends `loss.d` + regularisers, G descends `loss.g`."""
+  loss: losses.Loss
+  d_regularisers: tuple[regularisers.Regulariser, ...] = ()
+  view: views.View = views.identity()
+  ac_weight: schedules.Hyper = 1.0
+
+  def init(self) -> dict:
+    """Returns the state of every part that has one, by the part's name."""
+    state = {}
+    for part in (self.view, *self.d_regularisers):
+      value = part.init()
+      if value is None:
+        continue
+      if part.name in state:
+        raise ValueError(f"two parts of the objective keep state under the name {part.name!r}")
+      state[part.name] = value
+    return state
+
+
+def as_objective(objective: "Objective | losses.Loss | str") -> Objective:
+  """Returns an `Objective`; a loss (or its name) alone is that loss with nothing added."""
+  if isinstance(objective, Objective):
+    return objective
+  return Objective(losses.get(objective))
+
+
+def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
+          penalty_weight: schedules.Hyper = 10.0, penalty_every: int = 1,
+          lecam_weight: schedules.Hyper = 0.0, lecam_decay: float = 0.99,
+          instance_noise: schedules.Hyper = 0.0, instance_noise_steps: int = 0,
+          augment: str = "", ac_weight: schedules.Hyper = 1.0) -> Objective:
+  """Returns the objective a run's settings name (the runner's flags of the same names).
+
+  `penalty` (λ or γ: `penalty_weight`, lazily every `penalty_every` D updates) comes before
+  LeCam; instance noise before DiffAugment. Several penalties at once (R1 with R2) are
+  built with `Objective` directly.
+  """
+  regs = []
+  if penalty != "none":
+    regs.append(regularisers.lazy(regularisers.penalty(penalty, penalty_weight), penalty_every))
+  elif not isinstance(penalty_every, int) or penalty_every < 1:
+    raise ValueError(f"penalty_every must be a positive int, got {penalty_every!r}")
+  if callable(lecam_weight) or lecam_weight:
+    regs.append(lecam.lecam(lecam_weight, lecam_decay))
+  elif not 0.0 <= lecam_decay < 1.0:
+    raise ValueError(f"lecam_decay must be in [0, 1), got {lecam_decay!r}")
+  policy = views.diff_augment(augment)
+  view = (views.chain(views.instance_noise(instance_noise, instance_noise_steps), policy)
+          if callable(instance_noise) or instance_noise or augment else views.identity())
+  return Objective(losses.get(loss), tuple(regs), view, ac_weight)

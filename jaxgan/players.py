@@ -1,0 +1,150 @@
+"""A player as the step sees it: `init` gives its arrays, `apply` runs it on them.
+
+The step, sampling, checkpoints and the runner never touch a module directly; they go
+through this protocol, which has a side for each flax API:
+
+- `flax.linen`: the module is called as `module(inputs[, labels], train=...)`; `init` runs
+  `module.init` with the key it is given; model state is every collection but "params".
+- `flax.nnx`: the module already holds its arrays (made with its own `nnx.Rngs` when it was
+  constructed), so `init` hands them out as plain nested dicts (`nnx.Param` → parameters,
+  every other variable → model state) and ignores the key; `apply` merges the arrays back
+  into the module in training or inference mode (`nnx.view` sets `deterministic` and
+  `use_running_average`), calls `module(inputs[, labels])` and splits off the new model state.
+
+A generator has a `latent_dim` attribute; a conditional player a `num_classes` attribute
+above 0 and takes the labels as its second argument. `mixed_precision` is a policy wrapped
+around either side.
+"""
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+PyTree = Any
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class LinenPlayer:
+  """A `flax.linen` module as a player (hashable by the module's value, so jit caches)."""
+  module: nn.Module
+
+  @property
+  def latent_dim(self) -> int:
+    return self.module.latent_dim
+
+  @property
+  def num_classes(self) -> int:
+    return getattr(self.module, "num_classes", 0)
+
+  def init(self, key, inputs) -> tuple[PyTree, PyTree]:
+    """Returns `(params, model_state)`; a conditional module sees labels of zeros."""
+    labels = jnp.zeros((inputs.shape[0],), jnp.int32)
+    args = (inputs, labels) if self.num_classes else (inputs,)
+    variables = dict(self.module.init({"params": key}, *args, train=False))
+    return variables.pop("params"), variables
+
+  def apply(self, params, model_state, inputs, labels, train: bool):
+    """Returns `(outputs, new_model_state)`; model state changes only in training."""
+    variables = {"params": params, **model_state}
+    args = (inputs,) if labels is None or not self.num_classes else (inputs, labels)
+    if train and model_state:
+      out, updates = self.module.apply(variables, *args, train=True, mutable=list(model_state))
+      return out, {**model_state, **updates}
+    return self.module.apply(variables, *args, train=train), model_state
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class NNXPlayer:
+  """A `flax.nnx` module as a player (hashable by identity)."""
+  module: nnx.Module
+
+  def __post_init__(self):
+    modes = {}
+    for train in (True, False):
+      view = nnx.view(self.module, raise_if_not_found=False, deterministic=not train,
+                      use_running_average=not train)
+      modes[train] = nnx.split(view, nnx.Param, ...)
+    graphdef, params, rest = modes[True]
+    if any(isinstance(v, nnx.RngState) for _, v in nnx.to_flat_state(rest)):
+      raise ValueError(f"{type(self.module).__name__} holds random streams (nnx.Rngs); a "
+                       f"player's randomness must come from the step's keys: build it without "
+                       f"stored Rngs (for example Dropout without rngs)")
+    object.__setattr__(self, "_graphdefs", {t: modes[t][0] for t in modes})
+    object.__setattr__(self, "_templates", (params, rest))
+
+  @property
+  def latent_dim(self) -> int:
+    return self.module.latent_dim
+
+  @property
+  def num_classes(self) -> int:
+    return getattr(self.module, "num_classes", 0)
+
+  def init(self, key, inputs) -> tuple[PyTree, PyTree]:
+    """Returns the module's own `(params, model_state)` as nested dicts (`key` is unused)."""
+    del key, inputs
+    params, rest = self._templates
+    return nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
+
+  def apply(self, params, model_state, inputs, labels, train: bool):
+    """Returns `(outputs, new_model_state)`; model state changes only in training."""
+    states = [jax.tree.map(lambda x: x, t) for t in self._templates]  # fresh copies to fill
+    for state, pure in zip(states, (params, model_state)):
+      nnx.replace_by_pure_dict(state, pure)
+    module = nnx.merge(self._graphdefs[bool(train)], *states)
+    args = (inputs,) if labels is None or not self.num_classes else (inputs, labels)
+    out = module(*args)
+    if not train:
+      return out, model_state
+    return out, nnx.to_pure_dict(nnx.split(module, nnx.Param, ...)[2])
+
+
+def _cast_floats(tree, dtype):
+  return jax.tree.map(
+      lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
+
+@dataclasses.dataclass(frozen=True)
+class MixedPrecision:
+  """A player computing in `dtype` on copies of its float32 parameters and inputs.
+
+  Gradients flow back through the casts to the float32 parameters; outputs come back as
+  float32 and model state keeps its own dtype (flax's batch norm reduces in float32).
+  """
+  player: Any
+  dtype: str
+
+  latent_dim = property(lambda self: self.player.latent_dim)
+  num_classes = property(lambda self: self.player.num_classes)
+  module = property(lambda self: self.player.module)
+
+  def init(self, key, inputs):
+    return self.player.init(key, inputs)
+
+  def apply(self, params, model_state, inputs, labels, train: bool):
+    params, inputs = _cast_floats((params, inputs), jnp.dtype(self.dtype))
+    out, new_state = self.player.apply(params, model_state, inputs, labels, train)
+    new_state = jax.tree.map(lambda new, old: new.astype(old.dtype), new_state, model_state)
+    return _cast_floats(out, jnp.float32), new_state
+
+
+def as_player(module, compute_dtype: str = "float32"):
+  """Returns the player of a linen or NNX module (a player is returned as it is)."""
+  if compute_dtype not in COMPUTE_DTYPES:
+    raise ValueError(f"compute_dtype={compute_dtype!r} is not accepted; choose one of: "
+                     f"{', '.join(COMPUTE_DTYPES)}")
+  if isinstance(module, (LinenPlayer, NNXPlayer, MixedPrecision)):
+    player = module
+  elif isinstance(module, nn.Module):
+    player = LinenPlayer(module)
+  elif isinstance(module, nnx.Module):
+    player = NNXPlayer(module)
+  else:
+    raise TypeError(f"a player must be a flax.linen or flax.nnx Module; got "
+                    f"{type(module).__name__}")
+  return player if compute_dtype == "float32" else MixedPrecision(player, compute_dtype)

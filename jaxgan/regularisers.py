@@ -1,0 +1,83 @@
+"""Regularisers of D's cost, composed like optax transformations.
+
+D's cost is its adversarial loss plus any number of regularisers. A `Regulariser` is an
+unweighted cost of what D sees in one update (`DInputs`), a weight (a number or a schedule
+of the step, `jaxgan.schedules`), and optionally state: `init()` returns it, `cost` takes it
+and returns its next value. The step keeps that state in `GANState.objective` under the
+regulariser's name, checkpoints it and averages it over devices with the rest.
+
+- `penalty(name, weight)`: a stateless gradient penalty of `jaxgan.penalties.PENALTIES`.
+- `lazy(regulariser, every)`: the regulariser enters every `every`-th D update (counted over
+  the run) with its weight multiplied by `every` (Karras et al. 2020's lazy regularisation).
+- A stateful regulariser is a file of its own returning a `Regulariser` (`jaxgan.lecam`).
+
+R1 and R2 together are `(penalty("r1", γ), penalty("r2", γ))`.
+"""
+
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from jaxgan import penalties, schedules
+
+PyTree = Any
+
+
+class DInputs(NamedTuple):
+  """What a regulariser of D can look at in one D update."""
+  d_fn: Callable[[jax.Array], jax.Array]  # raw inputs -> D's logits, through D's view
+  real: jax.Array                          # the real minibatch
+  fake: jax.Array                          # the generated minibatch (labelled like `real`)
+  real_logits: jax.Array                   # D's logits in the update's own forward pass
+  fake_logits: jax.Array
+  key: jax.Array                           # this regulariser's own key (this device's)
+  update: jax.Array                        # D updates before this one, over the run
+
+
+class Regulariser(NamedTuple):
+  """`weight × cost(inputs, state)[0]` is added to D's cost; `[1]` is the next state."""
+  name: str
+  cost: Callable[[DInputs, PyTree], tuple[jax.Array, PyTree]]
+  weight: schedules.Hyper = 1.0
+  init: Callable[[], PyTree] = lambda: None
+
+
+def penalty(name: str, weight: schedules.Hyper) -> Regulariser:
+  """Returns the gradient penalty `name` of `jaxgan.penalties.PENALTIES` with this weight."""
+  if name not in penalties.PENALTIES:
+    raise ValueError(f"penalty={name!r} is not accepted; choose one of: none, "
+                     f"{', '.join(penalties.PENALTIES)}")
+  fn = penalties.PENALTIES[name]
+  return Regulariser(name, lambda d, state: (fn(d).astype(d.real.dtype), state), weight)
+
+
+def lazy(regulariser: Regulariser, every: int) -> Regulariser:
+  """Returns the regulariser taken every `every` D updates, its weight times `every`."""
+  if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+    raise ValueError(f"penalty_every must be a positive int, got {every!r}")
+  if every == 1:
+    return regulariser
+  weight = regulariser.weight
+  scaled = (lambda step: every * weight(step)) if callable(weight) else every * weight
+
+  def cost(d: DInputs, state):
+    skip = lambda: (jnp.zeros((), d.real.dtype), state)
+    return jax.lax.cond(d.update % every == 0, lambda: regulariser.cost(d, state), skip)
+
+  return regulariser._replace(cost=cost, weight=scaled)
+
+
+def total(regs: Sequence[Regulariser], d: DInputs, states: dict, step) -> tuple[jax.Array, dict]:
+  """Returns the weighted sum of the regularisers and their new states (by name).
+
+  The first regulariser draws from `d.key` itself, the i-th from `fold_in(d.key, i)`.
+  """
+  value, new_states = jnp.zeros((), d.real.dtype), dict(states)
+  for i, reg in enumerate(regs):
+    inputs = d if i == 0 else d._replace(key=jax.random.fold_in(d.key, i))
+    reg_value, reg_state = reg.cost(inputs, states.get(reg.name))
+    value = value + schedules.at(reg.weight, step) * reg_value
+    if reg_state is not None:
+      new_states[reg.name] = reg_state
+  return value, new_states

@@ -1,0 +1,53 @@
+"""Hyperparameters that may change over training: a number, or a function of a count.
+
+Every scalar of the objective (regulariser weights, the class term's weight, augmentation
+strength) and the EMA take a `Hyper`: a Python number, used as it is, or an optax-style
+schedule `count -> value`, called inside the compiled step with the number of generator
+updates so far. Learning rates and Adam's β2 are schedules of each optimizer's own count
+(`jaxgan.optim`). Constants stay Python numbers, so a run without schedules compiles the
+same program as before schedules existed.
+"""
+
+from typing import Callable, Union
+
+import jax
+import jax.numpy as jnp
+import optax
+
+Hyper = Union[float, Callable[[jax.Array], jax.Array]]
+
+
+def at(value: Hyper, count):
+  """Returns the hyperparameter's value at `count` (a constant as it is)."""
+  return value(count) if callable(value) else value
+
+
+def cosine(start: float, end: float, steps: int) -> optax.Schedule:
+  """Returns a schedule from `start` at count 0 to `end` at `steps` along half a cosine."""
+  if not isinstance(steps, int) or steps < 1:
+    raise ValueError(f"a cosine schedule needs steps >= 1; got {steps!r}")
+
+  def value(count):
+    t = jnp.clip(count / steps, 0.0, 1.0)
+    return end + (start - end) * 0.5 * (1.0 + jnp.cos(jnp.pi * t))
+
+  return value
+
+
+def ema_half_life(images: float, batch_size: int, rampup: float = 0.0) -> optax.Schedule:
+  """Returns the EMA decay per step whose half-life is `images` samples seen.
+
+  decay = 0.5 ** (batch_size / half_life), as Karras et al. (2020) set it. With `rampup`
+  r > 0 the half-life is min(images, r · images seen so far) (their ramp-up, so an early EMA
+  does not remember the random initialisation).
+  """
+  if not images > 0:
+    raise ValueError(f"an EMA half-life must be > 0 images; got {images!r}")
+
+  def decay(step):
+    half_life = jnp.asarray(images, jnp.float32)
+    if rampup:
+      half_life = jnp.minimum(half_life, rampup * step * batch_size)
+    return 0.5 ** (batch_size / jnp.maximum(half_life, 1e-8))
+
+  return decay

@@ -1,0 +1,79 @@
+"""D's view of its inputs: transforms applied alike to real and generated samples.
+
+A `View` maps a batch to what D sees, drawing its randomness from the key it is given (the
+step gives real and generated batches independent keys). Views compose with `chain`, like
+optax transformations: each part gets its own key, split from the chain's in order. A view
+may declare state (ADA's augmentation probability), which then lives in
+`GANState.objective` under the view's name; `apply` reads it, and `update` (called by the
+step after each D update with D's real logits) returns its next value.
+
+The maths lives in `jaxgan.augment`; this file only makes it composable.
+"""
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+
+from jaxgan import augment, schedules
+
+PyTree = Any
+
+
+class View(NamedTuple):
+  """A transform of D's inputs: `apply(x, key, step, state) -> x`."""
+  name: str
+  apply: Callable[..., jax.Array]
+  init: Callable[[], PyTree] = lambda: None
+  update: Callable[..., PyTree] = lambda state, real_logits, step: state
+
+
+def identity() -> View:
+  """Returns the view that shows D the samples as they are."""
+  return View("identity", lambda x, key, step, state: x)
+
+
+def instance_noise(sigma: schedules.Hyper, anneal_steps: int = 0) -> View:
+  """Returns x + σ_t ε (ε ~ N(0, I)), σ_t falling linearly to 0 at `anneal_steps` (0: constant).
+
+  σ₀ may itself be a schedule of the step; σ₀ = 0 is the identity (it draws nothing).
+  """
+  def apply(x, key, step, state):
+    del state
+    if not callable(sigma) and not sigma:
+      return x
+    sigma_now = schedules.at(sigma, step)
+    return augment.instance_noise(x, key, augment.noise_scale(sigma_now, anneal_steps, step))
+
+  return View("instance_noise", apply)
+
+
+def diff_augment(policy: str | tuple[str, ...]) -> View:
+  """Returns DiffAugment (Zhao et al. 2020) with a policy such as "color,translation"."""
+  names = augment.parse_policy(policy) if isinstance(policy, str) else tuple(policy)
+  return View("diff_augment",
+              lambda x, key, step, state: augment.diff_augment(x, key, names))
+
+
+def chain(*views: View) -> View:
+  """Returns the views applied in order, each with its own key split from the chain's.
+
+  The chain's state is a dict of its parts' states by name (parts without state have none).
+  """
+  names = [v.name for v in views]
+  if len(set(names)) != len(names):
+    raise ValueError(f"a chain of views needs distinct names; got {names}")
+  stateful = lambda: {v.name: s for v in views if (s := v.init()) is not None} or None
+
+  def apply(x, key, step, state):
+    keys = jax.random.split(key, len(views))
+    for view, view_key in zip(views, keys):
+      x = view.apply(x, view_key, step, (state or {}).get(view.name))
+    return x
+
+  def update(state, real_logits, step):
+    if state is None:
+      return state
+    return {v.name: v.update(state[v.name], real_logits, step) if v.name in state else None
+            for v in views if v.name in state}
+
+  return View("view", apply, stateful, update)
