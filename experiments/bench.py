@@ -40,8 +40,8 @@ import jaxgan
 from experiments import profile_step, timing
 from jaxgan.config import Config
 from jaxgan.data import images, mixtures
-from jaxgan.train import (build, make_device_train_fn, make_mixture_train_fn, objective_of,
-                          step_settings)
+from jaxgan.data.feeds import make_device_train_fn, make_mixture_train_fn
+from jaxgan.wiring import build, objective_of, step_settings
 
 flags.DEFINE_list("models", ["dcgan28", "mlp"], "Models to measure: dcgan28, mlp.")
 flags.DEFINE_list("contestants", ["jaxgan", "torch", "naive_jax"], "Contestants.")

@@ -20,7 +20,8 @@ from jaxgan.config import Config
 from jaxgan.data import mixtures
 from jaxgan.state import create_state
 from jaxgan.step import make_train_step
-from jaxgan.train import build, make_mixture_train_fn
+from jaxgan.data.feeds import make_mixture_train_fn
+from jaxgan.wiring import build
 
 flags.DEFINE_integer("repeats", 5, "Saves and restores timed per state (the median is shown).")
 flags.DEFINE_integer("steps", 2000, "ring8 steps per timing of the non-finite check.")

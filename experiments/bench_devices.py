@@ -33,7 +33,7 @@ def measure() -> dict:
   import jaxgan  # pylint: disable=g-import-not-at-top
   from jaxgan import parallel  # pylint: disable=g-import-not-at-top
   from jaxgan.config import Config  # pylint: disable=g-import-not-at-top
-  from jaxgan.train import build  # pylint: disable=g-import-not-at-top
+  from jaxgan.wiring import build  # pylint: disable=g-import-not-at-top
 
   n = jax.device_count()
   mesh = parallel.data_mesh()

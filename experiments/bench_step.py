@@ -19,7 +19,8 @@ import jaxgan
 from experiments import timing
 from jaxgan.config import Config
 from jaxgan.data import mixtures
-from jaxgan.train import build, make_mixture_train_fn
+from jaxgan.data.feeds import make_mixture_train_fn
+from jaxgan.wiring import build
 
 flags.DEFINE_integer("batch_size", 256, "Batch size per D update.")
 flags.DEFINE_integer("d_steps", 5, "k; the loop-form comparison needs k > 1.")

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from jaxgan import train
+from jaxgan import wiring
 from jaxgan.checkpoint import Checkpointer, QuietOrbax
 from jaxgan.config import Config
 from jaxgan.data import mixtures
@@ -54,12 +54,12 @@ def main(argv):
     mixture = mixtures.get(config.dataset)
     data, data_shape, num_classes, pixels = None, (2,), 0, False
   else:
-    data = train._load_images(config)  # pylint: disable=protected-access
+    data = wiring.load_images(config)
     data_shape, num_classes, pixels = data.image_shape, data.num_classes, data.dtype == np.uint8
-  generator, discriminator, g_tx, d_tx = train.build(config, data_shape, num_classes, pixels)
+  generator, discriminator, g_tx, d_tx = wiring.build(config, data_shape, num_classes, pixels)
   target = create_state(0, generator, discriminator, g_tx, d_tx,
                         np.zeros((config.batch_size, *data_shape), np.float32),
-                        train.objective_of(config))
+                        wiring.objective_of(config))
   checkpoints = Checkpointer(os.path.join(FLAGS.workdir, "checkpoints"), read_only=True)
   restored = checkpoints.restore(target, FLAGS.step, move_corrupt=False)
   state, step = restored.state, restored.step
@@ -72,7 +72,7 @@ def main(argv):
                  "fid_samples": FLAGS.fid_samples or config.fid_samples,
                  "fid_cache_dir": FLAGS.fid_cache_dir}
     result, notes = {}, []
-    for scorer in train.scorers(dataclasses.replace(config, **overrides), generator, data,
+    for scorer in wiring.scorers(dataclasses.replace(config, **overrides), generator, data,
                                 eval_key):
       scores = scorer(state)
       result.update(scores)

@@ -6,6 +6,7 @@ import math
 from jaxgan import augment, losses, optim, penalties, players
 from jaxgan.games.joint import RULES as JOINT_RULES
 from jaxgan.data import mixtures
+from jaxgan.errors import ConfigError  # pylint: disable=unused-import (its home for callers)
 from jaxgan.models.mlp import ACTIVATIONS
 
 LR_SCHEDULES = ("constant", "cosine", "linear")
@@ -18,10 +19,6 @@ D_CONDITIONING = ("none", "projection", "acgan")
 D_NORMS = ("default", "spectral", "batch", "none")  # default: dcgan spectral, mlp none
 DATA_PLACEMENTS = ("device", "host")
 ON_NONFINITE = ("stop", "skip")  # a NaN/Inf in a step stops the run, or drops that update
-
-
-class ConfigError(ValueError):
-  """The config asks for something the data cannot give (a model at the wrong resolution...)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,7 +7,6 @@ into the workdir; `finish()` writes what needs the whole run (the GIF).
 
 import math
 import os
-import re
 from typing import Any
 
 import functools
@@ -17,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import viz
+from jaxgan.viz import GRID_FILE, grid_name  # pylint: disable=unused-import
 from jaxgan.data import mixtures
 from jaxgan.metrics.modes import mode_coverage
 from jaxgan.models.layers import is_conditional
@@ -25,11 +25,6 @@ from jaxgan.sample import make_sample_fn
 from jaxgan.state import GANState
 
 PLOT_EXTENT = {"ring8": 1.6, "grid25": 6.0}
-GRID_FILE = re.compile(r"samples_(\d+)\.png")  # the grid of one evaluation step
-
-
-def grid_name(step: int) -> str:
-  return f"samples_{step:07d}.png"
 
 
 MAX_CLASS_ROWS = 20  # conditional grids show at most this many classes, one per row

@@ -17,13 +17,10 @@ Each is a stateless regulariser of `jaxgan.regularisers` by name (`PENALTIES`); 
 have a file of their own (LeCam: `jaxgan.lecam`).
 """
 
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
-
-if TYPE_CHECKING:
-  from jaxgan import regularisers
 
 
 def input_gradients(d_fn: Callable, x: jax.Array) -> jax.Array:
@@ -60,31 +57,32 @@ def dragan(d_fn, real, alpha, u) -> jax.Array:
   return jnp.mean((_norms(input_gradients(d_fn, perturbed)) - 1.0) ** 2)
 
 
-def gp(d: "regularisers.DInputs") -> jax.Array:
+def gp(d) -> jax.Array:
   eps = jax.random.uniform(jax.random.split(d.key)[0], (d.real.shape[0],), d.real.dtype)
   return gradient_penalty(d.d_fn, d.real, d.fake, eps)
 
 
-def gp_one_sided(d: "regularisers.DInputs") -> jax.Array:
+def gp_one_sided(d) -> jax.Array:
   eps = jax.random.uniform(jax.random.split(d.key)[0], (d.real.shape[0],), d.real.dtype)
   return gradient_penalty(d.d_fn, d.real, d.fake, eps, one_sided=True)
 
 
-def r1(d: "regularisers.DInputs") -> jax.Array:
+def r1(d) -> jax.Array:
   return zero_centred(d.d_fn, d.real)
 
 
-def r2(d: "regularisers.DInputs") -> jax.Array:
+def r2(d) -> jax.Array:
   return zero_centred(d.d_fn, d.fake)
 
 
-def dragan_penalty(d: "regularisers.DInputs") -> jax.Array:
+def dragan_penalty(d) -> jax.Array:
   alpha_key, u_key = jax.random.split(d.key)
   alpha = jax.random.uniform(alpha_key, (d.real.shape[0],), d.real.dtype)
   return dragan(d.d_fn, d.real, alpha, jax.random.uniform(u_key, d.real.shape, d.real.dtype))
 
 
-# The stateless regularisers of D by name: each maps `regularisers.DInputs` to its unweighted
+# The stateless regularisers of D by name: each maps `jaxgan.regularisers.DInputs` (d_fn,
+# real, fake, ..., key) to its unweighted
 # value. Adding one is a function above and a line here.
 PENALTIES = {"gp": gp, "gp_one_sided": gp_one_sided, "r1": r1, "r2": r2,
              "dragan": dragan_penalty}

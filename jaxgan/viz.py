@@ -1,9 +1,17 @@
 """Pictures of a run: the 2D GAN picture, image grids, their GIF, and loss curves."""
 
 import math
+import re
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+GRID_FILE = re.compile(r"samples_(\d+)\.png")  # the grid of one evaluation step
+
+
+def grid_name(step: int) -> str:
+  """Returns the file name of the sample grid of one evaluation step."""
+  return f"samples_{step:07d}.png"
 
 
 def _diverging(t: np.ndarray) -> np.ndarray:

@@ -15,11 +15,13 @@ import time
 from typing import Any
 
 import jax
+from absl import logging
 
 from jaxgan.checkpoint import CHECKPOINT_DIR, Checkpointer, find_step_dir
 from jaxgan.config import Config, ConfigError
 from jaxgan.models.registry import resolve_d_norm
-from jaxgan.evaluate import GRID_FILE
+from jaxgan.parallel import to_host
+from jaxgan.viz import GRID_FILE
 from jaxgan.writers import write_json_atomically, write_text_atomically
 
 CONFIG_FILE = "config.json"
@@ -234,3 +236,49 @@ def write_config(workdir: str, config: Config) -> None:
   if os.path.exists(os.path.join(workdir, CONFIG_FILE)):
     return
   write_json_atomically(os.path.join(workdir, CONFIG_FILE), config.to_dict())
+
+
+@dataclasses.dataclass
+class Start:
+  """Where the run goes on: its state, step, kept records, and whether it is complete."""
+  state: Any
+  step: int
+  history: list[dict[str, Any]]  # the training records kept (for the loss curves)
+  complete: dict[str, Any] | None  # the finished run's summary: nothing left to do
+  resumed: bool  # restored from a checkpoint
+
+
+def begin(the_plan: Plan, fresh_state, config: Config, is_writer: bool) -> Start:
+  """Carries out `the_plan`: moves a previous run aside or restores the checkpoint to continue
+  (into `fresh_state`'s structure and shardings), checks `num_steps` against it, removes
+  what killed checkpoint writes left, and keeps the metrics records up to its step.
+  """
+  workdir, state = the_plan.workdir, fresh_state
+  if the_plan.archive_all and (moved := the_plan.start_over()):
+    logging.info("--start_over: the previous run in %s was moved to %s", workdir, moved)
+  if the_plan.source is not None:
+    restored = the_plan.source.restore(state, the_plan.source_step,
+                                       move_corrupt=the_plan.own_source)
+    state = restored.state
+    logging.info("resuming from step %d (%s)", restored.step, restored.path)
+    if the_plan.own_source and (moved := the_plan.after_restore(restored.step)):
+      logging.info("the checkpoints and grids after step %d were moved to %s", restored.step,
+                   moved)
+  step = int(to_host(state.step))
+  if step > config.num_steps:
+    raise ConfigError(f"num_steps={config.num_steps} is below the step of the checkpoint to "
+                      f"continue, {step}; give num_steps >= {step}")
+  if removed := the_plan.checkpoints.remove_partial_writes():
+    logging.info("removed what killed checkpoint writes left in %s: %s",
+                 the_plan.checkpoints.directory, ", ".join(removed))
+  summary_path = os.path.join(workdir, SUMMARY_FILE)
+  if step == config.num_steps and os.path.exists(summary_path):
+    logging.info("the run in %s is complete at step %d; nothing to do", workdir, step)
+    with open(summary_path, encoding="utf-8") as f:
+      return Start(state, step, [], json.load(f), the_plan.source is not None)
+  if is_writer:
+    os.makedirs(workdir, exist_ok=True)
+    write_config(workdir, config)
+  history = [r for r in truncate_metrics(workdir, step, redo_final_eval=step == config.num_steps)
+             if "d/loss" in r]
+  return Start(state, step, history, None, the_plan.source is not None)

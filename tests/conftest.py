@@ -28,7 +28,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgan import train as train_lib
+from jaxgan import wiring
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 
 
@@ -76,14 +76,14 @@ def train_records(workdir) -> list[dict]:
 
 def poison_real_batch(monkeypatch, step: int):
   """Makes the runner's real batch of `step` (counted from 1) NaN, as a data glitch would."""
-  make = train_lib.make_train_step
+  make = wiring.make_train_step
 
   def make_poisoned(*args, **kwargs):
     train_step = make(*args, **kwargs)
     return lambda state, batch: train_step(state, {**batch, "x": jnp.where(
         state.step == step - 1, jnp.nan, batch["x"])})
 
-  monkeypatch.setattr(train_lib, "make_train_step", make_poisoned)
+  monkeypatch.setattr(wiring, "make_train_step", make_poisoned)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import jaxgan
 from jaxgan import checkpoint
 from jaxgan import train as train_lib
 from jaxgan import workdir as workdir_lib
-from jaxgan import writers
+from jaxgan import wiring, writers
 from jaxgan.checkpoint import Checkpointer, CheckpointError, state_digest
 from jaxgan.config import Config
 from jaxgan.step import nonfinite_names
@@ -55,7 +55,7 @@ def test_checkpoints_keep_the_newest_and_restore_bitwise(finished_run, tmp_path)
   workdir, summary = finished_run
   checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
   assert checkpoints.steps() == [10, 20, 30]
-  generator, discriminator, g_tx, d_tx = train_lib.build(Config(**RUN))
+  generator, discriminator, g_tx, d_tx = wiring.build(Config(**RUN))
   target = jaxgan.create_state(1, generator, discriminator, g_tx, d_tx, BATCH)
   restored = checkpoints.restore(target)
   assert restored.step == 30 and int(restored.state.step) == 30
@@ -94,7 +94,7 @@ def test_a_hash_mismatch_counts_as_corrupt_and_nothing_moves_when_none_is_usable
     meta["state_sha256"] = "0" * 64
     json.dump(meta, open(meta_file, "w", encoding="utf-8"))
   before = sorted(os.listdir(directory))
-  generator, discriminator, g_tx, d_tx = train_lib.build(Config(**RUN))
+  generator, discriminator, g_tx, d_tx = wiring.build(Config(**RUN))
   target = jaxgan.create_state(0, generator, discriminator, g_tx, d_tx, BATCH)
   with pytest.raises(CheckpointError, match=r"no usable checkpoint.*step 30: its arrays do "
                                             r"not match the hash"):
@@ -103,7 +103,7 @@ def test_a_hash_mismatch_counts_as_corrupt_and_nothing_moves_when_none_is_usable
 
 
 def test_a_checkpoint_of_another_model_is_refused_naming_the_arrays(finished_run):
-  generator, discriminator, g_tx, d_tx = train_lib.build(Config(**{**RUN, "g_width": 16}))
+  generator, discriminator, g_tx, d_tx = wiring.build(Config(**{**RUN, "g_width": 16}))
   target = jaxgan.create_state(0, generator, discriminator, g_tx, d_tx, BATCH)
   with pytest.raises(CheckpointError, match=r"another model.*g_params/MLP_0/Dense_0/kernel: "
                                             r"shape \(2, 8\) float32 there, \(2, 16\)"):
@@ -373,9 +373,9 @@ def test_a_checkpoint_of_the_old_layout_resumes_into_the_new_state_bit_for_bit(t
   with open(os.path.join(workdir, "config.json")) as f:
     config = Config(**json.load(f))
   train_and_evaluate(config, workdir)
-  generator, discriminator, g_tx, d_tx = train_lib.build(config)
+  generator, discriminator, g_tx, d_tx = wiring.build(config)
   target = jaxgan.create_state(0, generator, discriminator, g_tx, d_tx, BATCH,
-                               train_lib.objective_of(config))
+                               wiring.objective_of(config))
   checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
   old = checkpoints.restore(target, 10).state  # written by the old main
   assert set(old.objective) == {"lecam"} and "lecam" not in old.d_state

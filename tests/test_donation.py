@@ -8,7 +8,7 @@ import pytest
 import jaxgan
 from jaxgan import train as train_lib
 from jaxgan.config import Config
-from jaxgan.data import mixtures
+from jaxgan.data import feeds, mixtures
 
 
 def _leaves(state):
@@ -27,8 +27,8 @@ def test_a_donating_train_fn_gives_the_same_state_and_frees_the_old_one(players)
   sample = {"x": np.zeros((8, 2), np.float32)}
   kept, given = (jaxgan.create_state(0, generator, discriminator, g_tx, d_tx, sample)
                  for _ in range(2))
-  fns = [train_lib.make_mixture_train_fn(step, mixtures.get("ring8"), jax.random.key(1), 1, 8,
-                                         donate=donate) for donate in (False, True)]
+  fns = [feeds.make_mixture_train_fn(step, mixtures.get("ring8"), jax.random.key(1), 1, 8,
+                                     donate=donate) for donate in (False, True)]
   plain, _ = fns[0](kept)
   donated, _ = fns[1](given)
   donated, _ = fns[1](donated)  # a donated result can be donated again
@@ -45,14 +45,14 @@ class _Built(Exception):
 
 def test_the_runner_donates_its_state(monkeypatch, tmp_path):
   asked = []
-  make = train_lib.make_mixture_train_fn
+  make = feeds.make_mixture_train_fn
 
   def spy(*args, **kwargs):
     asked.append(kwargs.get("donate", False))
     make(*args, **kwargs)
     raise _Built  # stop before training: only the choice is under test
 
-  monkeypatch.setattr(train_lib, "make_mixture_train_fn", spy)
+  monkeypatch.setattr(feeds, "make_mixture_train_fn", spy)
   with pytest.raises(_Built):
     train_lib.train_and_evaluate(Config(dataset="ring8", num_steps=2, batch_size=8, g_width=8,
                                         d_width=8, tensorboard=False), str(tmp_path / "w"))

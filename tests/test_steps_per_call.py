@@ -13,8 +13,9 @@ import jaxgan
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import Config
 from jaxgan.data import images
-from jaxgan.train import (NonFiniteError, build, device_advance, make_device_train_fn,
-                          objective_of, step_settings, train_and_evaluate)
+from jaxgan.data.feeds import device_advance, make_device_train_fn
+from jaxgan.train import NonFiniteError, train_and_evaluate
+from jaxgan.wiring import build, objective_of, step_settings
 from conftest import poison_real_batch, read_records, train_records
 
 # One worker builds the shared run (under `--dist loadgroup`), not each worker its own.

@@ -10,7 +10,7 @@ KL(mode histogram ‖ uniform over 1000).
 
 import numpy as np
 
-from jaxgan.data.images import ImageData
+from jaxgan.data.image_data import ImageData
 
 NAMES = {"stacked_fashion_mnist": "fashion_mnist", "stacked_mnist": "mnist"}
 MODES = 1000

@@ -1,0 +1,43 @@
+"""An opened image dataset split: random-access examples and what they look like."""
+
+import dataclasses
+from typing import Any, Sequence
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageData:
+  """An opened dataset split: random-access examples and what they look like."""
+  name: str
+  source: Sequence[dict[str, Any]]  # example i -> {"image": array, "label": int}
+  num_examples: int
+  image_shape: tuple[int, ...]
+  dtype: np.dtype
+  class_names: tuple[str, ...]  # empty when the data carry no labels
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.class_names)
+
+  def read(self, indices) -> tuple[np.ndarray, np.ndarray | None]:
+    """Returns `(images, labels or None)` of the examples at `indices`."""
+    indices = [int(i) for i in indices]
+    try:  # one batched read where the source has it
+      examples = self.source.__getitems__(indices)
+    except (AttributeError, TypeError):  # no batched read (tfds's mock source has another one)
+      examples = [self.source[i] for i in indices]
+    images = np.stack([np.asarray(e["image"]) for e in examples])
+    if images.ndim == 3 and len(self.image_shape) == 3:
+      images = images[..., None]
+    labels = (np.asarray([e["label"] for e in examples], np.int32)
+              if self.class_names else None)
+    return images, labels
+
+  def read_all(self, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray | None]:
+    """Returns every example as `(images (N, ...), labels (N,) or None)`."""
+    parts = [self.read(range(i, min(i + chunk, self.num_examples)))
+             for i in range(0, self.num_examples, chunk)]
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts]) if self.class_names else None
+    return images, labels
