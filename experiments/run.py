@@ -57,8 +57,8 @@ flags.DEFINE_float("d_beta1", _D.d_beta1, "Discriminator Adam beta1.")
 flags.DEFINE_float("d_beta2", _D.d_beta2, "Discriminator Adam beta2.")
 flags.DEFINE_float("ema_decay", _D.ema_decay, "Decay of the generator's parameter EMA.")
 flags.DEFINE_enum("penalty", _D.penalty, ["none", *penalties.PENALTIES],
-                  "Gradient penalty of D: WGAN-GP (two- or one-sided), R1 (real), R2 (fake), "
-                  "DRAGAN.")
+                  "Gradient penalty of D, by its name in jaxgan.penalties (each is described "
+                  "there).")
 flags.DEFINE_float("penalty_weight", _D.penalty_weight,
                    "Weight of the penalty: lambda of GP and DRAGAN, gamma of R1/R2 (which cost "
                    "gamma/2 E|grad D|^2).")
