@@ -12,6 +12,8 @@ does not hold for batch norm in training mode. The weights are applied by the ca
   weight γ gives the paper's (γ / 2) E‖∇D‖².
 - `dragan` (Kodali et al. 2017): E (‖∇D(x̂)‖ − 1)² on x̂ = x + α δ, α ~ U[0, 1] per sample and
   δ = ½ std(x) u, u ~ U[0, 1] elementwise: points in a noisy neighbourhood of the data.
+- `gp_zero` (0-GP, Thanh-Tung et al. 2019): E‖∇D(x̂)‖² on WGAN-GP's x̂, centred at 0 rather
+  than 1, so that D's optimum stays flat between the data and the samples.
 
 Each is a stateless regulariser of `jaxgan.regularisers` by name (`PENALTIES`); stateful ones
 have a file of their own (LeCam: `jaxgan.lecam`).
@@ -81,8 +83,15 @@ def dragan_penalty(d) -> jax.Array:
   return dragan(d.d_fn, d.real, alpha, jax.random.uniform(u_key, d.real.shape, d.real.dtype))
 
 
+def gp_zero(d) -> jax.Array:
+  """0-GP (Thanh-Tung et al. 2019): E‖∇D(x̂)‖² on x̂ = εx + (1 − ε)G(z), ε ~ U[0, 1]."""
+  eps = jax.random.uniform(jax.random.split(d.key)[0], (d.real.shape[0],), d.real.dtype)
+  points = _per_sample(eps, d.real) * d.real + (1.0 - _per_sample(eps, d.real)) * d.fake
+  return jnp.mean(jnp.sum(input_gradients(d.d_fn, points).reshape(d.real.shape[0], -1) ** 2, 1))
+
+
 # The stateless regularisers of D by name: each maps `jaxgan.regularisers.DInputs` (d_fn,
 # real, fake, ..., key) to its unweighted
 # value. Adding one is a function above and a line here.
 PENALTIES = {"gp": gp, "gp_one_sided": gp_one_sided, "r1": r1, "r2": r2,
-             "dragan": dragan_penalty}
+             "dragan": dragan_penalty, "gp_zero": gp_zero}

@@ -55,6 +55,20 @@ def test_penalties_of_a_quadratic_discriminator_by_hand():
                              np.mean((np.linalg.norm(moved, axis=1) - 1) ** 2), rtol=1e-5)
 
 
+def test_zero_centred_gp_on_interpolates_by_hand():
+  # D(x) = |x|^2 / 2: the gradient at x_hat is x_hat, so 0-GP is the mean of |x_hat|^2, with
+  # x_hat on the segments at the eps drawn from the regulariser's key as gp draws them.
+  key = jax.random.key(3)
+  eps = np.asarray(jax.random.uniform(jax.random.split(key)[0], (3,)))
+  points = eps[:, None] * np.asarray(REAL) + (1 - eps[:, None]) * np.asarray(FAKE)
+  inputs = regularisers.DInputs(quadratic_d, REAL, FAKE, None, None, key, 0)
+  value, _ = regularisers.penalty("gp_zero", 2.0).cost(inputs, None)
+  np.testing.assert_allclose(value, np.mean(np.sum(points ** 2, axis=1)), rtol=1e-5)
+  linear = inputs._replace(d_fn=linear_d)
+  np.testing.assert_allclose(regularisers.penalty("gp_zero", 1.0).cost(linear, None)[0],
+                             0.6 ** 2 + 0.3 ** 2, rtol=1e-5)
+
+
 def test_penalty_draws_its_points_from_the_key_and_rejects_unknown_names():
   key = jax.random.key(0)
   inputs = lambda key: regularisers.DInputs(quadratic_d, REAL, FAKE, None, None, key, 0)
