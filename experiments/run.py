@@ -91,9 +91,8 @@ flags.DEFINE_enum("update_rule", _D.update_rule, list(UPDATE_RULES),
 flags.DEFINE_float("consensus_weight", _D.consensus_weight,
                    "gamma of consensus optimisation.", lower_bound=0.0)
 flags.DEFINE_integer("steps_per_call", _D.steps_per_call,
-                     "Steps per compiled call (8: 1.3-1.4x on ring8 on the dev CPU, 1.5-1.7x "
-                     "for DCGAN-28 on an H100; matches 1 step per call to rounding, not bit "
-                     "for bit). num_steps, log_every, eval_every and checkpoint_every must be "
+                     "Steps per compiled call (fewer dispatches; BUILD_NOTES.md has what it "
+                     "gains where; matches 1 step per call to rounding, not bit for bit). num_steps, log_every, eval_every and checkpoint_every must be "
                      "multiples of it; image datasets need --data_placement=device.",
                      lower_bound=1)
 flags.DEFINE_enum("compute_dtype", _D.compute_dtype, list(COMPUTE_DTYPES),
@@ -162,8 +161,8 @@ flags.DEFINE_bool("start_over", False,
                   "afresh instead of continuing it.")
 flags.DEFINE_bool("xla_cpu_ynnpack", True,
                   "XLA:CPU's YNNPACK kernels for dots and convolutions (XLA's default). "
-                  "--noxla_cpu_ynnpack uses XLA's own kernels instead: 1.2-1.4x faster on the "
-                  "2-core dev CPU (BUILD_NOTES.md), with results that differ from the default "
+                  "--noxla_cpu_ynnpack uses XLA's own kernels instead (faster on some CPUs; "
+                  "BUILD_NOTES.md has the measurements), with results that differ from the default "
                   "in the last bits. Ignored if $XLA_FLAGS already sets "
                   "--xla_cpu_experimental_ynn_fusion_type.")
 flags.DEFINE_string("compilation_cache", os.path.join("~", ".cache", "jaxgan", "xla"),

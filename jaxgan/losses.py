@@ -139,7 +139,7 @@ def gaussian_kernel(sq_dist: Array, sigmas=GAUSSIAN_SIGMAS) -> Array:
 def rq_kernel(sq_dist: Array, alphas=RQ_ALPHAS) -> Array:
   """Returns Σ_α (1 + d² / (2α))^(−α) of squared distances."""
   # As exp(−α log1p(d² / (2α))), the same function: XLA:CPU's general `pow` and its gradient
-  # cost 3.5-4x as much on a 512-sample batch (BUILD_NOTES.md, "The stability table").
+  # are slow (BUILD_NOTES.md, "The stability table", has the measurement).
   return sum(jnp.exp(-a * jnp.log1p(sq_dist / (2.0 * a))) for a in alphas)
 
 

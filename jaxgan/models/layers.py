@@ -141,8 +141,8 @@ class ConvTranspose(nn.Module):
   A stride-s transposed convolution is s*s ordinary stride-1 convolutions of the input,
   one per output phase, each with the kernel taps that land on that phase; their outputs
   are interleaved. The result equals `lax.conv_transpose` exactly, but its kernel gradient
-  is an ordinary convolution: on XLA:CPU the gradient of the dilated form ran ~5x slower
-  (BUILD_NOTES.md). `method="dilated"` (or uneven phases) computes it as flax does.
+  is an ordinary convolution, which XLA:CPU computes much faster than the gradient of the
+  dilated form (BUILD_NOTES.md has the measurement). `method="dilated"` (or uneven phases) computes it as flax does.
   """
   features: int
   kernel_size: Sequence[int]
