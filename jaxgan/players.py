@@ -28,10 +28,8 @@ PyTree = Any
 COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
-@dataclasses.dataclass(frozen=True)
-class LinenPlayer:
-  """A `flax.linen` module as a player (hashable by the module's value, so jit caches)."""
-  module: nn.Module
+class _Attributes:
+  """What the step reads of a player's module: G's latent size, a conditional's classes."""
 
   @property
   def latent_dim(self) -> int:
@@ -40,6 +38,12 @@ class LinenPlayer:
   @property
   def num_classes(self) -> int:
     return getattr(self.module, "num_classes", 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class LinenPlayer(_Attributes):
+  """A `flax.linen` module as a player (hashable by the module's value, so jit caches)."""
+  module: nn.Module
 
   def init(self, key, inputs) -> tuple[PyTree, PyTree]:
     """Returns `(params, model_state)`; a conditional module sees labels of zeros."""
@@ -59,7 +63,7 @@ class LinenPlayer:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class NNXPlayer:
+class NNXPlayer(_Attributes):
   """A `flax.nnx` module as a player (hashable by identity)."""
   module: nnx.Module
 
@@ -76,14 +80,6 @@ class NNXPlayer:
                        f"stored Rngs (for example Dropout without rngs)")
     object.__setattr__(self, "_graphdefs", {t: modes[t][0] for t in modes})
     object.__setattr__(self, "_templates", (params, rest))
-
-  @property
-  def latent_dim(self) -> int:
-    return self.module.latent_dim
-
-  @property
-  def num_classes(self) -> int:
-    return getattr(self.module, "num_classes", 0)
 
   def init(self, key, inputs) -> tuple[PyTree, PyTree]:
     """Returns the module's own `(params, model_state)` as nested dicts (`key` is unused)."""
