@@ -72,8 +72,8 @@ def chain(*views: View) -> View:
 
   def update(state, real_logits, step):
     if state is None:
-      return state
-    return {v.name: v.update(state[v.name], real_logits, step) if v.name in state else None
-            for v in views if v.name in state}
+      return None
+    parts = {v.name: v for v in views}
+    return {name: parts[name].update(part, real_logits, step) for name, part in state.items()}
 
   return View("view", apply, stateful, update)
