@@ -17,7 +17,12 @@ from jaxgan.config import Config
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.models.nnx_mlp import NNXMLPDiscriminator, NNXMLPGenerator
 from jaxgan.players import LinenPlayer, NNXPlayer, as_player
+from jaxgan import wiring
 from jaxgan.train import train_and_evaluate
+
+
+def same_leaves(a, b) -> bool:
+  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
 def _nnx_params_of_linen(linen_params, depth):
@@ -97,7 +102,11 @@ def test_the_runner_trains_and_resumes_nnx_players_bit_for_bit(tmp_path):
   assert resumed["state_sha256"] == whole["state_sha256"]
   other_seed = train_and_evaluate(Config(**{**run, "seed": 4, "num_steps": 10}),
                                   str(tmp_path / "seed4"))
-  assert other_seed["state_sha256"] != first_half["state_sha256"]  # --seed seeds NNX players
+  assert other_seed["state_sha256"] != first_half["state_sha256"]
+  # --seed seeds the NNX players themselves (they hold their arrays from construction).
+  params = lambda seed: as_player(wiring.build(Config(**{**run, "seed": seed}))[0]).init(
+      None, None)[0]
+  assert same_leaves(params(3), params(3)) and not same_leaves(params(3), params(4))
 
 
 def test_players_are_linen_or_nnx_and_nnx_randomness_is_refused(tmp_path):
