@@ -11,6 +11,8 @@
 one that lands every parameter in [−c, c], which is how WGAN keeps its critic Lipschitz.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -32,14 +34,23 @@ def clip_weights(clip: float) -> optax.GradientTransformation:
   return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
-def optimizer(name: str, learning_rate, b1: float = 0.5, b2: float = 0.999,
+def optimizer(name: str, learning_rate, b1: float = 0.5, b2: float | optax.Schedule = 0.999,
               eps_root: float = 0.0, clip: float = 0.0) -> optax.GradientTransformation:
   """Returns the optimizer `name` (a fixed rate or an optax schedule), then clipping if clip > 0.
 
-  `eps_root` goes inside Adam's square root; give it > 0 when gradients flow through the
-  update itself (the unrolled GAN), where √v has an infinite derivative at v = 0.
+  `b2` may be a schedule of the optimizer's count (R3GAN's cosine 0.9 → 0.99:
+  `jaxgan.schedules.cosine(0.9, 0.99, total_updates)`). `eps_root` goes inside Adam's square
+  root; give it > 0 when gradients flow through the update itself (the unrolled GAN), where
+  √v has an infinite derivative at v = 0.
   """
-  if name == "adam":
+  if callable(b2) and name not in ("adam", "optimistic_adam"):
+    raise ValueError(f"a schedule of beta2 needs Adam; optimizer={name!r} has no beta2")
+  if callable(b2):  # the schedule is evaluated on the optimizer's own count
+    adam = optax.adam if name == "adam" else functools.partial(
+        optax.optimistic_adam_v2, alpha=1.0, beta=1.0, nesterov=False)
+    tx = optax.inject_hyperparams(adam, static_args=("eps_root",))(
+        learning_rate=learning_rate, b1=b1, b2=b2, eps_root=eps_root)
+  elif name == "adam":
     tx = optax.adam(learning_rate, b1=b1, b2=b2, eps_root=eps_root)
   elif name == "optimistic_adam":
     tx = optax.optimistic_adam_v2(learning_rate, alpha=1.0, beta=1.0, b1=b1, b2=b2,

@@ -87,3 +87,30 @@ def test_schedules_by_hand():
   np.testing.assert_allclose(ramped(jnp.int32(100)), 0.5 ** (500 / 2500), rtol=1e-6)
   np.testing.assert_allclose(ramped(jnp.int32(10_000)), 0.5 ** (500 / 10_000), rtol=1e-6)
   assert float(ramped(jnp.int32(0))) == 0.0  # at the start the EMA copies the parameters
+
+
+def test_adam_takes_beta2_as_a_schedule_of_its_count():
+  from jaxgan import optim  # pylint: disable=import-outside-toplevel
+  params = {"w": jnp.array([1.0, -2.0])}
+  grads = [{"w": jnp.array([0.5, 0.1])}, {"w": jnp.array([-0.3, 0.4])},
+           {"w": jnp.array([0.2, 0.2])}]
+
+  def run(tx):
+    p, state = params, tx.init(params)
+    for g in grads:
+      updates, state = tx.update(g, state, p)
+      p = optax.apply_updates(p, updates)
+    return p["w"]
+
+  # A constant schedule is Adam with that beta2; a moving one is Adam with beta2 at each
+  # count, written out here: v_t = b2(t) v_(t-1) + (1 - b2(t)) g², bias-corrected by the
+  # product of the b2(t) as optax's scale_by_adam does with the current b2 (1 - b2(t)^(t+1)).
+  np.testing.assert_allclose(run(optim.optimizer("adam", 0.1, b1=0.0, b2=lambda c: 0.9)),
+                             run(optim.optimizer("adam", 0.1, b1=0.0, b2=0.9)), rtol=1e-6)
+  cosine = schedules.cosine(0.9, 0.99, 2)
+  w, v = np.array([1.0, -2.0]), np.zeros(2)
+  for t, g in enumerate(grads):
+    b2 = float(cosine(t))
+    v = b2 * v + (1 - b2) * np.asarray(g["w"]) ** 2
+    w = w - 0.1 * np.asarray(g["w"]) / (np.sqrt(v / (1 - b2 ** (t + 1))) + 1e-8)
+  np.testing.assert_allclose(run(optim.optimizer("adam", 0.1, b1=0.0, b2=cosine)), w, rtol=1e-5)
