@@ -89,8 +89,22 @@ def data_flags(name: str, root: str) -> list[str]:
   return [f"--data_dir={data_dir}"]
 
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def _without_timing(record: dict) -> dict:
-  return {k: v for k, v in record.items() if k not in TIMING}
+  """Returns the record without timings, the checkout's own path spelled `<repo>` (messages
+  name files inside it, and two checkouts compared lie in different folders)."""
+  return {k: v.replace(REPO, "<repo>") if isinstance(v, str) else v
+          for k, v in record.items() if k not in TIMING}
+
+
+def records_sha256(workdir: str) -> tuple[str, int]:
+  """Returns the SHA-256 of a run's metrics.jsonl records (see `_without_timing`) and their
+  count."""
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    records = [_without_timing(json.loads(line)) for line in f if line.strip()]
+  return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest(), len(records)
 
 
 def run_one(name: str, root: str, steps: int) -> dict:
@@ -105,14 +119,11 @@ def run_one(name: str, root: str, steps: int) -> dict:
     return {"error": done.stderr[-2000:], "command": " ".join(command)}
   with open(os.path.join(workdir, "summary.json")) as f:
     summary = json.load(f)
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    records = [_without_timing(json.loads(line)) for line in f if line.strip()]
+  metrics_sha256, count = records_sha256(workdir)
   final = {k: v for k, v in summary.items()
            if isinstance(v, (int, float)) and k not in TIMING}
-  return {"state_sha256": summary["state_sha256"],
-          "metrics_sha256": hashlib.sha256(
-              json.dumps(records, sort_keys=True).encode()).hexdigest(),
-          "records": len(records), "final": final,
+  return {"state_sha256": summary["state_sha256"], "metrics_sha256": metrics_sha256,
+          "records": count, "final": final,
           "final_metrics": _without_timing(summary.get("final_metrics", {})),
           "seconds": round(time.perf_counter() - start, 1)}
 
