@@ -31,7 +31,7 @@ flags.DEFINE_list("compare", [], "Two result files: print where they differ, run
 FLAGS = flags.FLAGS
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "configs")
-TIMING = ("steps_per_sec", "train_seconds", "time", "eval/seconds")
+TIMING = ("steps_per_sec", "train_seconds")
 
 
 def _idx(path: str, array: np.ndarray) -> None:

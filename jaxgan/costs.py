@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import regularisers
+from jaxgan import regularisers, schedules
 from jaxgan.objective import Objective
 from jaxgan.state import real_inputs
 
@@ -94,7 +94,6 @@ def make_costs(generator, discriminator, objective: Objective,
                axis_name: str | None = None) -> Costs:
   """Returns the players' `Costs` under `objective` (players: `jaxgan.players`)."""
   adv, devices, view = objective.loss, Devices(axis_name), objective.view
-  at = lambda value, step: value(step) if callable(value) else value
 
   def generate(g_params, g_state, z, y):
     return generator.apply(g_params, g_state, z, y, True)
@@ -112,7 +111,7 @@ def make_costs(generator, discriminator, objective: Objective,
   def adversarial(real_out, fake_out, mb):
     (real_logits, real_classes), (fake_logits, fake_classes) = (
         split_logits(real_out), split_logits(fake_out))
-    return adv(real_logits, fake_logits).d + at(objective.ac_weight, mb.step) * (
+    return adv(real_logits, fake_logits).d + schedules.at(objective.ac_weight, mb.step) * (
         class_cross_entropy(real_classes, mb.y) + class_cross_entropy(fake_classes, mb.y))
 
   def d_loss(d_params, d_state, parts, fake, mb):
@@ -129,10 +128,6 @@ def make_costs(generator, discriminator, objective: Objective,
     view_key = jax.random.fold_in(reg_key, 2)
     d_fn = lambda v: split_logits(discriminator.apply(
         d_params, d_state, seen(v, view_key, mb.step, parts), mb.y, True)[0])[0]
-    for reg in objective.d_regularisers:
-      if reg.init() is not None and reg.name not in parts:
-        raise ValueError(f"the objective's {reg.name!r} keeps state that this GANState lacks: "
-                         f"create it with create_state(..., objective=objective)")
     penalty, parts = regularisers.total(
         objective.d_regularisers,
         regularisers.DInputs(d_fn, mb.x, fake, real_logits, fake_logits, reg_key, mb.update),
@@ -152,7 +147,7 @@ def make_costs(generator, discriminator, objective: Objective,
           discriminator.apply(d_params, d_state, real_view, mb.y, True)[0])
     else:  # unused by the cost; XLA removes it
       real_logits = jnp.zeros_like(fake_logits)
-    cost = adv(real_logits, fake_logits).g + at(objective.ac_weight, mb.step) * (
+    cost = adv(real_logits, fake_logits).g + schedules.at(objective.ac_weight, mb.step) * (
         class_cross_entropy(fake_classes, mb.y))
     return cost, fake_logits
 

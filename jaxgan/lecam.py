@@ -33,10 +33,15 @@ def value(real_logits, fake_logits, ema: dict) -> jax.Array:
           + jnp.mean((fake_logits - ema["real"]) ** 2))
 
 
-def lecam(weight: schedules.Hyper, decay: float = 0.99) -> regularisers.Regulariser:
-  """Returns LeCam regularisation with this weight, its EMAs decaying at `decay`."""
+def check_decay(decay: float) -> None:
+  """Raises ValueError unless `decay` lies in [0, 1)."""
   if not 0.0 <= decay < 1.0:
     raise ValueError(f"lecam_decay must be in [0, 1), got {decay!r}")
+
+
+def lecam(weight: schedules.Hyper, decay: float = 0.99) -> regularisers.Regulariser:
+  """Returns LeCam regularisation with this weight, its EMAs decaying at `decay`."""
+  check_decay(decay)
 
   def cost(d: regularisers.DInputs, ema):
     ema = update(ema, d.real_logits, d.fake_logits, decay)

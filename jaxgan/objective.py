@@ -59,12 +59,12 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
   regs = []
   if penalty != "none":
     regs.append(regularisers.lazy(regularisers.penalty(penalty, penalty_weight), penalty_every))
-  elif not isinstance(penalty_every, int) or penalty_every < 1:
-    raise ValueError(f"penalty_every must be a positive int, got {penalty_every!r}")
+  else:
+    regularisers.check_every(penalty_every)
   if callable(lecam_weight) or lecam_weight:
     regs.append(lecam.lecam(lecam_weight, lecam_decay))
-  elif not 0.0 <= lecam_decay < 1.0:
-    raise ValueError(f"lecam_decay must be in [0, 1), got {lecam_decay!r}")
+  else:
+    lecam.check_decay(lecam_decay)
   policy = views.diff_augment(augment)
   view = (views.chain(views.instance_noise(instance_noise, instance_noise_steps), policy)
           if callable(instance_noise) or instance_noise or augment else views.identity())

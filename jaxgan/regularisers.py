@@ -52,10 +52,15 @@ def penalty(name: str, weight: schedules.Hyper) -> Regulariser:
   return Regulariser(name, lambda d, state: (fn(d).astype(d.real.dtype), state), weight)
 
 
-def lazy(regulariser: Regulariser, every: int) -> Regulariser:
-  """Returns the regulariser taken every `every` D updates, its weight times `every`."""
+def check_every(every) -> None:
+  """Raises ValueError unless `every` is a positive int (the period of lazy regularisation)."""
   if not isinstance(every, int) or isinstance(every, bool) or every < 1:
     raise ValueError(f"penalty_every must be a positive int, got {every!r}")
+
+
+def lazy(regulariser: Regulariser, every: int) -> Regulariser:
+  """Returns the regulariser taken every `every` D updates, its weight times `every`."""
+  check_every(every)
   if every == 1:
     return regulariser
   weight = regulariser.weight
@@ -76,6 +81,9 @@ def total(regs: Sequence[Regulariser], d: DInputs, states: dict, step) -> tuple[
   value, new_states = jnp.zeros((), d.real.dtype), dict(states)
   for i, reg in enumerate(regs):
     inputs = d if i == 0 else d._replace(key=jax.random.fold_in(d.key, i))
+    if reg.name not in states and reg.init() is not None:
+      raise ValueError(f"the objective's {reg.name!r} keeps state that this GANState lacks: "
+                       f"create it with create_state(..., objective=objective)")
     reg_value, reg_state = reg.cost(inputs, states.get(reg.name))
     value = value + schedules.at(reg.weight, step) * reg_value
     if reg_state is not None:

@@ -55,8 +55,12 @@ class Records:
     if self.tensorboard and start.step:
       self.tensorboard.restart(start.step + 1)
     self.metrics_log = None
+    self.started, self.window = None, None  # set by `begin`, when the steps start
+
+  def begin(self, step: int) -> None:
+    """Starts the clocks of the run's wall time and of the steps/s window at `step`."""
     self.started = time.perf_counter()
-    self.window = (self.started, start.step)
+    self.window = (self.started, step)
 
   def open(self) -> None:
     self.metrics_log = JsonlWriter(os.path.join(self.workdir, "metrics.jsonl")
@@ -190,8 +194,7 @@ def _train(config: Config, start: workdir_lib.Start, feed: feeds.Feed, records: 
   n, state = config.steps_per_call, start.state
   meta = {"config": config.to_dict(), "dataset": dataset_info}
   stop_on_nonfinite = config.on_nonfinite == "stop"
-  records.started = time.perf_counter()
-  records.window = (records.started, start.step)
+  records.begin(start.step)
   pending = None  # (step, metrics) not yet checked for NaN/Inf: checked one step late
   with StopSignals() as stop:
     for step in range(start.step + n, config.num_steps + 1, n):
