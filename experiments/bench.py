@@ -41,7 +41,7 @@ from experiments import profile_step, timing
 from jaxgan.config import Config
 from jaxgan.data import images, mixtures
 from jaxgan.data.feeds import make_device_train_fn, make_mixture_train_fn
-from jaxgan.wiring import build, objective_of, step_settings
+from jaxgan.wiring import build, objective_of
 
 flags.DEFINE_list("models", ["dcgan28", "mlp"], "Models to measure: dcgan28, mlp.")
 flags.DEFINE_list("contestants", ["jaxgan", "torch", "naive_jax"], "Contestants.")
@@ -91,7 +91,7 @@ def model_config(model: str) -> Config:
 
 
 def real_images(config: Config) -> images.ImageData:
-  return images.load(config.dataset, data_dir=config.data_dir or None)
+  return images.load(config.data.dataset, data_dir=config.data.data_dir or None)
 
 
 # --- jaxgan ---------------------------------------------------------------------------
@@ -105,21 +105,25 @@ def jaxgan_contestant(config: Config, data=None, *, donate=True, steps_per_call=
   (`--steps_per_call`), or a `lax.scan` of its one step. `donate`: the state's buffers are
   donated to the call, as the runner does.
   """
-  settings = {**step_settings(config), **overrides}
+  settings = {**config.step.settings(config.horizon, config.run.batch_size), **overrides}
   unrolled = 1 if scan else steps_per_call  # the runner's own multi-step call
-  if config.is_mixture:
+  if config.data.is_mixture:
     G, D, g_tx, d_tx = build(config)
-    step = jaxgan.make_train_step(G, D, g_tx, d_tx, objective_of(config), **settings)
-    fn = make_mixture_train_fn(step, mixtures.get(config.dataset), jax.random.key(1),
-                               config.d_steps, config.batch_size, unrolled, donate=donate)
-    sample = {"x": np.zeros((config.batch_size, 2), np.float32)}
+    objective = objective_of(config.objective, config.horizon)
+    step = jaxgan.make_train_step(G, D, g_tx, d_tx, objective, **settings)
+    fn = make_mixture_train_fn(step, mixtures.get(config.data.dataset), jax.random.key(1),
+                               config.step.d_steps, config.run.batch_size, unrolled,
+                               donate=donate)
+    sample = {"x": np.zeros((config.run.batch_size, 2), np.float32)}
     perm_of = lambda i: ()
   else:
     G, D, g_tx, d_tx = build(config, data.image_shape, 0, pixels=True)
-    step = jaxgan.make_train_step(G, D, g_tx, d_tx, objective_of(config), **settings)
-    device_data = images.DeviceData(data, jax.random.key(1), config.d_steps, config.batch_size)
+    objective = objective_of(config.objective, config.horizon)
+    step = jaxgan.make_train_step(G, D, g_tx, d_tx, objective, **settings)
+    device_data = images.DeviceData(data, jax.random.key(1), config.step.d_steps,
+                                    config.run.batch_size)
     fn = make_device_train_fn(step, device_data, donate=donate, steps_per_call=unrolled)
-    sample = {"x": np.zeros((config.batch_size, *data.image_shape), np.float32)}
+    sample = {"x": np.zeros((config.run.batch_size, *data.image_shape), np.float32)}
     perm_of = lambda i: (device_data.permutation(i) if unrolled == 1
                          else device_data.permutations(i, unrolled),)
   if scan and steps_per_call > 1:
@@ -154,8 +158,8 @@ def naive_contestant(config: Config, real_np: np.ndarray | None):
                      pixels=real_np is not None)
   tx = optax.adam(LR, b1=BETA1)
   rng = np.random.default_rng(0)
-  b, latent = config.batch_size, G.latent_dim
-  mixture = mixtures.get(config.dataset) if config.is_mixture else None
+  b, latent = config.run.batch_size, G.latent_dim
+  mixture = mixtures.get(config.data.dataset) if config.data.is_mixture else None
 
   def host_batch():
     if mixture is not None:
@@ -239,17 +243,18 @@ def torch_contestant(config: Config, real_np: np.ndarray | None):
   import torch  # pylint: disable=import-outside-toplevel
   torch.manual_seed(0)
   device = torch_device()
-  if config.is_mixture:
-    mixture = mixtures.get(config.dataset)
-    G = torch_gan.mlp(config.latent_dim, config.g_width, config.g_depth, 2)
-    D = torch_gan.mlp(2, config.d_width, config.d_depth, 1)
-    gan = torch_gan.TorchGAN(G, D, config.latent_dim,
+  if config.data.is_mixture:
+    mixture = mixtures.get(config.data.dataset)
+    players = config.players
+    G = torch_gan.mlp(players.latent_dim, players.g_width, players.g_depth, 2)
+    D = torch_gan.mlp(2, players.d_width, players.d_depth, 1)
+    gan = torch_gan.TorchGAN(G, D, config.players.latent_dim,
                              torch_gan.mixture_sampler(mixture.means, mixture.sigma, device),
-                             config.batch_size, LR, (BETA1, 0.999), device)
+                             config.run.batch_size, LR, (BETA1, 0.999), device)
   else:
     gan = torch_gan.TorchGAN(torch_gan.dcgan28_generator(), torch_gan.dcgan28_discriminator(),
                              64, torch_gan.image_sampler(real_np, device=device),
-                             config.batch_size, LR, (BETA1, 0.999), device)
+                             config.run.batch_size, LR, (BETA1, 0.999), device)
   gan.run(2)  # warm-up
   return {"run": gan.run, "note": torch_gan.threads_note(device)}
 
@@ -297,7 +302,7 @@ def torch_matmul_flops_per_s(n: int, windows: int) -> float:
 def first_step_seconds(model: str) -> dict:
   """In this (fresh) process: seconds from building the step to its first result."""
   config = model_config(model)
-  data = None if config.is_mixture else real_images(config)
+  data = None if config.data.is_mixture else real_images(config)
   t0 = time.perf_counter()
   c = jaxgan_contestant(config, data)
   return {"first_step_s": time.perf_counter() - t0, "compile_s": c["compile_s"]}
@@ -382,7 +387,7 @@ def transfer_guard_check(contestant) -> str:
 def measure(model: str, contestants: list[str]) -> dict:
   config = model_config(model)
   data = real_np = None
-  if not config.is_mixture:
+  if not config.data.is_mixture:
     data = real_images(config)
     real_np = data.read_all()[0]
   runners, notes = {}, {}
@@ -419,7 +424,7 @@ def measure(model: str, contestants: list[str]) -> dict:
   if FLAGS.levers:  # whole calls of the multi-step variant
     count = max(FLAGS.steps_per_call, count - count % FLAGS.steps_per_call)
   rates = timing.alternate(runners, count, FLAGS.windows)
-  result = {"config": {"batch_size": config.batch_size, "dtype": "float32",
+  result = {"config": {"batch_size": config.run.batch_size, "dtype": "float32",
                        "steps_per_window": count, "windows": FLAGS.windows},
             "steps_per_s": timing.summarise(rates, "jaxgan" if "jaxgan" in rates else None),
             "notes": notes, "compile_s": jx["compile_s"], "step_flops": jx["flops"],
@@ -427,7 +432,7 @@ def measure(model: str, contestants: list[str]) -> dict:
   if FLAGS.pipeline and data is not None:
     result["pipeline_images_per_s"] = {
         name: float(np.median(r)) for name, r in
-        timing.feed_rates(data, config.batch_size, 300, FLAGS.windows).items()}
+        timing.feed_rates(data, config.run.batch_size, 300, FLAGS.windows).items()}
   if FLAGS.compile_cache:
     result["first_step"] = compile_cache_effect(model)
   if model == "dcgan28":

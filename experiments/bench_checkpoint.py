@@ -35,7 +35,7 @@ def state_bytes(state) -> int:
 def time_checkpoints(name, config, data_shape, pixels):
   generator, discriminator, g_tx, d_tx = build(config, data_shape, pixels=pixels)
   state = create_state(0, generator, discriminator, g_tx, d_tx,
-                       np.zeros((config.batch_size, *data_shape), np.float32))
+                       np.zeros((config.run.batch_size, *data_shape), np.float32))
   saves, restores, hashes = [], [], []
   with tempfile.TemporaryDirectory() as folder:
     checkpoints = checkpoint.Checkpointer(folder, keep=2)

@@ -46,7 +46,7 @@ def measure() -> dict:
     shape, pixels = (28, 28, 1), True
   G, D, g_tx, d_tx = build(config, shape, 0, pixels, bn_axis=parallel.DATA_AXIS)
   step = jaxgan.make_train_step(G, D, g_tx, d_tx, axis_name=parallel.DATA_AXIS,
-                                reuse_fake=config.reuse_fake)
+                                reuse_fake=config.step.reuse_fake)
   train_fn = parallel.mesh_train_fn(step, mesh)
   x = np.random.default_rng(0).normal(size=(1, FLAGS.batch_size, *shape)).astype(np.float32)
   state = jaxgan.create_state(0, G, D, g_tx, d_tx, {"x": x[0]})

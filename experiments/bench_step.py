@@ -42,10 +42,10 @@ def make_contestant(variant):
   config = Config(batch_size=FLAGS.batch_size, d_steps=FLAGS.d_steps, g_width=FLAGS.width,
                   d_width=FLAGS.width, g_lr=1e-4, d_lr=1e-4).validate()
   G, D, g_tx, d_tx = build(config)
-  step = jaxgan.make_train_step(G, D, g_tx, d_tx, d_steps=config.d_steps, **variant)
-  train_fn = make_mixture_train_fn(step, mixtures.get(config.dataset), jax.random.key(1),
-                                   config.d_steps, config.batch_size)
-  state = jaxgan.create_state(0, G, D, g_tx, d_tx, jnp.zeros((config.batch_size, 2)))
+  step = jaxgan.make_train_step(G, D, g_tx, d_tx, d_steps=config.step.d_steps, **variant)
+  train_fn = make_mixture_train_fn(step, mixtures.get(config.data.dataset), jax.random.key(1),
+                                   config.step.d_steps, config.run.batch_size)
+  state = jaxgan.create_state(0, G, D, g_tx, d_tx, jnp.zeros((config.run.batch_size, 2)))
   t0 = time.perf_counter()
   state = jax.block_until_ready(train_fn(state))[0]
   compile_s = time.perf_counter() - t0

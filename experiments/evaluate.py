@@ -18,7 +18,7 @@ from absl import app, flags, logging
 
 from jaxgan import wiring
 from jaxgan.checkpoint import Checkpointer, QuietOrbax
-from jaxgan.config import Config
+from jaxgan.config import SECTION_OF, Config
 from jaxgan.data import mixtures
 from jaxgan.evaluate import MixtureEvaluator
 from jaxgan.state import create_state
@@ -41,39 +41,38 @@ def saved_config(workdir: str) -> Config:
     raise app.UsageError(f"{workdir} holds no run: {CONFIG_FILE} is missing")
   with open(path, encoding="utf-8") as f:
     saved = json.load(f)
-  known = {f.name for f in dataclasses.fields(Config)}
-  return Config(**{k: v for k, v in saved.items() if k in known}).validate()
+  return Config(**{k: v for k, v in saved.items() if k in SECTION_OF}).validate()
 
 
 def main(argv):
   del argv
   logging.get_absl_handler().addFilter(QuietOrbax())
   config = saved_config(FLAGS.workdir)
-  eval_key = jax.random.split(jax.random.key(config.seed), 3)[2]  # as training's
-  if config.is_mixture:
-    mixture = mixtures.get(config.dataset)
+  eval_key = jax.random.split(jax.random.key(config.run.seed), 3)[2]  # as training's
+  if config.data.is_mixture:
+    mixture = mixtures.get(config.data.dataset)
     data, data_shape, num_classes, pixels = None, (2,), 0, False
   else:
-    data = wiring.load_images(config)
+    data = wiring.load_images(config.data)
     data_shape, num_classes, pixels = data.image_shape, data.num_classes, data.dtype == np.uint8
   generator, discriminator, g_tx, d_tx = wiring.build(config, data_shape, num_classes, pixels)
   target = create_state(0, generator, discriminator, g_tx, d_tx,
-                        np.zeros((config.batch_size, *data_shape), np.float32),
-                        wiring.objective_of(config))
+                        np.zeros((config.run.batch_size, *data_shape), np.float32),
+                        wiring.objective_of(config.objective, config.horizon))
   checkpoints = Checkpointer(os.path.join(FLAGS.workdir, "checkpoints"), read_only=True)
   restored = checkpoints.restore(target, FLAGS.step, move_corrupt=False)
   state, step = restored.state, restored.step
-  if config.is_mixture:
-    evaluator = MixtureEvaluator(generator, discriminator, mixture, config.dataset, eval_key,
-                                 config.eval_samples, None)
+  if config.data.is_mixture:
+    evaluator = MixtureEvaluator(generator, discriminator, mixture, config.data.dataset,
+                                 eval_key, config.evaluation.eval_samples, None)
     result, message = evaluator(state, step, final=False)
   else:
     overrides = {"inception_weights": FLAGS.inception_weights,
-                 "fid_samples": FLAGS.fid_samples or config.fid_samples,
+                 "fid_samples": FLAGS.fid_samples or config.evaluation.fid_samples,
                  "fid_cache_dir": FLAGS.fid_cache_dir}
     result, notes = {}, []
-    for scorer in wiring.scorers(dataclasses.replace(config, **overrides), generator, data,
-                                eval_key):
+    section = dataclasses.replace(config.evaluation, **overrides)
+    for scorer in wiring.scorers(section, config.data.dataset, generator, data, eval_key):
       scores = scorer(state)
       result.update(scores)
       notes.append(scorer.describe(scores))

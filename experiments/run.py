@@ -1,7 +1,8 @@
 r"""Trains a GAN from flags: `python -m experiments.run --flagfile=experiments/configs/ring8.flags`.
 
-Every flag maps onto a field of `jaxgan.config.Config`; a flag given on the command line
-after `--flagfile` overrides the file.
+Every field of `jaxgan.config.Config`'s sections is a flag of the same name, type, default and
+help (declared from the fields, not listed here); a flag given on the command line after
+`--flagfile` overrides the file.
 """
 
 import dataclasses
@@ -11,147 +12,25 @@ import sys
 
 from absl import app, flags, logging
 
-from jaxgan import losses, penalties
 from jaxgan import config as config_lib
+from jaxgan import options
 from jaxgan.checkpoint import QuietOrbax
-from jaxgan.config import LR_SCHEDULES, Config
-from jaxgan.data import mixtures
-from jaxgan.models.mlp import ACTIVATIONS
-from jaxgan.optim import OPTIMIZERS
-from jaxgan.players import COMPUTE_DTYPES
-from jaxgan.step import UPDATE_RULES
-
-_D = Config()  # defaults come from the typed config, stated once
+from jaxgan.config import Config
+from jaxgan.errors import ConfigError
 
 flags.DEFINE_string("workdir", None, "Directory for metrics.jsonl, summary.json and pictures.")
-flags.DEFINE_integer("seed", _D.seed, "Seed of parameters, noise and data order.")
-flags.DEFINE_string("dataset", _D.dataset,
-                    f"Training data: {', '.join(sorted(mixtures.MIXTURES))}, "
-                    f"{', '.join(config_lib.IMAGE_DATASETS)}, or tfds:NAME (a TFDS catalog "
-                    f"dataset already prepared in --data_dir).")
-flags.DEFINE_string("data_dir", _D.data_dir, "Where prepared datasets live (default: TFDS's).")
-flags.DEFINE_string("manual_dir", _D.manual_dir,
-                    "Raw files of fashion_mnist, mnist, cifar10 (default: Debian's Fashion-MNIST "
-                    "folder, or <data_dir>/downloads/manual).")
-flags.DEFINE_string("data_path", _D.data_path,
-                    "The folder of images (image_folder) or the .npy/.npz file (array).")
-flags.DEFINE_integer("image_size", _D.image_size, "Resolution of image_folder images.",
-                     lower_bound=1)
-flags.DEFINE_integer("image_channels", _D.image_channels, "Channels of image_folder images.")
-flags.DEFINE_enum("data_placement", _D.data_placement, list(config_lib.DATA_PLACEMENTS),
-                  "device: the whole set on the device, batches drawn in the step; host: "
-                  "batches read by a background thread and prefetched.")
-flags.DEFINE_enum("loss", _D.loss, sorted(losses.LOSSES), "Adversarial loss.")
-flags.DEFINE_integer("d_steps", _D.d_steps, "Discriminator updates per generator update.",
-                     lower_bound=1)
-flags.DEFINE_integer("batch_size", _D.batch_size, "Samples per minibatch.", lower_bound=1)
-flags.DEFINE_integer("num_steps", _D.num_steps, "Full alternating updates to run.",
-                     lower_bound=1)
-flags.DEFINE_float("g_lr", _D.g_lr, "Generator Adam learning rate.", lower_bound=0.0)
-flags.DEFINE_float("d_lr", _D.d_lr, "Discriminator Adam learning rate.", lower_bound=0.0)
-flags.DEFINE_enum("lr_schedule", _D.lr_schedule, list(LR_SCHEDULES),
-                  "Learning-rate schedule of both players over the run.")
-flags.DEFINE_float("g_beta1", _D.g_beta1, "Generator Adam beta1.")
-flags.DEFINE_float("g_beta2", _D.g_beta2, "Generator Adam beta2.")
-flags.DEFINE_float("d_beta1", _D.d_beta1, "Discriminator Adam beta1.")
-flags.DEFINE_float("d_beta2", _D.d_beta2, "Discriminator Adam beta2.")
-flags.DEFINE_float("ema_decay", _D.ema_decay, "Decay of the generator's parameter EMA.")
-flags.DEFINE_enum("penalty", _D.penalty, ["none", *penalties.PENALTIES],
-                  "Gradient penalty of D, by its name in jaxgan.penalties (each is described "
-                  "there).")
-flags.DEFINE_float("penalty_weight", _D.penalty_weight,
-                   "Weight of the penalty: lambda of GP and DRAGAN, gamma of R1/R2 (which cost "
-                   "gamma/2 E|grad D|^2).")
-flags.DEFINE_integer("penalty_every", _D.penalty_every,
-                     "Lazy regularisation: the penalty every this many D updates, its weight "
-                     "multiplied by as much.", lower_bound=1)
-flags.DEFINE_float("d_clip", _D.d_clip,
-                   "WGAN weight clipping: D's parameters stay in [-d_clip, d_clip]; 0 = off.",
-                   lower_bound=0.0)
-flags.DEFINE_float("lecam_weight", _D.lecam_weight,
-                   "Weight of LeCam regularisation of D (EMAs of D's outputs); 0 = off.",
-                   lower_bound=0.0)
-flags.DEFINE_float("lecam_decay", _D.lecam_decay, "Decay of LeCam's EMAs.")
-flags.DEFINE_float("instance_noise", _D.instance_noise,
-                   "Std of Gaussian noise added to every input of D; 0 = off.", lower_bound=0.0)
-flags.DEFINE_integer("instance_noise_steps", _D.instance_noise_steps,
-                     "Anneal the instance noise linearly to 0 over this many steps; 0 = "
-                     "constant.", lower_bound=0)
-flags.DEFINE_string("augment", _D.augment,
-                    "DiffAugment policy on D's image inputs (real and fake alike): a comma-"
-                    "separated subset of color,translation,cutout; '' = off.")
-flags.DEFINE_integer("packing", _D.packing,
-                     "PacGAN: D judges packs of this many samples (1 = off).", lower_bound=1)
-flags.DEFINE_integer("unroll_steps", _D.unroll_steps,
-                     "Unrolled GAN: G's cost against D unrolled this many steps ahead; 0 = off.",
-                     lower_bound=0)
-flags.DEFINE_enum("update_rule", _D.update_rule, list(UPDATE_RULES),
-                  "alternating (Algorithm 1), or a joint rule moving both players from the same "
-                  "point: simultaneous, extragradient, consensus.")
-flags.DEFINE_float("consensus_weight", _D.consensus_weight,
-                   "gamma of consensus optimisation.", lower_bound=0.0)
-flags.DEFINE_integer("steps_per_call", _D.steps_per_call,
-                     "Steps per compiled call (fewer dispatches; BUILD_NOTES.md has what it "
-                     "gains where; matches 1 step per call to rounding, not bit for bit). num_steps, log_every, eval_every and checkpoint_every must be "
-                     "multiples of it; image datasets need --data_placement=device.",
-                     lower_bound=1)
-flags.DEFINE_enum("compute_dtype", _D.compute_dtype, list(COMPUTE_DTYPES),
-                  "dtype the players compute in during training; bfloat16 keeps float32 "
-                  "parameters, optimizer states, losses and evaluation (mixed precision).")
-flags.DEFINE_enum("optimizer", _D.optimizer, list(OPTIMIZERS),
-                  "Both players' optimizer (optimistic_*: steps with 2 g_t - g_(t-1)).")
-flags.DEFINE_integer("d_features", _D.d_features,
-                     "Outputs per sample of the mlp D (> 1 only with an mmd_* loss).",
-                     lower_bound=1)
-flags.DEFINE_bool("reuse_fake", _D.reuse_fake,
-                  "G update back-propagates through the last D update's generated batch.")
-flags.DEFINE_enum("model", _D.model, list(config_lib.MODELS), "Generator and discriminator.")
-flags.DEFINE_integer("latent_dim", _D.latent_dim, "Dimension of z (0: the model's own).",
-                     lower_bound=0)
-flags.DEFINE_enum("g_conditioning", _D.g_conditioning, list(config_lib.G_CONDITIONING),
-                  "Class conditioning of G: label embedding concatenated to z, or "
-                  "conditional batch norm.")
-flags.DEFINE_enum("d_conditioning", _D.d_conditioning, list(config_lib.D_CONDITIONING),
-                  "Class conditioning of D: projection head, or auxiliary classifier (AC-GAN).")
-flags.DEFINE_float("ac_weight", _D.ac_weight, "Weight of the AC-GAN class cross-entropy.")
-flags.DEFINE_enum("d_norm", _D.d_norm, list(config_lib.D_NORMS),
-                  "Normalisation of the dcgan and mlp discriminators (default: spectral for "
-                  "dcgan, none for mlp).")
-flags.DEFINE_integer("g_width", _D.g_width, "Generator hidden units per layer.", lower_bound=1)
-flags.DEFINE_integer("g_depth", _D.g_depth, "Generator hidden layers.", lower_bound=1)
-flags.DEFINE_integer("d_width", _D.d_width, "Discriminator hidden units per layer.",
-                     lower_bound=1)
-flags.DEFINE_integer("d_depth", _D.d_depth, "Discriminator hidden layers.", lower_bound=1)
-flags.DEFINE_enum("activation", _D.activation, sorted(ACTIVATIONS), "Hidden activation.")
-flags.DEFINE_integer("log_every", _D.log_every, "Steps between metric logs.", lower_bound=1)
-flags.DEFINE_integer("eval_every", _D.eval_every, "Steps between evaluations.", lower_bound=1)
-flags.DEFINE_integer("eval_samples", _D.eval_samples, "Samples per 2D evaluation.",
-                     lower_bound=1)
-flags.DEFINE_integer("grid_size", _D.grid_size,
-                     "Samples in the image grid (conditional models: 10 per class).",
-                     lower_bound=1)
-flags.DEFINE_bool("tensorboard", _D.tensorboard, "Also write TensorBoard event files.")
-flags.DEFINE_string("inception_weights", _D.inception_weights,
-                    "FID Inception weights (pt_inception-2015-12-05-6726825d.pth, or .npz) for "
-                    "FID/KID/IS/precision-recall at each evaluation of an image run; default "
-                    "$JAXGAN_INCEPTION_WEIGHTS. Without them those metrics are reported as "
-                    "unavailable.")
-flags.DEFINE_integer("fid_samples", _D.fid_samples,
-                     "Generated and reference images per Inception evaluation.", lower_bound=2)
-flags.DEFINE_integer("domain_samples", _D.domain_samples,
-                     "Samples per domain-classifier evaluation (Fashion-MNIST, MNIST and their "
-                     "stacked sets; PROTOCOLS.md's stacked count is 26000).", lower_bound=2)
-flags.DEFINE_string("fid_cache_dir", _D.fid_cache_dir,
-                    "Where reference Inception statistics are cached (default ~/.cache/jaxgan).")
-flags.DEFINE_integer("checkpoint_every", _D.checkpoint_every,
-                     "Steps between checkpoints in <workdir>/checkpoints (one is also written "
-                     "at the end and when SIGTERM or SIGINT stops the run).", lower_bound=1)
-flags.DEFINE_integer("keep_checkpoints", _D.keep_checkpoints,
-                     "How many of the newest checkpoints to keep.", lower_bound=1)
-flags.DEFINE_enum("on_nonfinite", _D.on_nonfinite, list(config_lib.ON_NONFINITE),
-                  "A NaN or Inf in a step's losses, gradients or parameters: stop the run "
-                  "(the last checkpoint stays the last good one), or skip that update and count "
-                  "it in the 'skipped' metric.")
+
+
+def define_config_flags() -> None:
+  """Declares one flag per config field, of the field's type, default and help."""
+  define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float,
+            str: flags.DEFINE_string}
+  for cls in config_lib.SECTIONS.values():
+    for field in dataclasses.fields(cls):
+      define[type(field.default)](field.name, field.default, options.describe(field))
+
+
+define_config_flags()
 flags.DEFINE_string("resume_from", None,
                     "Start from this checkpoint (a checkpoints/<step> directory, or a workdir "
                     "or checkpoints directory for its latest) instead of the workdir's latest. "
@@ -167,11 +46,9 @@ flags.DEFINE_bool("xla_cpu_ynnpack", True,
                   "--xla_cpu_experimental_ynn_fusion_type.")
 flags.DEFINE_string("compilation_cache", os.path.join("~", ".cache", "jaxgan", "xla"),
                     "Persistent XLA compilation cache: a second run of the same program loads "
-                    "its compiled steps instead of compiling (DCGAN-28: first step ~45 s -> "
-                    "~13 s on 2 CPUs, BUILD_NOTES.md). '' turns it off; "
+                    "its compiled steps instead of compiling (BUILD_NOTES.md has what it saves). "
+                    "'' turns it off; "
                     "$JAX_COMPILATION_CACHE_DIR, when set, takes precedence.")
-flags.DEFINE_bool("sync_batch_norm", _D.sync_batch_norm,
-                  "On several devices, batch norm uses the statistics of the global batch.")
 # Multi-host runs: the same command on every host. Not needed where JAX finds the cluster
 # itself (TPU pods, SLURM): see README, "Scaling out".
 flags.DEFINE_string("coordinator_address", None,
@@ -187,8 +64,7 @@ FLAGS = flags.FLAGS
 
 def config_from_flags() -> Config:
   """Returns the validated Config that the parsed flags describe."""
-  values = {f.name: FLAGS[f.name].value for f in dataclasses.fields(Config)}
-  return Config(**values).validate()
+  return Config(**{name: FLAGS[name].value for name in config_lib.SECTION_OF}).validate()
 
 
 def _cluster_detected() -> bool:
@@ -307,7 +183,7 @@ def main(argv):
     sys.exit(128 + signal.SIGINT)
   except (NonFiniteError, CheckpointWriteError, RecordWriteError) as e:  # the run failed
     _fatal_error(e, 1)
-  except (DataError, config_lib.ConfigError, CheckpointError) as e:  # bad input
+  except (DataError, ConfigError, CheckpointError) as e:  # bad input
     _fatal_error(e, 2)
 
 

@@ -1,213 +1,360 @@
-"""The typed configuration of a training run; flags map onto it one to one."""
+"""The typed configuration of a run, in sections: one per factory that reads it.
+
+    Config(data=Data, players=Players, objective=Objective, optimisers=Optimisers,
+           step=Step, evaluation=Evaluation, run=Run)
+
+Each section is a frozen dataclass of `options.option` fields, which carry their own help and
+bounds; vocabularies are functions of the modules that own the names. `Config(**names)` also
+takes any field by its own name (names are unique across sections), which is how flags and
+saved configs map onto it: `Config(loss="hinge", model="dcgan28")`. `to_dict()` is the flat
+record checkpoints and summaries keep.
+"""
 
 import dataclasses
-import math
+from typing import Any
 
-from jaxgan import augment, losses, optim, penalties, players
+from jaxgan import augment, losses, optim, penalties, players as players_lib, schedules, update
+from jaxgan.data import catalog, mixtures
+from jaxgan.errors import ConfigError
 from jaxgan.games.joint import RULES as JOINT_RULES
-from jaxgan.data import mixtures
-from jaxgan.errors import ConfigError  # pylint: disable=unused-import (its home for callers)
+from jaxgan.models import layers, registry
 from jaxgan.models.mlp import ACTIVATIONS
+from jaxgan.options import check, option
 
-LR_SCHEDULES = ("constant", "cosine", "linear")
-IMAGE_DATASETS = ("fashion_mnist", "mnist", "cifar10", "image_folder", "array",
-                  "stacked_fashion_mnist", "stacked_mnist")
-CATALOG_PREFIX = "tfds:"  # tfds:NAME is a TFDS catalog dataset prepared in data_dir
-MODELS = ("mlp", "mlp_nnx", "dcgan28", "dcgan64", "dcgan", "resnet_sn")
-G_CONDITIONING = ("none", "concat", "cbn")
-D_CONDITIONING = ("none", "projection", "acgan")
-D_NORMS = ("default", "spectral", "batch", "none")  # default: dcgan spectral, mlp none
-DATA_PLACEMENTS = ("device", "host")
-ON_NONFINITE = ("stop", "skip")  # a NaN/Inf in a step stops the run, or drops that update
+
+def _widths(text: str) -> None:
+  """Raises ValueError unless `text` is '' or comma-separated positive integers."""
+  parts = [p.strip() for p in text.split(",")] if text.strip() else []
+  if not all(p.isdigit() and int(p) > 0 for p in parts):
+    raise ValueError(f"stage_widths={text!r} is not accepted; give comma-separated positive "
+                     f"integers such as 256,256,256, or '' for the model's default")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-  """Everything a run needs; `validate()` names the first bad field and what it accepts."""
-  dataset: str = "ring8"
-  # Image data (see jaxgan.data.images.load).
-  data_dir: str = ""        # prepared TFDS datasets; "" = TFDS's default
-  manual_dir: str = ""      # raw files of fashion_mnist / mnist / cifar10; "" = default
-  data_path: str = ""       # the folder of image_folder, the file of array
-  image_size: int = 64      # image_folder resolution
-  image_channels: int = 3   # image_folder channels (1 or 3)
-  data_placement: str = "device"  # whole set on the device, or streamed from the host
-  steps_per_call: int = 1   # this many steps per compiled call (unrolled; data on the device)
-  loss: str = "non_saturating"
-  seed: int = 0
-  num_steps: int = 10_000
-  batch_size: int = 256
-  d_steps: int = 1
-  reuse_fake: bool = False
-  # Optimizers (jaxgan.optim: adam, optimistic_adam, sgd, optimistic_sgd), one per player.
-  optimizer: str = "adam"
-  g_lr: float = 1e-3
-  d_lr: float = 1e-3
-  lr_schedule: str = "constant"  # or "cosine", "linear": decay to 0 at num_steps
-  g_beta1: float = 0.5
-  g_beta2: float = 0.999
-  d_beta1: float = 0.5
-  d_beta2: float = 0.999
-  ema_decay: float = 0.999
-  # Gradient penalty of D (jaxgan.penalties), its weight, and lazy regularisation.
-  penalty: str = "none"
-  penalty_weight: float = 10.0
-  penalty_every: int = 1
-  # Other stabilisers (jaxgan.step): WGAN weight clipping of D, LeCam, instance noise,
-  # DiffAugment, PacGAN packing, the unrolled generator, and game-aware update rules.
-  d_clip: float = 0.0             # clip D's parameters to [-d_clip, d_clip]; 0 = off
-  lecam_weight: float = 0.0
-  lecam_decay: float = 0.99
-  instance_noise: float = 0.0     # sigma_0 of Gaussian noise on D's inputs
-  instance_noise_steps: int = 0   # anneal sigma linearly to 0 over this many steps; 0 = constant
-  augment: str = ""               # DiffAugment policy for images: color,translation,cutout
-  packing: int = 1                # PacGAN: D judges packs of this many samples
-  unroll_steps: int = 0           # unrolled GAN: G against D unrolled this many steps
-  update_rule: str = "alternating"  # or simultaneous, extragradient, consensus
-  consensus_weight: float = 1.0
-  compute_dtype: str = "float32"  # or "bfloat16": mixed precision, float32 parameters
-  # Players. latent_dim 0 means the model's own (mlp 2, dcgan28 64, dcgan64 100, else 128).
-  model: str = "mlp"
-  latent_dim: int = 0
-  g_conditioning: str = "none"  # class-conditional G: "concat" or "cbn"
-  d_conditioning: str = "none"  # class-conditional D: "projection" or "acgan"
-  ac_weight: float = 1.0
-  d_norm: str = "default"       # normalisation of D: dcgan/mlp ("default": dcgan spectral, mlp none)
-  sync_batch_norm: bool = True  # on several devices: batch statistics over the global batch
-  # MLP players for 2D data.
-  g_width: int = 128
-  g_depth: int = 2
-  d_width: int = 128
-  d_depth: int = 2
-  activation: str = "relu"
-  d_features: int = 1           # MLP D outputs per sample (> 1 for the MMD losses' features)
-  # Logging and evaluation.
-  log_every: int = 1000
-  eval_every: int = 5000
-  eval_samples: int = 2500
-  grid_size: int = 64           # samples in the image grid (conditional: 10 per class)
-  tensorboard: bool = True
-  # Inception metrics of image runs (jaxgan.metrics.inception_eval): FID, KID, IS, precision
-  # and recall at every evaluation, when weights are given here or in $JAXGAN_INCEPTION_WEIGHTS.
-  inception_weights: str = ""
-  fid_samples: int = 10_000      # generated and reference images per evaluation
-  fid_cache_dir: str = ""        # reference statistics; "" = ~/.cache/jaxgan
-  domain_samples: int = 10_000   # samples per domain-classifier evaluation (stacked: 26,000)
-  # Surviving interruptions (see jaxgan.checkpoint).
-  checkpoint_every: int = 1000  # steps between checkpoints (one is also written at the end)
-  keep_checkpoints: int = 3     # the newest this many are kept
-  on_nonfinite: str = "stop"    # or "skip": drop updates with a NaN/Inf, count them
-
-  def validate(self) -> "Config":
-    """Returns self, or raises ValueError naming the bad field, its value and what is accepted."""
-    datasets = sorted(mixtures.MIXTURES) + list(IMAGE_DATASETS)
-    if not (self.dataset in datasets or (self.dataset.startswith(CATALOG_PREFIX)
-                                         and len(self.dataset) > len(CATALOG_PREFIX))):
-      raise ValueError(f"dataset={self.dataset!r} is not accepted; choose one of: "
-                       f"{', '.join(datasets)}, or {CATALOG_PREFIX}NAME for a TFDS catalog "
-                       f"dataset prepared in --data_dir")
-    choices = {"loss": sorted(losses.LOSSES), "activation": sorted(ACTIVATIONS),
-               "lr_schedule": sorted(LR_SCHEDULES), "model": MODELS,
-               "g_conditioning": G_CONDITIONING, "d_conditioning": D_CONDITIONING,
-               "d_norm": D_NORMS, "data_placement": DATA_PLACEMENTS,
-               "on_nonfinite": ON_NONFINITE, "penalty": ("none", *penalties.PENALTIES),
-               "optimizer": optim.OPTIMIZERS, "update_rule": ("alternating", *JOINT_RULES),
-               "compute_dtype": players.COMPUTE_DTYPES}
-    for name, accepted in choices.items():
-      if getattr(self, name) not in accepted:
-        raise ValueError(f"{name}={getattr(self, name)!r} is not accepted; "
-                         f"choose one of: {', '.join(accepted)}")
-    for name in ("num_steps", "batch_size", "d_steps", "g_width", "g_depth", "d_width",
-                 "d_depth", "log_every", "eval_every", "eval_samples", "grid_size",
-                 "image_size", "checkpoint_every", "keep_checkpoints", "penalty_every",
-                 "packing", "d_features", "fid_samples", "domain_samples", "steps_per_call"):
-      value = getattr(self, name)
-      if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}={value!r} is not accepted; it must be an integer >= 1")
-    if not isinstance(self.latent_dim, int) or self.latent_dim < 0:
-      raise ValueError(f"latent_dim={self.latent_dim!r} is not accepted; it must be an "
-                       f"integer >= 1, or 0 for the model's own")
-    if self.image_channels not in (1, 3):
-      raise ValueError(f"image_channels={self.image_channels!r} is not accepted; choose 1 or 3")
-    if self.is_mixture and self.model not in ("mlp", "mlp_nnx"):
-      raise ValueError(f"model={self.model!r} is not accepted for the 2D dataset "
-                       f"{self.dataset}; choose mlp or mlp_nnx")
-    if self.is_mixture and self.conditional:
-      raise ValueError(f"g_conditioning={self.g_conditioning!r} / d_conditioning="
-                       f"{self.d_conditioning!r} are not accepted for {self.dataset}, which "
-                       f"has no labels; choose none")
-    for name in ("unroll_steps", "instance_noise_steps"):
-      value = getattr(self, name)
-      if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{name}={value!r} is not accepted; it must be an integer >= 0")
-    for name in ("ac_weight", "penalty_weight", "d_clip", "lecam_weight", "instance_noise",
-                 "consensus_weight"):
-      value = getattr(self, name)
-      if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name}={value!r} is not accepted; it must be a finite number >= 0")
-    for name in ("g_lr", "d_lr"):
-      value = getattr(self, name)
-      if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name}={value!r} is not accepted; it must be a finite number > 0")
-    for name in ("g_beta1", "g_beta2", "d_beta1", "d_beta2", "ema_decay", "lecam_decay"):
-      value = getattr(self, name)
-      upper_ok = value < 1 if name != "ema_decay" else value <= 1
-      if not (isinstance(value, (int, float)) and value >= 0 and upper_ok):
-        raise ValueError(f"{name}={value!r} is not accepted; it must lie in "
-                         f"[0, 1{']' if name == 'ema_decay' else ')'}")
-    self._validate_stabilisers()
-    self._validate_steps_per_call()
-    return self
-
-  def _validate_steps_per_call(self) -> None:
-    n = self.steps_per_call
-    if n == 1:
-      return
-    if not self.is_mixture and self.data_placement != "device":
-      raise ValueError(f"steps_per_call={n} is not accepted with data_placement="
-                       f"{self.data_placement}: several steps per call gather their batches "
-                       f"on the device; give data_placement=device or steps_per_call=1")
-    for name in ("num_steps", "log_every", "eval_every", "checkpoint_every"):
-      if getattr(self, name) % n:
-        raise ValueError(f"{name}={getattr(self, name)} is not a multiple of steps_per_call="
-                         f"{n}: the run stops only between calls of {n} steps; give a "
-                         f"multiple of {n}")
-
-  def _validate_stabilisers(self) -> None:
-    try:
-      augment.parse_policy(self.augment)
-    except ValueError as e:
-      raise ValueError(str(e)) from None
-    if self.augment and self.is_mixture:
-      raise ValueError(f"augment={self.augment!r} is not accepted for the 2D dataset "
-                       f"{self.dataset}: DiffAugment acts on images; give augment=''")
-    if self.packing > 1 and self.conditional:
-      raise ValueError(f"packing={self.packing} is not accepted with a conditional model: a "
-                       f"pack would mix labels; give packing=1")
-    if self.batch_size % self.packing:
-      raise ValueError(f"packing={self.packing} does not divide batch_size={self.batch_size}; "
-                       f"give a batch that is a multiple of {self.packing}")
-    if self.d_features > 1 and not (self.model == "mlp" and self.loss.startswith("mmd")):
-      raise ValueError(f"d_features={self.d_features} is not accepted with model="
-                       f"{self.model!r} and loss={self.loss!r}: feature outputs are for an mlp "
-                       f"D under an mmd_* loss; give d_features=1")
-    if self.model == "mlp" and self.d_norm == "batch":
-      raise ValueError("d_norm='batch' is not accepted for model='mlp'; choose default, "
-                       "spectral or none")
-    if self.update_rule != "alternating" and (self.d_steps != 1 or self.unroll_steps
-                                              or self.reuse_fake):
-      raise ValueError(f"update_rule={self.update_rule!r} moves both players from the same "
-                       f"point and needs d_steps=1, unroll_steps=0 and reuse_fake=false; got "
-                       f"d_steps={self.d_steps}, unroll_steps={self.unroll_steps}, "
-                       f"reuse_fake={self.reuse_fake}")
+class Data:
+  """What the players learn from (jaxgan.data)."""
+  dataset: str = option("ring8", f"Training data: {', '.join(catalog.names())}, or "
+                        "tfds:NAME (a TFDS catalog dataset already prepared in --data_dir).",
+                        check=catalog.check)
+  data_dir: str = option("", "Where prepared datasets live ('' = TFDS's default).")
+  manual_dir: str = option("", "Raw files of fashion_mnist, mnist, cifar10 ('' = Debian's "
+                           "Fashion-MNIST folder, or <data_dir>/downloads/manual).")
+  data_path: str = option("", "The folder of images (image_folder) or the .npy/.npz file "
+                          "(array).")
+  image_size: int = option(64, "Resolution of image_folder images.", at_least=1)
+  image_channels: int = option(3, "Channels of image_folder images (1 or 3).",
+                               check=lambda c: _one_of("image_channels", c, (1, 3)))
+  data_placement: str = option("device", "device: the whole set on the device, batches drawn "
+                               "in the step; host: batches read by a background thread and "
+                               "prefetched.", choices=lambda: catalog.PLACEMENTS)
 
   @property
   def is_mixture(self) -> bool:
     return self.dataset in mixtures.MIXTURES
 
+
+@dataclasses.dataclass(frozen=True)
+class Players:
+  """The generator and discriminator (jaxgan.models.registry)."""
+  model: str = option("mlp", "Generator and discriminator.", choices=lambda: registry.MODELS)
+  latent_dim: int = option(0, "Dimension of z (0: the model's own).", at_least=0)
+  g_conditioning: str = option("none", "Class conditioning of G: label embedding concatenated "
+                               "to z, or conditional batch norm.",
+                               choices=lambda: ("none", *layers.G_CONDITIONING))
+  d_conditioning: str = option("none", "Class conditioning of D: projection head, or auxiliary "
+                               "classifier (AC-GAN).",
+                               choices=lambda: ("none", *layers.D_CONDITIONING))
+  d_norm: str = option("default", "Normalisation of the dcgan and mlp discriminators (default: "
+                       "spectral for dcgan, none for mlp).", choices=lambda: registry.D_NORMS)
+  sync_batch_norm: bool = option(True, "On several devices, batch norm uses the statistics of "
+                                 "the global batch.")
+  g_width: int = option(128, "Generator hidden units per layer (mlp).", at_least=1)
+  g_depth: int = option(2, "Generator hidden layers (mlp).", at_least=1)
+  d_width: int = option(128, "Discriminator hidden units per layer (mlp).", at_least=1)
+  d_depth: int = option(2, "Discriminator hidden layers (mlp).", at_least=1)
+  activation: str = option("relu", "Hidden activation (mlp).",
+                           choices=lambda: sorted(ACTIVATIONS))
+  d_features: int = option(1, "Outputs per sample of the mlp D (> 1 only with an mmd_* loss).",
+                           at_least=1)
+  packing: int = option(1, "PacGAN: D judges packs of this many samples (1 = off).",
+                        at_least=1)
+  stage_widths: str = option("", "r3gan: G's stage widths from the basis up, comma-separated "
+                             "(D takes them reversed); the stages set the basis resolution, "
+                             "image size / 2^(stages - 1). '' = the resolution's default "
+                             "(jaxgan.models.registry.R3GAN_WIDTHS).", check=_widths)
+  stage_blocks: int = option(2, "r3gan: residual blocks per stage.", at_least=1)
+  expansion: int = option(2, "r3gan: a block's inner width over its width.", at_least=1)
+  group_size: int = option(16, "r3gan: channels per group of a block's grouped 3x3 "
+                           "convolution.", at_least=1)
+
+  @property
+  def widths(self) -> tuple[int, ...]:
+    return tuple(int(w) for w in self.stage_widths.split(",") if w.strip())
+
+  def stages(self) -> dict[str, Any]:
+    """Returns `build_players`' `stages`: the stage layout of the r3gan players."""
+    return dict(widths=self.widths, blocks=self.stage_blocks, expansion=self.expansion,
+                group_size=self.group_size)
+
   @property
   def conditional(self) -> bool:
     return self.g_conditioning != "none" or self.d_conditioning != "none"
 
-  def to_dict(self) -> dict:
-    return dataclasses.asdict(self)
+  def validate(self) -> None:
+    check(self)
+    if self.model == "mlp" and self.d_norm == "batch":
+      raise ConfigError("d_norm='batch' is not accepted for model='mlp'; choose default, "
+                        "spectral or none")
+    if self.packing > 1 and self.conditional:
+      raise ConfigError(f"packing={self.packing} is not accepted with a conditional model: a "
+                        f"pack would mix labels; give packing=1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+  """D's cost: loss, regularisers, D's view of its inputs (jaxgan.objective)."""
+  loss: str = option("non_saturating", "Adversarial loss (jaxgan.losses; rpgan is R3GAN's "
+                     "name for relativistic).",
+                     choices=lambda: sorted(losses.LOSSES))
+  penalty: str = option("none", "Gradient penalties of D (jaxgan.penalties describes each): "
+                        f"none, or comma-separated names of {', '.join(penalties.PENALTIES)}, "
+                        "each at --penalty_weight or its own name:weight (R3GAN: r1,r2).",
+                        check=penalties.parse)
+  penalty_weight: float = option(10.0, "Weight of the penalty: lambda of GP and DRAGAN, gamma "
+                                 "of R1/R2 (which cost gamma/2 E|grad D|^2).", at_least=0)
+  penalty_every: int = option(1, "Lazy regularisation: the penalty every this many D updates, "
+                              "its weight multiplied by as much.", at_least=1)
+  penalty_decay_to: float = option(1.0, "The penalties' weights move to this fraction of "
+                                   "their own along half a cosine over the schedule (R3GAN: "
+                                   "0.1); 1 = constant.", at_least=0)
+  lecam_weight: float = option(0.0, "Weight of LeCam regularisation of D (EMAs of D's "
+                               "outputs); 0 = off.", at_least=0)
+  lecam_decay: float = option(0.99, "Decay of LeCam's EMAs.", at_least=0, below=1)
+  instance_noise: float = option(0.0, "Std of Gaussian noise added to every input of D; "
+                                 "0 = off.", at_least=0)
+  instance_noise_steps: int = option(0, "Anneal the instance noise linearly to 0 over this "
+                                     "many steps; 0 = constant.", at_least=0)
+  augment: str = option("", "DiffAugment policy on D's image inputs (real and fake alike): a "
+                        "comma-separated subset of color,translation,cutout; '' = off.",
+                        check=augment.parse_policy)
+  ac_weight: float = option(1.0, "Weight of the AC-GAN class cross-entropy.", at_least=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Optimisers:
+  """Each player's optimizer and its schedule (jaxgan.optim)."""
+  optimizer: str = option("adam", "Both players' optimizer (optimistic_*: steps with "
+                          "2 g_t - g_(t-1)).", choices=lambda: optim.OPTIMIZERS)
+  g_lr: float = option(1e-3, "Generator learning rate.", above=0)
+  d_lr: float = option(1e-3, "Discriminator learning rate.", above=0)
+  lr_schedule: str = option("constant", "Learning-rate schedule of both players over the run.",
+                            choices=lambda: sorted(optim.LR_SCHEDULES))
+  g_beta1: float = option(0.5, "Generator Adam beta1.", at_least=0, below=1)
+  g_beta2: float = option(0.999, "Generator Adam beta2.", at_least=0, below=1)
+  d_beta1: float = option(0.5, "Discriminator Adam beta1.", at_least=0, below=1)
+  d_beta2: float = option(0.999, "Discriminator Adam beta2.", at_least=0, below=1)
+  lr_decay_to: float = option(0.0, "The cosine and linear learning-rate schedules end at this "
+                              "fraction of g_lr and d_lr (R3GAN: 0.25, 2e-4 -> 5e-5).",
+                              at_least=0, at_most=1)
+  beta2_to: float = option(0.0, "Both players' Adam beta2 moves from g_beta2/d_beta2 to this "
+                           "along half a cosine over the schedule (R3GAN: 0.9 -> 0.99); 0 = "
+                           "constant.", at_least=0, below=1)
+  d_clip: float = option(0.0, "WGAN weight clipping: D's parameters stay in [-d_clip, d_clip]; "
+                         "0 = off.", at_least=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+  """The update rule and the policies around it (jaxgan.step.make_train_step)."""
+  d_steps: int = option(1, "Discriminator updates per generator update.", at_least=1)
+  reuse_fake: bool = option(False, "G update back-propagates through the last D update's "
+                            "generated batch.")
+  ema_decay: float = option(0.999, "Decay of the generator's parameter EMA.", at_least=0,
+                            at_most=1)
+  ema_half_life: float = option(0.0, "The EMA of G by its half-life in images seen (Karras "
+                                "et al. 2020); 0 = ema_decay per step instead.", at_least=0)
+  ema_rampup: float = option(0.0, "StyleGAN's ramp-up: the half-life is at most this times the "
+                             "images seen so far; 0 = off.", at_least=0)
+  ema_growth: str = option("none", "cosine: the half-life grows from 0 to ema_half_life along "
+                           "half a cosine over the schedule (R3GAN).",
+                           choices=lambda: ("none", "cosine"))
+  unroll_steps: int = option(0, "Unrolled GAN: G's cost against D unrolled this many steps "
+                             "ahead; 0 = off.", at_least=0)
+  update_rule: str = option("alternating", "alternating (Algorithm 1), or a joint rule moving "
+                            "both players from the same point.",
+                            choices=lambda: ("alternating", *JOINT_RULES))
+  consensus_weight: float = option(1.0, "gamma of consensus optimisation.", at_least=0)
+  compute_dtype: str = option("float32", "dtype the players compute in during training; "
+                              "bfloat16 keeps float32 parameters, optimizer states, losses and "
+                              "evaluation (mixed precision).",
+                              choices=lambda: players_lib.COMPUTE_DTYPES)
+  on_nonfinite: str = option("stop", "A NaN or Inf in a step's losses, gradients or "
+                             "parameters: stop the run (the last checkpoint stays the last good "
+                             "one), or skip that update and count it in the 'skipped' metric.",
+                             choices=lambda: update.ON_NONFINITE)
+
+  def validate(self) -> None:
+    check(self)
+    if self.update_rule != "alternating" and (self.d_steps != 1 or self.unroll_steps
+                                              or self.reuse_fake):
+      raise ConfigError(f"update_rule={self.update_rule!r} moves both players from the same "
+                        f"point and needs d_steps=1, unroll_steps=0 and reuse_fake=false; got "
+                        f"d_steps={self.d_steps}, unroll_steps={self.unroll_steps}, "
+                        f"reuse_fake={self.reuse_fake}")
+
+  def ema(self, horizon: int, batch_size: int):
+    """Returns the EMA's decay: `ema_decay`, or a schedule from the half-life settings."""
+    if not self.ema_half_life:
+      return self.ema_decay
+    return schedules.ema_half_life(self.ema_half_life, batch_size, self.ema_rampup,
+                                   horizon if self.ema_growth == "cosine" else 0)
+
+  def settings(self, horizon: int = 1, batch_size: int = 1) -> dict[str, Any]:
+    """Returns the `make_train_step` keyword arguments of this section (`horizon`: the steps
+    of the schedules; `batch_size`: for an EMA by half-life)."""
+    return dict(d_steps=self.d_steps, reuse_fake=self.reuse_fake,
+                ema_decay=self.ema(horizon, batch_size),
+                unroll_steps=self.unroll_steps, update_rule=self.update_rule,
+                consensus_weight=self.consensus_weight, compute_dtype=self.compute_dtype,
+                skip_nonfinite=self.on_nonfinite == "skip")
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+  """What is measured, and how often (jaxgan.evaluate)."""
+  eval_every: int = option(5000, "Steps between evaluations.", at_least=1)
+  eval_samples: int = option(2500, "Samples per 2D evaluation.", at_least=1)
+  grid_size: int = option(64, "Samples in the image grid (conditional models: 10 per class).",
+                          at_least=1)
+  inception_weights: str = option("", "FID Inception weights "
+                                  "(pt_inception-2015-12-05-6726825d.pth, or .npz) for "
+                                  "FID/KID/IS/precision-recall at each evaluation of an image "
+                                  "run; default $JAXGAN_INCEPTION_WEIGHTS. Without them those "
+                                  "metrics are reported as unavailable.")
+  fid_samples: int = option(10_000, "Generated and reference images per Inception "
+                            "evaluation.", at_least=2)
+  fid_cache_dir: str = option("", "Where reference Inception statistics are cached ('' = "
+                              "~/.cache/jaxgan).")
+  domain_samples: int = option(10_000, "Samples per domain-classifier evaluation "
+                               "(Fashion-MNIST, MNIST and their stacked sets; PROTOCOLS.md's "
+                               "stacked count is 26000).", at_least=2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """How long, how big, and what the loop writes (jaxgan.train)."""
+  seed: int = option(0, "Seed of parameters, noise and data order.")
+  num_steps: int = option(10_000, "Full alternating updates to run.", at_least=1)
+  batch_size: int = option(256, "Samples per minibatch.", at_least=1)
+  steps_per_call: int = option(1, "Steps per compiled call (fewer dispatches; matches 1 step "
+                               "per call to rounding, not bit for bit). num_steps, log_every, "
+                               "eval_every and checkpoint_every must be multiples of it; image "
+                               "datasets need --data_placement=device.", at_least=1)
+  schedule_steps: int = option(0, "The steps over which every scheduled value (learning "
+                               "rates, beta2, penalty weights, the EMA's growth) moves from its "
+                               "start to its end, then stays; 0 = num_steps.", at_least=0)
+  log_every: int = option(1000, "Steps between metric logs.", at_least=1)
+  tensorboard: bool = option(True, "Also write TensorBoard event files.")
+  checkpoint_every: int = option(1000, "Steps between checkpoints in <workdir>/checkpoints "
+                                 "(one is also written at the end and when SIGTERM or SIGINT "
+                                 "stops the run).", at_least=1)
+  keep_checkpoints: int = option(3, "How many of the newest checkpoints to keep.", at_least=1)
+
+
+SECTIONS = {"data": Data, "players": Players, "objective": Objective,
+            "optimisers": Optimisers, "step": Step, "evaluation": Evaluation, "run": Run}
+# Each field's section, by the field's name (the flag's name).
+SECTION_OF = {f.name: section for section, cls in SECTIONS.items()
+              for f in dataclasses.fields(cls)}
+
+
+def _one_of(name: str, value, accepted: tuple) -> None:
+  if value not in accepted:
+    raise ValueError(f"{name}={value!r} is not accepted; choose {' or '.join(map(str, accepted))}")
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class Config:
+  """Everything a run needs; `validate()` names the first bad field and what it accepts."""
+  data: Data
+  players: Players
+  objective: Objective
+  optimisers: Optimisers
+  step: Step
+  evaluation: Evaluation
+  run: Run
+
+  def __init__(self, **given: Any):
+    """Takes sections by name (`objective=Objective(...)`) and fields by their own names
+    (`loss="hinge"`), a field overriding its section's value."""
+    unknown = sorted(set(given) - set(SECTIONS) - set(SECTION_OF))
+    if unknown:
+      raise ConfigError(f"{', '.join(unknown)}: no such config field; the fields are "
+                        f"{', '.join(SECTION_OF)}")
+    for section, cls in SECTIONS.items():
+      base = given.get(section, cls())
+      if not isinstance(base, cls):
+        raise ConfigError(f"{section}={base!r} is not accepted; it must be a config.{cls.__name__}")
+      fields = {k: v for k, v in given.items() if SECTION_OF.get(k) == section}
+      object.__setattr__(self, section, dataclasses.replace(base, **fields))
+
+  def replace(self, **changes: Any) -> "Config":
+    """Returns a copy with `changes` (sections or fields by name) applied."""
+    return Config(**{**{s: getattr(self, s) for s in SECTIONS}, **changes})
+
+  def validate(self) -> "Config":
+    """Returns self, or raises ConfigError naming the bad field, its value and what it accepts."""
+    for section in SECTIONS:
+      part = getattr(self, section)
+      part.validate() if hasattr(part, "validate") else check(part)
+    self._validate_across()
+    self._validate_steps_per_call()
+    return self
+
+  def _validate_across(self) -> None:
+    """The rules that tie one section's field to another's."""
+    data, players, objective = self.data, self.players, self.objective
+    if data.is_mixture and players.model not in ("mlp", "mlp_nnx"):
+      raise ConfigError(f"model={players.model!r} is not accepted for the 2D dataset "
+                        f"{data.dataset}; choose mlp or mlp_nnx")
+    if data.is_mixture and players.conditional:
+      raise ConfigError(f"g_conditioning={players.g_conditioning!r} / d_conditioning="
+                        f"{players.d_conditioning!r} are not accepted for {data.dataset}, which "
+                        f"has no labels; choose none")
+    if objective.augment and data.is_mixture:
+      raise ConfigError(f"augment={objective.augment!r} is not accepted for the 2D dataset "
+                        f"{data.dataset}: DiffAugment acts on images; give augment=''")
+    if self.run.batch_size % players.packing:
+      raise ConfigError(f"packing={players.packing} does not divide batch_size="
+                        f"{self.run.batch_size}; give a batch that is a multiple of "
+                        f"{players.packing}")
+    if players.d_features > 1 and not (players.model == "mlp"
+                                       and objective.loss.startswith("mmd")):
+      raise ConfigError(f"d_features={players.d_features} is not accepted with model="
+                        f"{players.model!r} and loss={objective.loss!r}: feature outputs are "
+                        f"for an mlp D under an mmd_* loss; give d_features=1")
+
+  def _validate_steps_per_call(self) -> None:
+    n = self.run.steps_per_call
+    if n == 1:
+      return
+    if not self.data.is_mixture and self.data.data_placement != "device":
+      raise ConfigError(f"steps_per_call={n} is not accepted with data_placement="
+                        f"{self.data.data_placement}: several steps per call gather their "
+                        f"batches on the device; give data_placement=device or steps_per_call=1")
+    every = {"num_steps": self.run.num_steps, "log_every": self.run.log_every,
+             "eval_every": self.evaluation.eval_every,
+             "checkpoint_every": self.run.checkpoint_every}
+    for name, value in every.items():
+      if value % n:
+        raise ConfigError(f"{name}={value} is not a multiple of steps_per_call={n}: the run "
+                          f"stops only between calls of {n} steps; give a multiple of {n}")
+
+  @property
+  def horizon(self) -> int:
+    """The steps of the schedules."""
+    return self.run.schedule_steps or self.run.num_steps
+
+  def to_dict(self) -> dict[str, Any]:
+    """Returns every field by its own name: the flat record checkpoints keep."""
+    return {k: v for s in SECTIONS for k, v in dataclasses.asdict(getattr(self, s)).items()}

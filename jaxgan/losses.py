@@ -99,7 +99,9 @@ def least_squares(real_logits, fake_logits) -> Costs:
 
 
 def relativistic(real_logits, fake_logits) -> Costs:
-  """Returns the relativistic standard (RSGAN) costs over paired real/fake samples."""
+  """Returns the relativistic pairing costs over paired real/fake samples: RSGAN
+  (Jolicoeur-Martineau 2019), R3GAN's RpGAN (`rpgan`, the same function): D pays
+  softplus(D(G(z)) − D(x)), G pays softplus(D(x) − D(G(z))), the pairs taken in batch order."""
   diff = real_logits - fake_logits
   return Costs(d=jnp.mean(jax.nn.softplus(-diff)),
                g=jnp.mean(jax.nn.softplus(diff)))
@@ -179,6 +181,7 @@ LOSSES: dict[str, Loss] = {
     "wasserstein": Loss(wasserstein),
     "least_squares": Loss(least_squares),
     "relativistic": Loss(relativistic, g_uses_real=True),
+    "rpgan": Loss(relativistic, g_uses_real=True),  # R3GAN's name: relativistic pairing
     "relativistic_average": Loss(relativistic_average, g_uses_real=True),
     "mmd_gaussian": Loss(mmd_gaussian, g_uses_real=True),
     "mmd_rq": Loss(mmd_rq, g_uses_real=True),

@@ -15,7 +15,7 @@ counts in `d/loss` and `g/loss`, not among the regularisers.
 
 from typing import NamedTuple
 
-from jaxgan import lecam, losses, regularisers, schedules, views
+from jaxgan import lecam, losses, penalties, regularisers, schedules, views
 
 
 class Objective(NamedTuple):
@@ -47,20 +47,25 @@ def as_objective(objective: "Objective | losses.Loss | str") -> Objective:
 
 def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
           penalty_weight: schedules.Hyper = 10.0, penalty_every: int = 1,
-          lecam_weight: schedules.Hyper = 0.0, lecam_decay: float = 0.99,
-          instance_noise: schedules.Hyper = 0.0, instance_noise_steps: int = 0,
-          augment: str = "", ac_weight: schedules.Hyper = 1.0) -> Objective:
+          penalty_decay_to: float = 1.0, lecam_weight: schedules.Hyper = 0.0,
+          lecam_decay: float = 0.99, instance_noise: schedules.Hyper = 0.0,
+          instance_noise_steps: int = 0, augment: str = "", ac_weight: schedules.Hyper = 1.0,
+          horizon: int = 1) -> Objective:
   """Returns the objective a run's settings name (the runner's flags of the same names).
 
-  `penalty` (λ or γ: `penalty_weight`, lazily every `penalty_every` D updates) comes before
-  LeCam; instance noise before DiffAugment. Several penalties at once (R1 with R2) are
-  built with `Objective` directly.
+  `penalty` names any number of penalties (`penalties.parse`: "r1,r2", "r1:0.05,r2:0.01"),
+  each at its own weight or `penalty_weight` (λ or γ), lazily every `penalty_every` D
+  updates; with `penalty_decay_to` ≠ 1 each weight moves to that fraction of itself along
+  half a cosine over `horizon` steps. The penalties come before LeCam; instance noise before
+  DiffAugment.
   """
   regs = []
-  if penalty != "none":
-    regs.append(regularisers.lazy(regularisers.penalty(penalty, penalty_weight), penalty_every))
-  else:
-    regularisers.check_every(penalty_every)
+  regularisers.check_every(penalty_every)
+  for name, weight in penalties.parse(penalty):
+    weight = penalty_weight if weight is None else weight
+    if penalty_decay_to != 1.0:
+      weight = schedules.cosine(weight, weight * penalty_decay_to, horizon)
+    regs.append(regularisers.lazy(regularisers.penalty(name, weight), penalty_every))
   if callable(lecam_weight) or lecam_weight:
     regs.append(lecam.lecam(lecam_weight, lecam_decay))
   else:

@@ -18,6 +18,12 @@ import jax.numpy as jnp
 import optax
 
 OPTIMIZERS = ("adam", "optimistic_adam", "sgd", "optimistic_sgd")
+# A learning rate over `total` updates: constant, or decayed to `end` × lr by then (R3GAN:
+# cosine from 2e-4 to 5e-5, end = 0.25), and held there.
+LR_SCHEDULES = {
+    "constant": lambda lr, total, end=0.0: optax.constant_schedule(lr),
+    "cosine": lambda lr, total, end=0.0: optax.cosine_decay_schedule(lr, total, alpha=end),
+    "linear": lambda lr, total, end=0.0: optax.linear_schedule(lr, lr * end, total)}
 
 
 def clip_weights(clip: float) -> optax.GradientTransformation:

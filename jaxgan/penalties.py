@@ -95,3 +95,32 @@ def gp_zero(d) -> jax.Array:
 # value. Adding one is a function above and a line here.
 PENALTIES = {"gp": gp, "gp_one_sided": gp_one_sided, "r1": r1, "r2": r2,
              "dragan": dragan_penalty, "gp_zero": gp_zero}
+
+
+def parse(spec: str) -> list[tuple[str, float | None]]:
+  """Returns the penalties a spec names, in order, each with its own weight or None.
+
+  A spec is "none", or comma-separated names of `PENALTIES`, each optionally with its weight:
+  "r1,r2" (both at the run's weight), "r1:0.05,r2:0.01". Raises ValueError naming a bad
+  entry and what is accepted.
+  """
+  entries = [] if spec.strip() == "none" else [e.strip() for e in spec.split(",")]
+  found = []
+  for entry in entries:
+    name, _, weight = entry.partition(":")
+    if name not in PENALTIES or (weight and not _is_weight(weight)):
+      raise ValueError(f"penalty={spec!r}: {entry!r} is not accepted; give none, or "
+                       f"comma-separated names of {', '.join(PENALTIES)}, each optionally "
+                       f"with :weight (r1:0.05,r2:0.05)")
+    if name in [n for n, _ in found]:
+      raise ValueError(f"penalty={spec!r} names {name!r} twice")
+    found.append((name, float(weight) if weight else None))
+  return found
+
+
+def _is_weight(text: str) -> bool:
+  try:
+    value = float(text)
+  except ValueError:
+    return False
+  return value >= 0 and value == value and value != float("inf")

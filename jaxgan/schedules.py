@@ -34,18 +34,21 @@ def cosine(start: float, end: float, steps: int) -> optax.Schedule:
   return value
 
 
-def ema_half_life(images: float, batch_size: int, rampup: float = 0.0) -> optax.Schedule:
+def ema_half_life(images: float, batch_size: int, rampup: float = 0.0,
+                  grow_over: int = 0) -> optax.Schedule:
   """Returns the EMA decay per step whose half-life is `images` samples seen.
 
   decay = 0.5 ** (batch_size / half_life), as Karras et al. (2020) set it. With `rampup`
   r > 0 the half-life is min(images, r · images seen so far) (their ramp-up, so an early EMA
-  does not remember the random initialisation).
+  does not remember the random initialisation). With `grow_over` n > 0 the half-life grows
+  from 0 to `images` over the first n steps along half a cosine (R3GAN's schedule).
   """
   if not images > 0:
     raise ValueError(f"an EMA half-life must be > 0 images; got {images!r}")
+  growth = cosine(0.0, float(images), grow_over) if grow_over else None
 
   def decay(step):
-    half_life = jnp.asarray(images, jnp.float32)
+    half_life = jnp.asarray(images, jnp.float32) if growth is None else growth(step)
     if rampup:
       half_life = jnp.minimum(half_life, rampup * step * batch_size)
     return 0.5 ** (batch_size / jnp.maximum(half_life, 1e-8))

@@ -51,7 +51,8 @@ class Records:
     self.history, self.checkpoints_dir = start.history, checkpoints_dir
     self.last_saved = start.step if start.resumed else None
     self.out_dir = workdir if is_writer else None
-    self.tensorboard = TensorBoardWriter(workdir) if config.tensorboard and is_writer else None
+    self.tensorboard = (TensorBoardWriter(workdir) if config.run.tensorboard and is_writer
+                        else None)
     if self.tensorboard and start.step:
       self.tensorboard.restart(start.step + 1)
     self.metrics_log = None
@@ -81,7 +82,7 @@ class Records:
     record = {"step": step, **metrics, "steps_per_sec": rate}
     self._write(step, record)
     self.history.append(record)
-    total = self.config.num_steps
+    total = self.config.run.num_steps
     logging.info("step %d/%d | %.2f steps/s | ETA %s | d/loss %.4f | g/loss %.4f%s", step,
                  total, rate, _format_eta((total - step) / rate), metrics["d/loss"],
                  metrics["g/loss"], f" | {int(metrics['skipped'])} updates skipped "
@@ -135,47 +136,49 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
   `WorkdirError`) and `DataError` on bad input before anything is written.
   """
   config.validate()
-  init_key, data_key, eval_key = jax.random.split(jax.random.key(config.seed), 3)
+  init_key, data_key, eval_key = jax.random.split(jax.random.key(config.run.seed), 3)
   is_writer = jax.process_index() == 0
-  mesh, axis = wiring.device_mesh(config)
+  mesh, axis = wiring.device_mesh(config.run.batch_size, config.players.packing)
   plan = workdir_lib.plan(workdir, config, resume_from, start_over)  # this only reads
-  data = wiring.open_data(config)
+  data = wiring.open_data(config.data, examples_per_step=config.step.d_steps
+                          * config.run.batch_size)
   made = wiring.players(config, data, init_key, mesh, axis)
   start = workdir_lib.begin(plan, made.state, config, is_writer)
   if start.complete is not None:
     return start.complete
 
   # --- The compiled update with its data feed, the records and the evaluator ----------
-  feed = feeds.make_feed(made.train_step, data.source, data_key, config.d_steps,
-                         config.batch_size, steps_per_call=config.steps_per_call,
-                         placement=config.data_placement, mesh=mesh, start_step=start.step)
+  run = config.run
+  feed = feeds.make_feed(made.train_step, data.source, data_key, config.step.d_steps,
+                         run.batch_size, steps_per_call=run.steps_per_call,
+                         placement=config.data.data_placement, mesh=mesh, start_step=start.step)
   records = Records(workdir, config, start, is_writer, plan.checkpoints.directory)
   try:
-    evaluator = wiring.evaluator(config, data, made, eval_key, feed.stats, records.out_dir,
-                                 records.tensorboard)
+    evaluator = wiring.evaluator(config.evaluation, data, made, eval_key, feed.stats,
+                                 records.out_dir, records.tensorboard)
     if hasattr(evaluator, "load_frames"):
       evaluator.load_frames(start.step)
     records.open()
     logging.info("training %s (%s) on %s for %d steps (batch %d, d_steps %d) in %s",
-                 config.loss, config.model, config.dataset, config.num_steps,
-                 config.batch_size, config.d_steps, workdir)
+                 config.objective.loss, config.players.model, config.data.dataset,
+                 run.num_steps, run.batch_size, config.step.d_steps, workdir)
     evaluate = lambda state, step, final: records.evaluation(
         evaluator, parallel.to_host(state) if mesh is not None else state, step, final)
     state = _train(config, start, feed, records, plan.checkpoints, data.info, evaluate)
     wall = time.perf_counter() - records.started
     try:
-      result = evaluate(state, config.num_steps, True)
+      result = evaluate(state, run.num_steps, True)
       evaluator.finish()
     except OSError as e:
-      raise records.write_failed(f"the final evaluation of step {config.num_steps}", e) from e
+      raise records.write_failed(f"the final evaluation of step {run.num_steps}", e) from e
   finally:
     records.close()
     feed.close()
-  summary = {**result, "steps": config.num_steps, "train_seconds": wall,
+  summary = {**result, "steps": run.num_steps, "train_seconds": wall,
              "resumed_from_step": start.step, "state_sha256": state_digest(state),
              "final_metrics": records.history[-1] if records.history else {},
              "dataset": data.info, "config": config.to_dict()}
-  if config.is_mixture:
+  if config.data.is_mixture:
     summary["num_modes"] = data.source.num_modes
   if is_writer:
     try:  # atomically: a rerun takes a summary.json as the mark of a complete run
@@ -191,21 +194,21 @@ def _train(config: Config, start: workdir_lib.Start, feed: feeds.Feed, records: 
            checkpoints, dataset_info: dict, evaluate):
   """Runs the steps from `start.step` to `num_steps`, `steps_per_call` at a time; returns
   the final state. Records and evaluations of a step are written before its checkpoint."""
-  n, state = config.steps_per_call, start.state
+  run, n, state = config.run, config.run.steps_per_call, start.state
   meta = {"config": config.to_dict(), "dataset": dataset_info}
-  stop_on_nonfinite = config.on_nonfinite == "stop"
+  stop_on_nonfinite = config.step.on_nonfinite == "stop"
   records.begin(start.step)
   pending = None  # (step, metrics) not yet checked for NaN/Inf: checked one step late
   with StopSignals() as stop:
-    for step in range(start.step + n, config.num_steps + 1, n):
+    for step in range(start.step + n, run.num_steps + 1, n):
       state, metrics = feed.advance(state, step - n)
       if stop_on_nonfinite and pending is not None:
         records.check_finite(*pending)  # the previous step's; this one runs meanwhile
       pending = (step, metrics)
       stopping = stop.should_stop(step)
-      save = step % config.checkpoint_every == 0 or step == config.num_steps or stopping
-      log = step % config.log_every == 0 or step == config.num_steps
-      evaluating = step % config.eval_every == 0 and step != config.num_steps
+      save = step % run.checkpoint_every == 0 or step == run.num_steps or stopping
+      log = step % run.log_every == 0 or step == run.num_steps
+      evaluating = step % config.evaluation.eval_every == 0 and step != run.num_steps
       if stop_on_nonfinite and (save or log or evaluating):
         records.check_finite(*pending)  # at once: nothing non-finite is saved, logged or drawn
         pending = None

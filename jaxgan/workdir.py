@@ -138,7 +138,7 @@ def plan(workdir: str, config: Config, resume_from: str | None = None,
   Reads only: nothing in `workdir` or `resume_from` changes.
   """
   check_writable(workdir)
-  own = Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), keep=config.keep_checkpoints)
+  own = Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), keep=config.run.keep_checkpoints)
   result = Plan(os.path.abspath(workdir), own, archive_all=start_over)
   own_steps = own.steps()
   files = _run_files(workdir)
@@ -265,20 +265,20 @@ def begin(the_plan: Plan, fresh_state, config: Config, is_writer: bool) -> Start
       logging.info("the checkpoints and grids after step %d were moved to %s", restored.step,
                    moved)
   step = int(to_host(state.step))
-  if step > config.num_steps:
-    raise ConfigError(f"num_steps={config.num_steps} is below the step of the checkpoint to "
+  if step > config.run.num_steps:
+    raise ConfigError(f"num_steps={config.run.num_steps} is below the step of the checkpoint to "
                       f"continue, {step}; give num_steps >= {step}")
   if removed := the_plan.checkpoints.remove_partial_writes():
     logging.info("removed what killed checkpoint writes left in %s: %s",
                  the_plan.checkpoints.directory, ", ".join(removed))
   summary_path = os.path.join(workdir, SUMMARY_FILE)
-  if step == config.num_steps and os.path.exists(summary_path):
+  if step == config.run.num_steps and os.path.exists(summary_path):
     logging.info("the run in %s is complete at step %d; nothing to do", workdir, step)
     with open(summary_path, encoding="utf-8") as f:
       return Start(state, step, [], json.load(f), the_plan.source is not None)
   if is_writer:
     os.makedirs(workdir, exist_ok=True)
     write_config(workdir, config)
-  history = [r for r in truncate_metrics(workdir, step, redo_final_eval=step == config.num_steps)
-             if "d/loss" in r]
+  final = step == config.run.num_steps
+  history = [r for r in truncate_metrics(workdir, step, redo_final_eval=final) if "d/loss" in r]
   return Start(state, step, history, None, the_plan.source is not None)

@@ -72,7 +72,7 @@ CASES = [
     ("negative size", "run", ["--num_steps=-3"], "num_steps"),
     ("learning rate NaN", "run", ["--g_lr=nan"], "g_lr=nan"),
     ("unknown loss", "run", ["--loss=hingee"],
-     "--loss=hingee: value should be one of <hinge|least_squares"),
+     "--loss='hingee' is not accepted; choose one of: hinge, least_squares"),
     ("batch not divisible by devices", "run", ["--batch_size=30"],
      "batch_size=30 does not divide across 4 devices"),
     ("missing dataset", "new", ["--dataset=mnist", "--model=dcgan28", "--manual_dir={disk}/nope",

@@ -375,7 +375,7 @@ def test_a_checkpoint_of_the_old_layout_resumes_into_the_new_state_bit_for_bit(t
   train_and_evaluate(config, workdir)
   generator, discriminator, g_tx, d_tx = wiring.build(config)
   target = jaxgan.create_state(0, generator, discriminator, g_tx, d_tx, BATCH,
-                               wiring.objective_of(config))
+                               wiring.objective_of(config.objective, config.horizon))
   checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
   old = checkpoints.restore(target, 10).state  # written by the old main
   assert set(old.objective) == {"lecam"} and "lecam" not in old.d_state

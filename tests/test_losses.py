@@ -59,6 +59,9 @@ EXPECTED = {
                       0.5 * mean([(f - 1) ** 2 for f in FAKE])),
     "relativistic": (mean([-math.log(sig(r - f)) for r, f in zip(REAL, FAKE)]),
                      mean([-math.log(sig(f - r)) for r, f in zip(REAL, FAKE)])),
+    # R3GAN's RpGAN: the relativistic pairing loss under its paper's name.
+    "rpgan": (mean([-math.log(sig(r - f)) for r, f in zip(REAL, FAKE)]),
+              mean([-math.log(sig(f - r)) for r, f in zip(REAL, FAKE)])),
     "relativistic_average": (
         mean([-math.log(sig(r - mean(FAKE))) for r in REAL])
         + mean([-math.log(1 - sig(f - mean(REAL))) for f in FAKE]),

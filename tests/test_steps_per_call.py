@@ -15,7 +15,7 @@ from jaxgan.config import Config
 from jaxgan.data import images
 from jaxgan.data.feeds import device_advance, make_device_train_fn
 from jaxgan.train import NonFiniteError, train_and_evaluate
-from jaxgan.wiring import build, objective_of, step_settings
+from jaxgan.wiring import build, objective_of
 from conftest import poison_real_batch, read_records, train_records
 
 # One worker builds the shared run (under `--dist loadgroup`), not each worker its own.
@@ -74,7 +74,8 @@ def test_image_calls_cross_an_epoch_like_one_step_per_call(players):
   config = Config(dataset="mnist", model="mlp", g_width=8, d_width=8, g_depth=1, d_depth=1,
                   batch_size=2)
   G, D, g_tx, d_tx = build(config, data.image_shape, 0, pixels=True)
-  step = jaxgan.make_train_step(G, D, g_tx, d_tx, objective_of(config), **step_settings(config))
+  step = jaxgan.make_train_step(G, D, g_tx, d_tx, objective_of(config.objective, config.horizon),
+                                **config.step.settings(config.horizon, config.run.batch_size))
   init = jaxgan.create_state(0, G, D, g_tx, d_tx, {"x": np.zeros((2, 4, 4, 1), np.float32)})
   device = images.DeviceData(data, jax.random.key(1), 1, 2)
   first, second = device.permutation(0), device.permutation(3)

@@ -22,11 +22,10 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from jaxgan.data import builders, readers, stacked
+from jaxgan.data.catalog import CATALOG_PREFIX, OURS
 from jaxgan.data.image_data import ImageData
 from jaxgan.data.readers import DataError
 
-OURS = ("fashion_mnist", "mnist", "cifar10", "image_folder", "array", "stacked_fashion_mnist",
-        "stacked_mnist")
 _IDX_BUILDERS = {"fashion_mnist": builders.FashionMnist, "mnist": builders.Mnist,
                  "cifar10": builders.Cifar10}
 
@@ -88,7 +87,7 @@ def load(dataset: str, *, split: str = "train", data_dir: str | None = None,
       builder = builders.array_file(path, **kwargs)
     _prepare(builder, None)
   else:
-    return _load_catalog(dataset.removeprefix("tfds:"), split, data_dir)
+    return _load_catalog(dataset.removeprefix(CATALOG_PREFIX), split, data_dir)
 
   if split not in builder.info.splits:
     raise DataError(f"dataset {dataset!r} has no split {split!r}; it has "

@@ -5,15 +5,24 @@ import math
 import flax.linen as nn
 from flax import nnx
 
-from jaxgan.models import dcgan, resnet
+from jaxgan.models import dcgan, r3gan, resnet
 from jaxgan.models.layers import is_conditional
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.models.nnx_mlp import NNXMLPDiscriminator, NNXMLPGenerator
 from jaxgan.models.pack import Packed
 
 # The resolutions each image model is defined for, and its own latent dimension.
-RESOLUTIONS = {"dcgan28": (28,), "dcgan64": (64,), "dcgan": (32, 64), "resnet_sn": (32,)}
-LATENT_DIMS = {"mlp": 2, "mlp_nnx": 2, "dcgan28": 64, "dcgan64": 100, "dcgan": 128, "resnet_sn": 128}
+RESOLUTIONS = {"dcgan28": (28,), "dcgan64": (64,), "dcgan": (32, 64), "resnet_sn": (32,),
+               "r3gan": None}  # any resolution its stages fit (`r3gan`)
+LATENT_DIMS = {"mlp": 2, "mlp_nnx": 2, "dcgan28": 64, "dcgan64": 100, "dcgan": 128,
+               "resnet_sn": 128, "r3gan": 64}
+# R3GAN's stage widths (G's, from the basis up) when none are given: the paper's CIFAR-10
+# (32 px) and FFHQ-64 configurations; 28 px is ours, sized for a CPU (BUILD_NOTES).
+R3GAN_WIDTHS = {28: (256, 256, 256), 32: (768, 768, 768, 768),
+                64: (768, 768, 768, 768, 384), 128: (768, 768, 768, 768, 384, 192),
+                256: (768, 768, 768, 768, 384, 192, 96)}
+MODELS = tuple(LATENT_DIMS)
+D_NORMS = ("default", "spectral", "batch", "none")  # default: dcgan spectral, mlp none
 
 
 def resolve_d_norm(d_norm: str, model: str) -> str:
@@ -27,7 +36,8 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
                   mlp_width: tuple[int, int] = (128, 128), mlp_depth: tuple[int, int] = (2, 2),
                   activation: str = "relu", pixels: bool = False,
                   bn_axis: str | None = None, d_features: int = 1,
-                  packing: int = 1, seed: int = 0) -> tuple[nn.Module, nn.Module]:
+                  packing: int = 1, seed: int = 0,
+                  stages: dict | None = None) -> tuple[nn.Module, nn.Module]:
   """Returns `(generator, discriminator)` for samples of `data_shape` (without batch axis).
 
   Args:
@@ -47,13 +57,15 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
     seed: initialises the flax.nnx players, which hold their arrays from construction (G
       from `nnx.Rngs(2 * seed)`, D from `nnx.Rngs(2 * seed + 1)`); linen players are
       initialised by `create_state`'s key.
+    stages: r3gan's `widths` (G's, from the basis up; D takes them reversed; empty: the
+      resolution's `R3GAN_WIDTHS`), `blocks` per stage, `expansion` and `group_size`.
 
   Raises:
     ValueError naming the mismatch (a model at the wrong resolution, conditioning
     without labels, ...).
   """
   if model not in LATENT_DIMS:
-    raise ValueError(f"model={model!r} is not accepted; choose one of: {', '.join(LATENT_DIMS)}")
+    raise ValueError(f"model={model!r} is not accepted; choose one of: {', '.join(MODELS)}")
   if model == "mlp_nnx":
     return _nnx_players(data_shape, num_classes, latent_dim, g_conditioning, d_conditioning,
                         resolve_d_norm(d_norm, "mlp"), mlp_width, mlp_depth, activation, pixels,
@@ -61,7 +73,7 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
   generator, discriminator = _players(model, data_shape, num_classes, latent_dim,
                                       g_conditioning, d_conditioning,
                                       resolve_d_norm(d_norm, model), mlp_width, mlp_depth,
-                                      activation, pixels, bn_axis, d_features)
+                                      activation, pixels, bn_axis, d_features, stages or {})
   if packing > 1:
     if is_conditional(discriminator):
       raise ValueError(f"packing={packing} needs an unconditional discriminator")
@@ -89,7 +101,7 @@ def _nnx_players(data_shape, num_classes, latent_dim, g_conditioning, d_conditio
 
 
 def _players(model, data_shape, num_classes, latent_dim, g_conditioning, d_conditioning,
-             d_norm, mlp_width, mlp_depth, activation, pixels, bn_axis, d_features):
+             d_norm, mlp_width, mlp_depth, activation, pixels, bn_axis, d_features, stages):
   latent_dim = latent_dim or LATENT_DIMS[model]
   conditional = g_conditioning != "none" or d_conditioning != "none"
   if conditional and num_classes < 2:
@@ -118,9 +130,11 @@ def _players(model, data_shape, num_classes, latent_dim, g_conditioning, d_condi
     raise ValueError(f"model={model!r} needs square images (H, W, C); the data have samples "
                      f"of shape {tuple(data_shape)}")
   resolution, channels = data_shape[0], data_shape[2]
-  if resolution not in RESOLUTIONS[model]:
+  if RESOLUTIONS[model] is not None and resolution not in RESOLUTIONS[model]:
     raise ValueError(f"model={model!r} is defined for {RESOLUTIONS[model]} pixel images; the "
                      f"data are {resolution}x{resolution} (set --image_size for image_folder)")
+  if model == "r3gan":
+    return _r3gan(resolution, channels, latent_dim, g_cond, d_cond, stages)
   if model == "dcgan28":
     return (dcgan.DCGAN28Generator(latent_dim, channels, **g_cond, bn_axis=bn_axis),
             dcgan.DCGAN28Discriminator(**d_cond))
@@ -132,3 +146,14 @@ def _players(model, data_shape, num_classes, latent_dim, g_conditioning, d_condi
             dcgan.DCGANDiscriminator(resolution, norm=d_norm, **d_cond, bn_axis=bn_axis))
   return (resnet.ResNetGenerator(latent_dim, channels, **g_cond, bn_axis=bn_axis),
           resnet.ResNetDiscriminator(**d_cond))
+
+
+def _r3gan(resolution, channels, latent_dim, g_cond, d_cond, stages):
+  arch = dict(stages)
+  widths = tuple(arch.pop("widths", ()))
+  if not widths and resolution not in R3GAN_WIDTHS:
+    raise ValueError(f"model='r3gan' has default stage widths for {tuple(R3GAN_WIDTHS)} px; "
+                     f"the data are {resolution} px: give --stage_widths")
+  widths = widths or R3GAN_WIDTHS[resolution]
+  return (r3gan.R3GANGenerator(resolution, channels, latent_dim, widths, **arch, **g_cond),
+          r3gan.R3GANDiscriminator(resolution, widths[::-1], **arch, **d_cond))
