@@ -137,6 +137,11 @@ class Objective:
   augment: str = option("", "DiffAugment policy on D's image inputs (real and fake alike): a "
                         "comma-separated subset of color,translation,cutout; '' = off.",
                         check=augment.parse_policy)
+  augment_p: float = option(1.0, "The probability that a sample of D's is augmented (each "
+                            "drawn on its own).", at_least=0, at_most=1)
+  augment_growth: str = option("none", "cosine: the probability grows from 0 to augment_p "
+                               "along half a cosine over the schedule (R3GAN).",
+                               choices=lambda: ("none", "cosine"))
   ac_weight: float = option(1.0, "Weight of the AC-GAN class cross-entropy.", at_least=0)
 
 

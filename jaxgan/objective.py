@@ -49,7 +49,8 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
           penalty_weight: schedules.Hyper = 10.0, penalty_every: int = 1,
           penalty_decay_to: float = 1.0, lecam_weight: schedules.Hyper = 0.0,
           lecam_decay: float = 0.99, instance_noise: schedules.Hyper = 0.0,
-          instance_noise_steps: int = 0, augment: str = "", ac_weight: schedules.Hyper = 1.0,
+          instance_noise_steps: int = 0, augment: str = "", augment_p: float = 1.0,
+          augment_growth: str = "none", ac_weight: schedules.Hyper = 1.0,
           horizon: int = 1) -> Objective:
   """Returns the objective a run's settings name (the runner's flags of the same names).
 
@@ -57,7 +58,8 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
   each at its own weight or `penalty_weight` (λ or γ), lazily every `penalty_every` D
   updates; with `penalty_decay_to` ≠ 1 each weight moves to that fraction of itself along
   half a cosine over `horizon` steps. The penalties come before LeCam; instance noise before
-  DiffAugment.
+  DiffAugment, which augments each sample with probability `augment_p` (growing from 0 along
+  a cosine over `horizon` with `augment_growth="cosine"`, R3GAN's schedule).
   """
   regs = []
   regularisers.check_every(penalty_every)
@@ -70,7 +72,10 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
     regs.append(lecam.lecam(lecam_weight, lecam_decay))
   else:
     lecam.check_decay(lecam_decay)
-  policy = views.diff_augment(augment)
+  if augment_growth not in ("none", "cosine"):
+    raise ValueError(f"augment_growth={augment_growth!r} is not accepted; choose none or cosine")
+  p = schedules.cosine(0.0, augment_p, horizon) if augment_growth == "cosine" else augment_p
+  policy = views.diff_augment(augment, p)
   view = (views.chain(views.instance_noise(instance_noise, instance_noise_steps), policy)
           if callable(instance_noise) or instance_noise or augment else views.identity())
   return Objective(losses.get(loss), tuple(regs), view, ac_weight)

@@ -13,6 +13,7 @@ The maths lives in `jaxgan.augment`; this file only makes it composable.
 from typing import Any, Callable, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 from jaxgan import augment, schedules
 
@@ -47,11 +48,24 @@ def instance_noise(sigma: schedules.Hyper, anneal_steps: int = 0) -> View:
   return View("instance_noise", apply)
 
 
-def diff_augment(policy: str | tuple[str, ...]) -> View:
-  """Returns DiffAugment (Zhao et al. 2020) with a policy such as "color,translation"."""
+def diff_augment(policy: str | tuple[str, ...], p: schedules.Hyper = 1.0) -> View:
+  """Returns DiffAugment (Zhao et al. 2020) with a policy such as "color,translation".
+
+  With `p` < 1 (a number or a schedule of the step) each sample is augmented with
+  probability p and shown as it is otherwise, the gate drawn per sample.
+  """
   names = augment.parse_policy(policy) if isinstance(policy, str) else tuple(policy)
-  return View("diff_augment",
-              lambda x, key, step, state: augment.diff_augment(x, key, names))
+
+  def apply(x, key, step, state):
+    del state
+    if not callable(p) and p == 1.0:
+      return augment.diff_augment(x, key, names)
+    augment_key, gate_key = jax.random.split(key)
+    gate = jax.random.uniform(gate_key, (x.shape[0],)) < schedules.at(p, step)
+    gate = gate.reshape((-1,) + (1,) * (x.ndim - 1))
+    return jnp.where(gate, augment.diff_augment(x, augment_key, names), x)
+
+  return View("diff_augment", apply)
 
 
 def chain(*views: View) -> View:

@@ -179,3 +179,22 @@ def test_the_schedules_r3gan_needs():
   assert config_lib.Step(ema_decay=0.9).ema(10, 10) == 0.9
   assert float(schedules.ema_half_life(100.0, 10, rampup=0.5)(4)) == pytest.approx(
       0.5 ** (10 / 20.0))
+
+
+def test_the_augmentation_probability_gates_each_sample_and_grows_on_a_cosine():
+  x = jax.random.normal(jax.random.key(0), (64, 8, 8, 3))
+  key = jax.random.key(1)
+  full = jaxgan.views.diff_augment("translation,cutout").apply(x, key, 0, None)
+  assert jaxgan.views.diff_augment("translation,cutout", 0.0).apply(x, key, 0, None) \
+      .tolist() == x.tolist()
+  half = jaxgan.views.diff_augment("translation,cutout", 0.5).apply(x, key, 0, None)
+  changed = np.any(np.asarray(half != x), axis=(1, 2, 3))
+  assert 16 < changed.sum() < 48  # each sample on its own, about half of 64
+  assert np.any(np.asarray(full != x), axis=(1, 2, 3)).sum() > 60
+  objective = jaxgan.objective.build(augment="color", augment_p=0.55, augment_growth="cosine",
+                                     horizon=100)
+  grown = lambda step: objective.view.apply(x, key, step, None)
+  assert grown(0).tolist() == x.tolist()  # p = 0 at the start
+  assert np.any(np.asarray(grown(100) != x))
+  with pytest.raises(ValueError, match="augment_p=1.5 is not accepted; it must lie in"):
+    Config(augment_p=1.5).validate()
