@@ -141,7 +141,7 @@ class Objective:
                             "drawn on its own).", at_least=0, at_most=1)
   augment_growth: str = option("none", "cosine: the probability grows from 0 to augment_p "
                                "along half a cosine over the schedule (R3GAN).",
-                               choices=lambda: ("none", "cosine"))
+                               choices=lambda: schedules.GROWTHS)
   ac_weight: float = option(1.0, "Weight of the AC-GAN class cross-entropy.", at_least=0)
 
 
@@ -182,7 +182,7 @@ class Step:
                              "images seen so far; 0 = off.", at_least=0)
   ema_growth: str = option("none", "cosine: the half-life grows from 0 to ema_half_life along "
                            "half a cosine over the schedule (R3GAN).",
-                           choices=lambda: ("none", "cosine"))
+                           choices=lambda: schedules.GROWTHS)
   unroll_steps: int = option(0, "Unrolled GAN: G's cost against D unrolled this many steps "
                              "ahead; 0 = off.", at_least=0)
   update_rule: str = option("alternating", "alternating (Algorithm 1), or a joint rule moving "

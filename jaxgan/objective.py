@@ -72,10 +72,7 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
     regs.append(lecam.lecam(lecam_weight, lecam_decay))
   else:
     lecam.check_decay(lecam_decay)
-  if augment_growth not in ("none", "cosine"):
-    raise ValueError(f"augment_growth={augment_growth!r} is not accepted; choose none or cosine")
-  p = schedules.cosine(0.0, augment_p, horizon) if augment_growth == "cosine" else augment_p
-  policy = views.diff_augment(augment, p)
+  policy = views.diff_augment(augment, schedules.grow(augment_p, augment_growth, horizon))
   view = (views.chain(views.instance_noise(instance_noise, instance_noise_steps), policy)
           if callable(instance_noise) or instance_noise or augment else views.identity())
   return Objective(losses.get(loss), tuple(regs), view, ac_weight)

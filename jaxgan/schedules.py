@@ -34,6 +34,16 @@ def cosine(start: float, end: float, steps: int) -> optax.Schedule:
   return value
 
 
+GROWTHS = ("none", "cosine")  # how a value reaches its end: at once, or from 0 on a cosine
+
+
+def grow(value: float, growth: str, steps: int) -> Hyper:
+  """Returns `value`, or with growth "cosine" a schedule from 0 to it over `steps`."""
+  if growth not in GROWTHS:
+    raise ValueError(f"growth={growth!r} is not accepted; choose one of: {', '.join(GROWTHS)}")
+  return cosine(0.0, float(value), steps) if growth == "cosine" else value
+
+
 def ema_half_life(images: float, batch_size: int, rampup: float = 0.0,
                   grow_over: int = 0) -> optax.Schedule:
   """Returns the EMA decay per step whose half-life is `images` samples seen.
@@ -45,10 +55,10 @@ def ema_half_life(images: float, batch_size: int, rampup: float = 0.0,
   """
   if not images > 0:
     raise ValueError(f"an EMA half-life must be > 0 images; got {images!r}")
-  growth = cosine(0.0, float(images), grow_over) if grow_over else None
+  growth = grow(images, "cosine" if grow_over else "none", grow_over)
 
   def decay(step):
-    half_life = jnp.asarray(images, jnp.float32) if growth is None else growth(step)
+    half_life = jnp.asarray(at(growth, step), jnp.float32)
     if rampup:
       half_life = jnp.minimum(half_life, rampup * step * batch_size)
     return 0.5 ** (batch_size / jnp.maximum(half_life, 1e-8))
