@@ -146,8 +146,11 @@ def _is_abandoned_read_callback(unraisable) -> bool:
 
 
 class _AbandonedReadFailures(py_logging.Filter):
-  """Drops asyncio's "Task exception was never retrieved" for reads of one directory: the
-  failed restore's other reads, whose failures nobody awaits once the first one raised."""
+  """Drops asyncio's "Task (or Future) exception was never retrieved" for reads of one
+  directory: the failed restore's other reads, whose failures nobody awaits once the first
+  one raised."""
+
+  UNRETRIEVED = ("Task exception was never retrieved", "Future exception was never retrieved")
 
   def __init__(self, directory: str):
     super().__init__()
@@ -155,7 +158,7 @@ class _AbandonedReadFailures(py_logging.Filter):
 
   def filter(self, record: py_logging.LogRecord) -> bool:
     error = record.exc_info[1] if record.exc_info else None
-    return not (record.getMessage().startswith("Task exception was never retrieved")
+    return not (record.getMessage().startswith(self.UNRETRIEVED)
                 and error is not None and self.directory in str(error))
 
 
