@@ -87,6 +87,18 @@ class Players:
   group_size: int = option(16, "r3gan: channels per group of a block's grouped 3x3 "
                            "convolution.", at_least=1)
 
+  channel_base: int = option(32768, "stylegan2: channels at resolution r are min("
+                             "channel_base / r, channel_max) (ADA's paper256: 16384).",
+                             at_least=1)
+  channel_max: int = option(512, "stylegan2: the most channels of any layer.", at_least=1)
+  mapping_layers: int = option(8, "stylegan2: dense layers of the mapping network (ADA's "
+                               "CIFAR-10: 2).", at_least=1)
+  style_mixing: float = option(0.9, "stylegan2: probability that a training batch mixes two "
+                               "latents' styles (0 = off).", at_least=0.0, at_most=1.0)
+  mbstd_group: int = option(4, "stylegan2: samples per group of D's minibatch standard "
+                            "deviation (the batch on each device must divide by it).",
+                            at_least=1)
+
   @property
   def widths(self) -> tuple[int, ...]:
     return tuple(int(w) for w in self.stage_widths.split(",") if w.strip())
@@ -95,6 +107,12 @@ class Players:
     """Returns `build_players`' `stages`: the stage layout of the r3gan players."""
     return dict(widths=self.widths, blocks=self.stage_blocks, expansion=self.expansion,
                 group_size=self.group_size)
+
+  def style(self) -> dict[str, Any]:
+    """Returns `build_players`' `style`: the stylegan2 players' sizes."""
+    return dict(channel_base=self.channel_base, channel_max=self.channel_max,
+                mapping_layers=self.mapping_layers, mixing_prob=self.style_mixing,
+                mbstd_group=self.mbstd_group)
 
   @property
   def conditional(self) -> bool:

@@ -7,7 +7,9 @@ new state), D's adversarial loss alone, and G's cost against a given D. The alte
 (`jaxgan.unrolled`) are written against these.
 
 Keys: a minibatch's key `k` gives D's view of the real batch `fold_in(k, 2)`, of the
-generated batch `fold_in(k, 3)`, and the regularisers `fold_in(k, 1)`. Under an axis every
+generated batch `fold_in(k, 3)`, and the regularisers `fold_in(k, 1)`. G's own randomness
+(StyleGAN2's noise inputs and style mixing) comes from `fold_in(k', 5)`, k' the key its z
+was drawn from. Under an axis every
 random draw is this device's own (`Devices.key`), and the noise z is this device's slice of
 the global batch's draw, so N devices compute what one device computes on the whole batch.
 """
@@ -68,7 +70,7 @@ class Devices(NamedTuple):
 
 class Costs(NamedTuple):
   noise: Callable      # (key, batch_size, dtype) -> this device's z
-  generate: Callable   # (g_params, g_state, z, y) -> (fake, g_state)
+  generate: Callable   # (g_params, g_state, z, y, z_key) -> (fake, g_state)
   d: Callable          # (d_params, d_state, objective_state, fake, mb) -> (cost, DAux)
   d_loss: Callable     # (d_params, d_state, objective_state, fake, mb) -> adversarial cost
   g: Callable          # (d_params, d_state, objective_state, fake, mb, d_opt_state) -> (cost, logits)
@@ -95,8 +97,9 @@ def make_costs(generator, discriminator, objective: Objective,
   """Returns the players' `Costs` under `objective` (players: `jaxgan.players`)."""
   adv, devices, view = objective.loss, Devices(axis_name), objective.view
 
-  def generate(g_params, g_state, z, y):
-    return generator.apply(g_params, g_state, z, y, True)
+  def generate(g_params, g_state, z, y, z_key):
+    rng = devices.key(jax.random.fold_in(z_key, 5))
+    return generator.apply(g_params, g_state, z, y, True, rng=rng)
 
   def seen(x, key, step, parts):
     return view.apply(x, devices.key(key), step, parts.get(view.name))

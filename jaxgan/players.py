@@ -5,11 +5,16 @@ through this protocol, which has a side for each flax API:
 
 - `flax.linen`: the module is called as `module(inputs[, labels], train=...)`; `init` runs
   `module.init` with the key it is given; model state is every collection but "params".
+  `apply`'s `rng`, when given, is the module's "noise" stream (`make_rng("noise")`): the
+  step and the sampler pass one to the generator, for models that draw their own noise
+  (StyleGAN2's noise inputs and style mixing); others never read it.
 - `flax.nnx`: the module already holds its arrays (made with its own `nnx.Rngs` when it was
   constructed), so `init` hands them out as plain nested dicts (`nnx.Param` → parameters,
   every other variable → model state) and ignores the key; `apply` merges the arrays back
   into the module in training or inference mode (`nnx.view` sets `deterministic` and
   `use_running_average`), calls `module(inputs[, labels])` and splits off the new model state.
+  An NNX player's randomness would be its own Rngs, which players may not hold: `rng` is
+  not used.
 
 A generator has a `latent_dim` attribute; a conditional player a `num_classes` attribute
 above 0 and takes the labels as its second argument. `mixed_precision` is a policy wrapped
@@ -52,14 +57,16 @@ class LinenPlayer(_Attributes):
     variables = dict(self.module.init({"params": key}, *args, train=False))
     return variables.pop("params"), variables
 
-  def apply(self, params, model_state, inputs, labels, train: bool):
+  def apply(self, params, model_state, inputs, labels, train: bool, rng=None):
     """Returns `(outputs, new_model_state)`; model state changes only in training."""
     variables = {"params": params, **model_state}
     args = (inputs,) if labels is None or not self.num_classes else (inputs, labels)
+    rngs = {} if rng is None else {"rngs": {"noise": rng}}
     if train and model_state:
-      out, updates = self.module.apply(variables, *args, train=True, mutable=list(model_state))
+      out, updates = self.module.apply(variables, *args, train=True, mutable=list(model_state),
+                                       **rngs)
       return out, {**model_state, **updates}
-    return self.module.apply(variables, *args, train=train), model_state
+    return self.module.apply(variables, *args, train=train, **rngs), model_state
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -87,8 +94,9 @@ class NNXPlayer(_Attributes):
     params, rest = self._templates
     return nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
 
-  def apply(self, params, model_state, inputs, labels, train: bool):
+  def apply(self, params, model_state, inputs, labels, train: bool, rng=None):
     """Returns `(outputs, new_model_state)`; model state changes only in training."""
+    del rng
     states = [jax.tree.map(lambda x: x, t) for t in self._templates]  # fresh copies to fill
     for state, pure in zip(states, (params, model_state)):
       nnx.replace_by_pure_dict(state, pure)
@@ -122,9 +130,9 @@ class MixedPrecision:
   def init(self, key, inputs):
     return self.player.init(key, inputs)
 
-  def apply(self, params, model_state, inputs, labels, train: bool):
+  def apply(self, params, model_state, inputs, labels, train: bool, rng=None):
     params, inputs = _cast_floats((params, inputs), jnp.dtype(self.dtype))
-    out, new_state = self.player.apply(params, model_state, inputs, labels, train)
+    out, new_state = self.player.apply(params, model_state, inputs, labels, train, rng)
     new_state = jax.tree.map(lambda new, old: new.astype(old.dtype), new_state, model_state)
     return _cast_floats(out, jnp.float32), new_state
 

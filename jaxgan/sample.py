@@ -26,7 +26,8 @@ def make_sample_fn(generator):
   def generate(state: GANState, key, labels, n: int, use_ema: bool) -> jax.Array:
     params = state.g_ema if use_ema else state.g_params
     z = jax.random.normal(key, (n, player.latent_dim))
-    return player.apply(params, state.g_state, z, labels, False)[0]
+    return player.apply(params, state.g_state, z, labels, False,
+                        rng=jax.random.fold_in(key, 5))[0]
 
   def sample(state: GANState, rng, n: int, labels=None, use_ema: bool = True) -> jax.Array:
     if num_classes:

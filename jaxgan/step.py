@@ -138,7 +138,7 @@ def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
     def d_update_fresh(new: GANState, i):
       """A D update on the i-th real minibatch and freshly drawn z."""
       mb = minibatch(i)
-      fake, g_state = costs.generate(state.g_params, new.g_state, z_of(mb.key), mb.y)
+      fake, g_state = costs.generate(state.g_params, new.g_state, z_of(mb.key), mb.y, mb.key)
       return d_update(new.replace(g_state=g_state), fake, mb)
 
     # --- k - 1 discriminator updates on fresh z ---------------------------------
@@ -153,7 +153,8 @@ def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
 
     # --- the k-th discriminator update; its G forward may serve the G update ----
     last = minibatch(d_steps - 1)
-    generate = lambda g_params: costs.generate(g_params, new.g_state, z_of(last.key), last.y)
+    generate = lambda g_params: costs.generate(g_params, new.g_state, z_of(last.key), last.y,
+                                               last.key)
     if reuse_fake:
       fake, g_pullback, g_state = jax.vjp(generate, state.g_params, has_aux=True)
     else:
@@ -172,7 +173,7 @@ def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
       z = z_of(g_mb.key)
 
       def g_cost(g_params):
-        fake, g_state = costs.generate(g_params, new.g_state, z, last.y)
+        fake, g_state = costs.generate(g_params, new.g_state, z, last.y, g_mb.key)
         g_loss, fake_logits = g_cost_of(fake)
         return g_loss, (g_state, fake_logits)
 

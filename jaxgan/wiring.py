@@ -61,7 +61,7 @@ def players_of(section: config_lib.Players, data_shape: tuple[int, ...] = (2,),
       mlp_depth=(section.g_depth, section.d_depth), activation=section.activation,
       pixels=pixels, bn_axis=bn_axis if section.sync_batch_norm else None,
       d_features=section.d_features, packing=section.packing, seed=seed,
-      stages=section.stages())
+      stages=section.stages(), style=section.style())
 
 
 def build(config: Config, data_shape: tuple[int, ...] = (2,), num_classes: int = 0,

@@ -21,22 +21,24 @@ from jaxgan.update import d_metrics, descend, finish, g_metrics
 RULES = ("simultaneous", "extragradient", "consensus")
 
 
-def joint_gradients(costs: Costs, state: GANState, mb: Minibatch, z):
+def joint_gradients(costs: Costs, state: GANState, mb: Minibatch, z_key):
   """Returns `grads(θ, φ) -> (v, aux)`: both players' gradients at the same point.
 
   D descends its cost on (x, G_θ(z)); G descends its cost against D_φ on the same G_θ(z).
   v = (∇_θ G's cost, ∇_φ D's cost) is a differentiable function of (θ, φ), D's gradient
-  through G_θ(z) included, so that consensus can differentiate ½‖v‖².
+  through G_θ(z) included, so that consensus can differentiate ½‖v‖². z (and G's own
+  noise) is drawn from `z_key`.
   """
+  z = costs.noise(z_key, mb.x.shape[0], mb.x.dtype)
   g_mb = mb._replace(key=jax.random.fold_in(mb.key, 4))
 
   def g_cost(g_params, d_params):
-    fake, new_g_state = costs.generate(g_params, state.g_state, z, mb.y)
+    fake, new_g_state = costs.generate(g_params, state.g_state, z, mb.y, z_key)
     g_loss, fake_logits = costs.g(d_params, state.d_state, state.objective, fake, g_mb)
     return g_loss, (new_g_state, fake_logits)
 
   def grads(g_params, d_params):
-    fake, _ = costs.generate(g_params, state.g_state, z, mb.y)
+    fake, _ = costs.generate(g_params, state.g_state, z, mb.y, z_key)
     (_, d_aux), d_grads = jax.value_and_grad(costs.d, has_aux=True)(
         d_params, state.d_state, state.objective, fake, mb)
     (g_loss, (new_g_state, fake_logits)), g_grads = jax.value_and_grad(
@@ -59,7 +61,7 @@ def joint_step(costs: Costs, g_tx, d_tx, rule: str, ema_decay: schedules.Hyper,
     key, step_key = jax.random.split(state.key)
     d_key, g_key = jax.random.split(step_key)
     mb = Minibatch(x[0], y[0], d_key, state.step, state.step)
-    grads = joint_gradients(costs, state, mb, costs.noise(g_key, x.shape[1], x.dtype))
+    grads = joint_gradients(costs, state, mb, g_key)
     (g_grads, d_grads), aux = grads(state.g_params, state.d_params)
 
     if rule == "extragradient":

@@ -5,7 +5,7 @@ import math
 import flax.linen as nn
 from flax import nnx
 
-from jaxgan.models import dcgan, r3gan, resnet
+from jaxgan.models import dcgan, r3gan, resnet, stylegan2
 from jaxgan.models.layers import is_conditional
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.models.nnx_mlp import NNXMLPDiscriminator, NNXMLPGenerator
@@ -13,9 +13,10 @@ from jaxgan.models.pack import Packed
 
 # The resolutions each image model is defined for, and its own latent dimension.
 RESOLUTIONS = {"dcgan28": (28,), "dcgan64": (64,), "dcgan": (32, 64), "resnet_sn": (32,),
-               "r3gan": None}  # any resolution its stages fit (`r3gan`)
+               "r3gan": None,  # any resolution its stages fit (`r3gan`)
+               "stylegan2": None}  # powers of two from 8 px (`stylegan2`)
 LATENT_DIMS = {"mlp": 2, "mlp_nnx": 2, "dcgan28": 64, "dcgan64": 100, "dcgan": 128,
-               "resnet_sn": 128, "r3gan": 64}
+               "resnet_sn": 128, "r3gan": 64, "stylegan2": 512}
 # R3GAN's stage widths (G's, from the basis up) when none are given: the paper's CIFAR-10
 # (32 px) and FFHQ-64 configurations; 28 px is ours, sized for a CPU (BUILD_NOTES).
 R3GAN_WIDTHS = {28: (256, 256, 256), 32: (768, 768, 768, 768),
@@ -37,7 +38,8 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
                   activation: str = "relu", pixels: bool = False,
                   bn_axis: str | None = None, d_features: int = 1,
                   packing: int = 1, seed: int = 0,
-                  stages: dict | None = None) -> tuple[nn.Module, nn.Module]:
+                  stages: dict | None = None,
+                  style: dict | None = None) -> tuple[nn.Module, nn.Module]:
   """Returns `(generator, discriminator)` for samples of `data_shape` (without batch axis).
 
   Args:
@@ -59,6 +61,8 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
       initialised by `create_state`'s key.
     stages: r3gan's `widths` (G's, from the basis up; D takes them reversed; empty: the
       resolution's `R3GAN_WIDTHS`), `blocks` per stage, `expansion` and `group_size`.
+    style: stylegan2's `channel_base`, `channel_max`, `mapping_layers`, `mixing_prob` and
+      `mbstd_group` (empty: the official defaults, `jaxgan.models.stylegan2`).
 
   Raises:
     ValueError naming the mismatch (a model at the wrong resolution, conditioning
@@ -73,7 +77,8 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
   generator, discriminator = _players(model, data_shape, num_classes, latent_dim,
                                       g_conditioning, d_conditioning,
                                       resolve_d_norm(d_norm, model), mlp_width, mlp_depth,
-                                      activation, pixels, bn_axis, d_features, stages or {})
+                                      activation, pixels, bn_axis, d_features, stages or {},
+                                      style or {})
   if packing > 1:
     if is_conditional(discriminator):
       raise ValueError(f"packing={packing} needs an unconditional discriminator")
@@ -101,7 +106,8 @@ def _nnx_players(data_shape, num_classes, latent_dim, g_conditioning, d_conditio
 
 
 def _players(model, data_shape, num_classes, latent_dim, g_conditioning, d_conditioning,
-             d_norm, mlp_width, mlp_depth, activation, pixels, bn_axis, d_features, stages):
+             d_norm, mlp_width, mlp_depth, activation, pixels, bn_axis, d_features, stages,
+             style):
   latent_dim = latent_dim or LATENT_DIMS[model]
   conditional = g_conditioning != "none" or d_conditioning != "none"
   if conditional and num_classes < 2:
@@ -135,6 +141,8 @@ def _players(model, data_shape, num_classes, latent_dim, g_conditioning, d_condi
                      f"data are {resolution}x{resolution} (set --image_size for image_folder)")
   if model == "r3gan":
     return _r3gan(resolution, channels, latent_dim, g_cond, d_cond, stages)
+  if model == "stylegan2":
+    return _stylegan2(resolution, channels, latent_dim, g_cond, d_cond, style)
   if model == "dcgan28":
     return (dcgan.DCGAN28Generator(latent_dim, channels, **g_cond, bn_axis=bn_axis),
             dcgan.DCGAN28Discriminator(**d_cond))
@@ -157,3 +165,16 @@ def _r3gan(resolution, channels, latent_dim, g_cond, d_cond, stages):
   widths = widths or R3GAN_WIDTHS[resolution]
   return (r3gan.R3GANGenerator(resolution, channels, latent_dim, widths, **arch, **g_cond),
           r3gan.R3GANDiscriminator(resolution, widths[::-1], **arch, **d_cond))
+
+
+def _stylegan2(resolution, channels, latent_dim, g_cond, d_cond, style):
+  style = dict(style)
+  mixing, group = style.pop("mixing_prob", 0.9), style.pop("mbstd_group", 4)
+  mapping = style.pop("mapping_layers", 8)
+  generator = stylegan2.StyleGAN2Generator(resolution, channels, latent_dim,
+                                           mapping_layers=mapping, mixing_prob=mixing,
+                                           **style, **g_cond)
+  # D's label mapping keeps the official depth (8) whatever G's is.
+  discriminator = stylegan2.StyleGAN2Discriminator(resolution, mbstd_group=group, **style,
+                                                   **d_cond)
+  return generator, discriminator

@@ -66,3 +66,15 @@ def downsample(x: jax.Array, lowpass=LOWPASS) -> jax.Array:
   """Returns x (B, H, W, C) at (B, H/2, W/2, C); H and W must be even."""
   taps = _taps(lowpass)
   return _down1d(_down1d(x, 1, taps), 2, taps)
+
+
+def blur(x: jax.Array, pad: int, lowpass=LOWPASS) -> jax.Array:
+  """Returns x (B, H, W, C) filtered by the [1, 3, 3, 1] / 8 kernel (separable) at every
+  pixel, zero-padded by `pad` on each side: (B, H + 2 pad − 3, W + 2 pad − 3, C). A
+  stride-2 convolution after it is StyleGAN2's filtered downsampling convolution."""
+  taps = _taps(lowpass)
+  for axis in (1, 2):
+    n = x.shape[axis] + 2 * pad - 3
+    p = _pad(x, axis, pad, pad)
+    x = sum(float(taps[k]) * _take(p, axis, k, k + n) for k in range(4))
+  return x

@@ -1,0 +1,286 @@
+"""StyleGAN2's players (Karras et al. 2020, "Analyzing and Improving the Image Quality of
+StyleGAN", in the configurations of "Training Generative Adversarial Networks with Limited
+Data"). Every layer has an equalised learning rate (`equalized`); activations are leaky
+ReLU(0.2) × √2.
+
+Generator = mapping network + synthesis network:
+- mapping: z normalised to the sphere (and, when conditional, a label embedding normalised
+  the same way, appended), then `mapping_layers` dense layers at a 0.01 learning-rate
+  multiplier, giving w. A running mean of w (β = 0.995 per training call) is kept as model
+  state for the truncation trick: at sampling w ← w̄ + ψ (w − w̄).
+- synthesis: a learned 4×4 constant, then one block per resolution up to the image's: two
+  3×3 modulated convolutions (the first upsampling 2× with the [1, 3, 3, 1] filter) each
+  followed by per-pixel noise times a learned strength (zero at init), a bias and the
+  activation; each block adds its own 1×1 modulated, not demodulated, "toRGB" output to the
+  upsampled image so far (the skip architecture). Each layer takes its own w (one per
+  layer, `num_ws`); in training, with probability `mixing_prob`, the layers from a random
+  cutoff on take the w of a second z (style mixing regularisation, one cutoff per batch).
+- a modulated convolution scales the kernel's input channels by a style s (a dense map of w,
+  bias 1) and, demodulated, divides each output channel's kernel by its norm; computed as
+  (x · s) ⊛ W · d with d = 1 / √(Σ_{k,i} (W s)² + 1e-8), equal to convolving each sample with
+  its own kernel (`modulated_conv`; the test holds it to the per-sample form).
+
+Discriminator (residual): a 1×1 "fromRGB" at the image's resolution, blocks of two 3×3
+convolutions (the second a filtered stride-2 downsampling) with a 1×1 downsampling skip, the
+sum scaled by √½, down to 4×4; then the minibatch standard deviation (one feature over groups
+of 4), a 3×3 convolution, a dense layer and the output: a logit, or, conditional, the
+projection of D's feature onto an embedding of the label made by its own mapping network,
+divided by √dim.
+
+Widths: min(channel_base / resolution, channel_max) at each resolution.
+
+Randomness: the noise inputs and style mixing draw from the "noise" stream, which training
+and sampling must provide (`jaxgan.players` passes a key from the step's or the sampler's);
+applying G without it raises, so that noise is never silently off.
+
+Resampling convolutions are written as filter-then-convolve (downsampling) and
+upsample-then-convolve (upsampling): the official kernels' order differs only at the borders.
+"""
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxgan.models import equalized, layers, resample
+
+
+def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
+  return min(channel_base // resolution, channel_max)
+
+
+def block_resolutions(resolution: int) -> list[int]:
+  """[4, 8, …, resolution]; raises unless `resolution` is a power of two from 8 up."""
+  log = int(round(math.log2(resolution))) if resolution > 0 else 0
+  if resolution < 8 or 2 ** log != resolution:
+    raise ValueError(f"StyleGAN2 needs a square power-of-two resolution of at least 8 px; "
+                     f"got {resolution}")
+  return [2 ** i for i in range(2, log + 1)]
+
+
+def conv2d(x: jax.Array, w: jax.Array, stride: int = 1, padding="SAME") -> jax.Array:
+  return jax.lax.conv_general_dilated(x, w.astype(x.dtype), (stride, stride), padding,
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def modulated_conv(x: jax.Array, w: jax.Array, styles: jax.Array, demodulate: bool = True,
+                   eps: float = 1e-8) -> jax.Array:
+  """x (B, H, W, I) convolved (SAME) with each sample's kernel w[…, i, o] · styles[b, i],
+  divided by that kernel's norm over (k, k, i) if `demodulate`: (B, H, W, O)."""
+  y = conv2d(x * styles[:, None, None, :].astype(x.dtype), w)
+  if demodulate:
+    norms = jnp.einsum("bi,io->bo", jnp.square(styles), jnp.sum(jnp.square(w), axis=(0, 1)))
+    y = y * jax.lax.rsqrt(norms + eps)[:, None, None, :].astype(y.dtype)
+  return y
+
+
+def _noise_key(module: nn.Module) -> jax.Array | None:
+  if module.is_initializing():
+    return None
+  if not module.has_rng("noise"):
+    raise ValueError(f"{type(module).__name__} draws noise: apply it with rngs={{'noise': "
+                     f"key}} (jaxgan's players pass one in training and sampling)")
+  return module.make_rng("noise")
+
+
+class SynthesisLayer(nn.Module):
+  """Modulated 3×3 convolution (upsampling first if `up`), noise, bias, activation."""
+  features: int
+  up: bool = False
+  use_noise: bool = True
+
+  @nn.compact
+  def __call__(self, x, w):
+    width = x.shape[-1]
+    styles = equalized.Dense(width, bias_init=1.0, name="affine")(w)
+    if self.up:
+      x = resample.upsample(x)
+    y = modulated_conv(x, equalized.weight(self, "kernel", (3, 3, width, self.features)),
+                       styles)
+    if self.use_noise:
+      strength = self.param("noise_strength", nn.initializers.zeros, ())
+      key = _noise_key(self)
+      if key is not None:
+        noise = jax.random.normal(key, (*y.shape[:3], 1), y.dtype)
+        y = y + noise * strength.astype(y.dtype)
+    return equalized.lrelu(y + equalized.bias(self, "bias", self.features).astype(y.dtype))
+
+
+class ToRGB(nn.Module):
+  """1×1 modulated convolution to the image's channels, not demodulated, plus a bias."""
+  channels: int
+
+  @nn.compact
+  def __call__(self, x, w):
+    width = x.shape[-1]
+    styles = equalized.Dense(width, bias_init=1.0, name="affine")(w)
+    y = modulated_conv(x, equalized.weight(self, "kernel", (1, 1, width, self.channels)),
+                       styles, demodulate=False)
+    return y + equalized.bias(self, "bias", self.channels).astype(y.dtype)
+
+
+class MappingNetwork(nn.Module):
+  """z [, labels] → w: normalised inputs, `num_layers` dense layers at `lr_mul`."""
+  w_dim: int
+  num_layers: int = 8
+  num_classes: int = 0
+  lr_mul: float = 0.01
+
+  @nn.compact
+  def __call__(self, z=None, y=None):
+    parts = [] if z is None else [equalized.normalize_2nd_moment(z)]
+    if self.num_classes:
+      onehot = jax.nn.one_hot(y, self.num_classes, dtype=jnp.float32)
+      parts.append(equalized.normalize_2nd_moment(
+          equalized.Dense(self.w_dim, name="embed")(onehot)))
+    x = jnp.concatenate(parts, axis=-1)
+    for i in range(self.num_layers):
+      x = equalized.Dense(self.w_dim, lr_mul=self.lr_mul, activate=True, name=f"fc{i}")(x)
+    return x
+
+
+class StyleGAN2Generator(nn.Module):
+  """z (B, latent_dim) [, labels (B,)] → images (B, R, R, C)."""
+  resolution: int
+  channels: int
+  latent_dim: int = 512
+  w_dim: int = 512
+  mapping_layers: int = 8
+  channel_base: int = 32768
+  channel_max: int = 512
+  num_classes: int = 0
+  conditioning: str = "concat"  # the label embedding beside z, into the mapping
+  mixing_prob: float = 0.9
+  truncation_psi: float = 1.0  # applied when not training
+  w_avg_beta: float = 0.995
+  use_noise: bool = True
+
+  @property
+  def num_ws(self) -> int:
+    return 2 * len(block_resolutions(self.resolution))
+
+  @nn.compact
+  def __call__(self, z, y=None, train: bool = True):
+    layers.check_conditioning(self.num_classes, self.conditioning, ("concat",))
+    resolutions = block_resolutions(self.resolution)
+    mapping = MappingNetwork(self.w_dim, self.mapping_layers, self.num_classes,
+                             name="mapping")
+    w = mapping(z, y)
+    w_avg = self.variable("stats", "w_avg", jnp.zeros, (self.w_dim,))
+    if train and not self.is_initializing():
+      mean = jnp.mean(jax.lax.stop_gradient(w), axis=0)
+      w_avg.value = mean + self.w_avg_beta * (w_avg.value - mean)
+    if not train and self.truncation_psi != 1.0:
+      w = w_avg.value + self.truncation_psi * (w - w_avg.value)
+    ws = jnp.broadcast_to(w[:, None, :], (w.shape[0], self.num_ws, self.w_dim))
+    if train and self.mixing_prob > 0:
+      ws = self._mix(ws, mapping, z, y)
+
+    widths = {r: channels_at(r, self.channel_base, self.channel_max) for r in resolutions}
+    const = self.param("const", nn.initializers.normal(1.0), (4, 4, widths[4]))
+    x = jnp.broadcast_to(const[None].astype(z.dtype), (z.shape[0], 4, 4, widths[4]))
+    image, index = None, 0
+    for res in resolutions:
+      with_up = res > 4
+      if with_up:
+        x = SynthesisLayer(widths[res], up=True, use_noise=self.use_noise,
+                           name=f"b{res}_conv0")(x, ws[:, index])
+        index += 1
+      x = SynthesisLayer(widths[res], use_noise=self.use_noise,
+                         name=f"b{res}_conv1")(x, ws[:, index])
+      index += 1
+      rgb = ToRGB(self.channels, name=f"b{res}_torgb")(x, ws[:, index])
+      image = rgb if image is None else resample.upsample(image) + rgb
+    return image
+
+  def _mix(self, ws, mapping, z, y):
+    """Style mixing: from a random layer on (one cutoff per batch), the w of a second z."""
+    key = _noise_key(self)
+    if key is None:
+      return ws
+    k_z, k_cut, k_use = jax.random.split(key, 3)
+    w2 = mapping(jax.random.normal(k_z, z.shape, z.dtype), y)
+    cutoff = jax.random.randint(k_cut, (), 1, self.num_ws)
+    cutoff = jnp.where(jax.random.uniform(k_use, ()) < self.mixing_prob, cutoff, self.num_ws)
+    later = (jnp.arange(self.num_ws) >= cutoff)[None, :, None]
+    return jnp.where(later, w2[:, None, :], ws)
+
+
+class DConv(nn.Module):
+  """Equalised k×k convolution (+ bias), optionally a filtered stride-2 downsampling, then
+  leaky ReLU × √2 × `gain` if `activate`, else × `gain`."""
+  features: int
+  size: int = 3
+  down: bool = False
+  use_bias: bool = True
+  activate: bool = True
+  gain: float = 1.0
+
+  @nn.compact
+  def __call__(self, x):
+    w = equalized.weight(self, "kernel", (self.size, self.size, x.shape[-1], self.features))
+    if self.down and self.size == 1:
+      y = conv2d(resample.downsample(x), w)
+    elif self.down:  # [1,3,3,1] with 2 px of zeros a side, then a VALID stride-2 conv
+      y = conv2d(resample.blur(x, pad=(self.size + 1) // 2), w, stride=2, padding="VALID")
+    else:
+      y = conv2d(x, w)
+    if self.use_bias:
+      y = y + equalized.bias(self, "bias", self.features).astype(y.dtype)
+    return equalized.lrelu(y, equalized.LRELU_GAIN * self.gain) if self.activate else (
+        y * self.gain)
+
+
+def minibatch_stddev(x: jax.Array, group_size: int = 4, num_channels: int = 1) -> jax.Array:
+  """Appends `num_channels` features: the standard deviation of each feature over a group of
+  samples (samples i, i + n, i + 2n, … with n = batch / group), averaged over the feature's
+  channels and positions, the same for every sample of the group."""
+  batch, h, w, c = x.shape
+  group = min(group_size, batch)
+  if batch % group or c % num_channels:
+    raise ValueError(f"the minibatch standard deviation needs a batch divisible by its group "
+                     f"({group}) and channels by {num_channels}; got batch {batch}, {c} "
+                     f"channels")
+  y = x.astype(jnp.float32).reshape(group, batch // group, h, w, num_channels,
+                                    c // num_channels)
+  y = jnp.sqrt(jnp.mean(jnp.square(y - jnp.mean(y, axis=0)), axis=0) + 1e-8)
+  y = jnp.mean(y, axis=(1, 2, 4))                       # (n, num_channels)
+  y = jnp.tile(y, (group, 1)).astype(x.dtype)          # sample j takes group j mod n
+  return jnp.concatenate([x, jnp.broadcast_to(y[:, None, None, :], (batch, h, w,
+                                                                   num_channels))], axis=-1)
+
+
+class StyleGAN2Discriminator(nn.Module):
+  """images (B, R, R, C) [, labels (B,)] → logits (B,)."""
+  resolution: int
+  channel_base: int = 32768
+  channel_max: int = 512
+  num_classes: int = 0
+  conditioning: str = "projection"
+  mapping_layers: int = 8  # of the label's embedding (conditional)
+  mbstd_group: int = 4
+  mbstd_channels: int = 1
+
+  @nn.compact
+  def __call__(self, x, y=None, train: bool = True):
+    del train
+    layers.check_conditioning(self.num_classes, self.conditioning, ("projection",))
+    resolutions = block_resolutions(self.resolution)[::-1]  # R, …, 8, 4
+    width = lambda r: channels_at(r, self.channel_base, self.channel_max)
+    x = DConv(width(self.resolution), 1, name=f"b{self.resolution}_fromrgb")(x)
+    for res in resolutions[:-1]:
+      skip = DConv(width(res // 2), 1, down=True, use_bias=False, activate=False,
+                   gain=math.sqrt(0.5), name=f"b{res}_skip")(x)
+      h = DConv(width(res), name=f"b{res}_conv0")(x)
+      h = DConv(width(res // 2), down=True, gain=math.sqrt(0.5), name=f"b{res}_conv1")(h)
+      x = skip + h
+    c4 = width(4)
+    x = minibatch_stddev(x, self.mbstd_group, self.mbstd_channels)
+    x = DConv(c4, name="b4_conv")(x)
+    x = equalized.Dense(c4, activate=True, name="b4_fc")(x.reshape(x.shape[0], -1))
+    if not self.num_classes:
+      return equalized.Dense(1, name="b4_out")(x)[:, 0]
+    out = equalized.Dense(c4, name="b4_out")(x)
+    cmap = MappingNetwork(c4, self.mapping_layers, self.num_classes, name="mapping")(None, y)
+    return jnp.sum(out * cmap.astype(out.dtype), axis=-1) / math.sqrt(c4)

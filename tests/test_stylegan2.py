@@ -1,0 +1,201 @@
+"""StyleGAN2's layers against plain per-sample references, and its players' structure."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxgan
+from jaxgan.models import equalized, registry, resample, stylegan2
+
+
+def _conv(x, w, stride=1, padding="SAME"):
+  return jax.lax.conv_general_dilated(x, w, (stride, stride), padding,
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                      precision="highest")
+
+
+def test_modulated_conv_is_each_sample_convolved_with_its_own_normalised_kernel():
+  kx, kw, ks = jax.random.split(jax.random.key(0), 3)
+  x = jax.random.normal(kx, (3, 5, 5, 4))
+  w = jax.random.normal(kw, (3, 3, 4, 6))
+  s = jax.random.uniform(ks, (3, 4), minval=0.2, maxval=2.0)
+  for demodulate in (True, False):
+    want = []
+    for b in range(3):
+      kernel = w * s[b][None, None, :, None]
+      if demodulate:
+        kernel = kernel / jnp.sqrt(jnp.sum(kernel ** 2, axis=(0, 1, 2)) + 1e-8)
+      want.append(_conv(x[b:b + 1], kernel)[0])
+    with jax.default_matmul_precision("highest"):
+      got = stylegan2.modulated_conv(x, w, s, demodulate)
+    np.testing.assert_allclose(got, jnp.stack(want), rtol=1e-5, atol=1e-5)
+  # Demodulated, the kernel's and the style's scales do not matter.
+  np.testing.assert_allclose(stylegan2.modulated_conv(x, 3.0 * w, 0.5 * s),
+                             stylegan2.modulated_conv(x, w, s), rtol=1e-5, atol=1e-5)
+
+
+def test_equalised_dense_scales_its_stored_weights_at_every_call():
+  layer = equalized.Dense(3, lr_mul=0.01, bias_init=1.0, activate=True)
+  x = jax.random.normal(jax.random.key(0), (2, 5))
+  params = layer.init(jax.random.key(1), x)["params"]
+  # Stored as N(0, 1) / lr_mul: std ≈ 100; the bias stored as init / lr_mul.
+  assert 50 < float(jnp.std(params["kernel"])) < 200
+  np.testing.assert_allclose(params["bias"], 100.0)
+  pre = x @ (params["kernel"] * 0.01 / math.sqrt(5)) + params["bias"] * 0.01
+  want = np.where(pre > 0, pre, 0.2 * pre) * math.sqrt(2)
+  np.testing.assert_allclose(layer.apply({"params": params}, x), want, rtol=1e-5, atol=1e-6)
+  # Adam's step on the stored weight moves the used one lr_mul / √fan_in as far.
+  grad = jax.grad(lambda p: layer.apply({"params": p}, x).sum())(params)["kernel"]
+  pre_grad = jax.grad(lambda k: equalized.lrelu(x @ k + 1.0).sum())(
+      params["kernel"] * 0.01 / math.sqrt(5))
+  np.testing.assert_allclose(grad, pre_grad * 0.01 / math.sqrt(5), rtol=1e-5)
+
+
+def test_minibatch_stddev_by_hand():
+  x = np.random.default_rng(0).normal(size=(8, 2, 2, 3)).astype(np.float32)
+  got = np.asarray(stylegan2.minibatch_stddev(jnp.asarray(x), group_size=4))
+  assert got.shape == (8, 2, 2, 4)
+  np.testing.assert_array_equal(got[..., :3], x)
+  for j in range(8):
+    group = x[j % 2::2]  # samples j mod 2, +2, +4, +6: the group of 4 that j belongs to
+    want = np.mean(np.sqrt(np.var(group, axis=0) + 1e-8))
+    np.testing.assert_allclose(got[j, :, :, 3], want, rtol=1e-5)
+  with pytest.raises(ValueError, match="batch 6"):
+    stylegan2.minibatch_stddev(jnp.zeros((6, 2, 2, 3)), group_size=4)
+
+
+def test_blur_is_the_separable_1331_filter_and_a_stride_two_conv_after_it_halves():
+  x = np.random.default_rng(1).normal(size=(1, 6, 6, 1)).astype(np.float32)
+  f = np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64.0
+  padded = np.pad(x[0, :, :, 0], 2)
+  want = np.array([[np.sum(padded[i:i + 4, j:j + 4] * f) for j in range(7)] for i in range(7)])
+  got = resample.blur(jnp.asarray(x), pad=2)
+  np.testing.assert_allclose(got[0, :, :, 0], want, rtol=1e-5, atol=1e-6)
+  layer = stylegan2.DConv(2, down=True)
+  params = layer.init(jax.random.key(0), jnp.asarray(x))
+  assert layer.apply(params, jnp.asarray(x)).shape == (1, 3, 3, 2)
+
+
+def _tiny(**kw):
+  g = dict(resolution=8, channels=1, latent_dim=8, w_dim=8, mapping_layers=2,
+           channel_base=64, channel_max=8)
+  return stylegan2.StyleGAN2Generator(**{**g, **kw})
+
+
+def test_noise_starts_at_zero_strength_and_is_drawn_from_the_noise_stream():
+  G = _tiny(mixing_prob=0.0)
+  z = jax.random.normal(jax.random.key(0), (4, 8))
+  variables = jax.jit(G.init)({"params": jax.random.key(1)}, z)
+  run = jax.jit(lambda v, key: G.apply(v, z, train=False, rngs={"noise": key}))
+  np.testing.assert_array_equal(run(variables, jax.random.key(2)),
+                                run(variables, jax.random.key(3)))
+  params = jax.tree_util.tree_map_with_path(
+      lambda path, p: p + 0.5 if "noise_strength" in jax.tree_util.keystr(path) else p,
+      variables["params"])
+  noisy = {**variables, "params": params}
+  assert not np.allclose(run(noisy, jax.random.key(2)), run(noisy, jax.random.key(3)))
+  np.testing.assert_array_equal(run(noisy, jax.random.key(2)), run(noisy, jax.random.key(2)))
+  with pytest.raises(ValueError, match="rngs=\\{'noise': key\\}"):
+    G.apply(variables, z, train=False)
+
+
+def test_w_avg_tracks_the_mapping_and_truncation_pulls_toward_it():
+  z = jax.random.normal(jax.random.key(0), (16, 8))
+  G = _tiny(mixing_prob=0.0, use_noise=False)
+  variables = jax.jit(G.init)({"params": jax.random.key(1)}, z)
+  assert not np.any(variables["stats"]["w_avg"])
+  _, stats = G.apply(variables, z, rngs={"noise": jax.random.key(2)}, mutable=["stats"])
+  w = stylegan2.MappingNetwork(8, 2).apply({"params": variables["params"]["mapping"]}, z)
+  np.testing.assert_allclose(stats["stats"]["w_avg"], 0.005 * np.mean(w, axis=0), rtol=1e-4,
+                             atol=1e-7)
+  # ψ = 0: every sample is the image of w̄, whatever its z.
+  tracked = {**variables, **stats}
+  images = jax.jit(lambda v: _tiny(truncation_psi=0.0, use_noise=False).apply(
+      v, z, train=False, rngs={"noise": jax.random.key(3)}))(tracked)
+  np.testing.assert_allclose(images, jnp.broadcast_to(images[:1], images.shape), atol=1e-6)
+  full = jax.jit(lambda v: G.apply(v, z, train=False, rngs={"noise": jax.random.key(3)}))(
+      tracked)
+  assert float(jnp.std(full, axis=0).mean()) > 1e-3
+
+
+def test_style_mixing_takes_later_layers_from_a_second_latent():
+  z = jax.random.normal(jax.random.key(0), (4, 8))
+  plain, mixed = _tiny(mixing_prob=0.0, use_noise=False), _tiny(mixing_prob=1.0, use_noise=False)
+  variables = plain.init({"params": jax.random.key(1)}, z)
+  run = lambda G, key: G.apply(variables, z, rngs={"noise": key}, mutable=["stats"])[0]
+  base = run(plain, jax.random.key(2))
+  assert not np.allclose(run(mixed, jax.random.key(2)), base, atol=1e-4)
+  # Without training, no mixing: the plain generator's image.
+  np.testing.assert_allclose(
+      mixed.apply(variables, z, train=False, rngs={"noise": jax.random.key(2)}), base,
+      rtol=1e-5, atol=1e-6)
+
+
+def test_players_run_conditionally_and_refuse_what_they_cannot_be():
+  z = jax.random.normal(jax.random.key(0), (4, 8))
+  y = jnp.array([0, 1, 2, 1])
+  G = _tiny(num_classes=3, use_noise=False, mixing_prob=0.0)
+  g_vars = jax.jit(G.init)({"params": jax.random.key(1)}, z, y)
+  generate = jax.jit(lambda labels: G.apply(g_vars, z, labels, train=False,
+                                            rngs={"noise": jax.random.key(2)}))
+  images = generate(y)
+  assert images.shape == (4, 8, 8, 1)
+  assert not np.allclose(images, generate(y[::-1]))
+  D = stylegan2.StyleGAN2Discriminator(8, channel_base=64, channel_max=8, num_classes=3,
+                                       mapping_layers=2)
+  d_vars = jax.jit(D.init)(jax.random.key(3), images, y)
+  judge = jax.jit(lambda labels: D.apply(d_vars, images, labels))
+  logits = judge(y)
+  assert logits.shape == (4,) and not np.allclose(logits, judge(y[::-1]))
+  with pytest.raises(ValueError, match="power-of-two resolution of at least 8 px; got 28"):
+    _tiny(resolution=28).init({"params": jax.random.key(0)}, z)
+  with pytest.raises(ValueError, match="conditioning='cbn' is not accepted"):
+    _tiny(num_classes=3, conditioning="cbn").init({"params": jax.random.key(0)}, z, y)
+
+
+def _count(module, *inputs):
+  shapes = jax.eval_shape(lambda: module.init({"params": jax.random.key(0)}, *inputs))
+  return sum(a.size for a in jax.tree.leaves(shapes["params"]))
+
+
+@pytest.mark.parametrize("resolution, base, mapping, classes, g_count, d_count", [
+    # FFHQ 1024 (config F): the counts the official implementation prints for its players.
+    (1024, 32768, 8, 0, 30_370_060, 29_012_513),
+    # ADA's paper256 configuration (FFHQ / image folders at 256 px).
+    (256, 16384, 8, 0, 24_767_458, 24_001_089),
+    # ADA's CIFAR-10 configuration (conditional, a 2-layer mapping in G).
+    (32, 32768, 2, 10, 20_215_315, 23_876_096),
+])
+def test_parameter_counts_of_the_shipped_configurations(resolution, base, mapping, classes,
+                                                        g_count, d_count):
+  G = stylegan2.StyleGAN2Generator(resolution, 3, channel_base=base, mapping_layers=mapping,
+                                   num_classes=classes)
+  D = stylegan2.StyleGAN2Discriminator(resolution, channel_base=base, num_classes=classes)
+  z, y = jnp.zeros((4, 512)), jnp.zeros((4,), jnp.int32)
+  x = jnp.zeros((4, resolution, resolution, 3))
+  labels = (y,) if classes else ()
+  assert (_count(G, z, *labels), _count(D, x, *labels)) == (g_count, d_count)
+
+
+def test_the_step_and_the_sampler_give_the_generator_its_noise_stream():
+  config = dict(channel_base=64, channel_max=8, mapping_layers=2, mixing_prob=0.5,
+                mbstd_group=2)
+  G, D = registry.build_players("stylegan2", (8, 8, 1), latent_dim=8, style=config)
+  assert (G.mixing_prob, D.mbstd_group, D.mapping_layers) == (0.5, 2, 8)
+  tx = optax.adam(1e-3)
+  x = jax.random.normal(jax.random.key(0), (1, 4, 8, 8, 1))
+  state = jaxgan.create_state(0, G, D, tx, tx, x[0])
+  step = jax.jit(jaxgan.make_train_step(G, D, tx, tx, "non_saturating"))
+  new, metrics = step(state, {"x": x})
+  assert np.isfinite(float(metrics["d/loss"])) and np.any(new.g_state["stats"]["w_avg"])
+  # The noise strengths got gradients (so the noise reached G's layers) and moved.
+  strengths = lambda s: [v for p, v in jax.tree_util.tree_flatten_with_path(s.g_params)[0]
+                         if "noise_strength" in jax.tree_util.keystr(p)]
+  assert all(float(a) != float(b) for a, b in zip(strengths(new), strengths(state)))
+  sample = jaxgan.make_sample_fn(G)
+  np.testing.assert_array_equal(sample(new, 3, 4), sample(new, 3, 4))
+  assert not np.allclose(sample(new, 3, 4), sample(new, 4, 4))
