@@ -161,6 +161,15 @@ class Objective:
                                "along half a cosine over the schedule (R3GAN).",
                                choices=lambda: schedules.GROWTHS)
   ac_weight: float = option(1.0, "Weight of the AC-GAN class cross-entropy.", at_least=0)
+  pl_weight: float = option(0.0, "Weight of G's path-length regularisation (StyleGAN2: 2; "
+                            "0 = off); needs a generator with per-layer latents (stylegan2).",
+                            at_least=0)
+  pl_every: int = option(4, "Path length is taken every this many G updates, its weight "
+                         "times this.", at_least=1)
+  pl_decay: float = option(0.01, "Speed of the path length's running mean.", above=0,
+                           at_most=1)
+  pl_batch_shrink: int = option(2, "Path length runs on batch / this fresh samples.",
+                                at_least=1)
 
 
 @dataclasses.dataclass(frozen=True)

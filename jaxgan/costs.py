@@ -9,7 +9,7 @@ new state), D's adversarial loss alone, and G's cost against a given D. The alte
 Keys: a minibatch's key `k` gives D's view of the real batch `fold_in(k, 2)`, of the
 generated batch `fold_in(k, 3)`, and the regularisers `fold_in(k, 1)`. G's own randomness
 (StyleGAN2's noise inputs and style mixing) comes from `fold_in(k', 5)`, k' the key its z
-was drawn from. Under an axis every
+was drawn from; G's regularisers draw from `fold_in(k, 6)` of the G update's key. Under an axis every
 random draw is this device's own (`Devices.key`), and the noise z is this device's slice of
 the global batch's draw, so N devices compute what one device computes on the whole batch.
 """
@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import regularisers, schedules
+from jaxgan import path_length, regularisers, schedules
 from jaxgan.objective import Objective
 from jaxgan.state import real_inputs
 
@@ -76,6 +76,9 @@ class Costs(NamedTuple):
   g: Callable          # (d_params, d_state, objective_state, fake, mb, d_opt_state) -> (cost, logits)
   devices: Devices
   conditional: bool
+  # (g_params, g_state, objective_state, mb) -> (G's weighted regularisers, objective state);
+  # None when the objective has none.
+  g_regularisers: Callable | None = None
 
 
 def split_logits(d_out):
@@ -157,7 +160,38 @@ def make_costs(generator, discriminator, objective: Objective,
   conditional = bool(generator.num_classes or discriminator.num_classes)
   noise = lambda key, batch_size, dtype: devices.noise(key, batch_size, generator.latent_dim,
                                                       dtype)
-  return Costs(noise, generate, d_cost, d_loss, g_cost, devices, conditional)
+  g_regs = (_g_regularisers(generator, objective, devices, noise)
+            if objective.g_regularisers else None)
+  return Costs(noise, generate, d_cost, d_loss, g_cost, devices, conditional, g_regs)
+
+
+def _g_regularisers(generator, objective: Objective, devices: Devices, noise) -> Callable:
+  """Returns G's regularisers' cost: their weighted sum and the objective's new state.
+
+  They see G through `path_length.GInputs`: its images as a function of a perturbation of
+  its per-layer latents, which the generator must take (`ws_delta`, `num_ws`, `w_dim`).
+  """
+  module = getattr(generator, "module", None)
+  if not all(hasattr(module, a) for a in ("num_ws", "w_dim")):
+    names = ", ".join(r.name for r in objective.g_regularisers)
+    raise ValueError(f"{names} regularises G in its per-layer latents w, which "
+                     f"{type(module).__name__} does not have; use model=stylegan2")
+  ws_shape = (module.num_ws, module.w_dim)
+
+  def cost(g_params, g_state, parts, mb):
+    def synthesise(params, z, y, ws_delta, key):
+      return generator.apply(params, g_state, z, y, True, rng=key, ws_delta=ws_delta)[0]
+    inputs = path_length.GInputs(
+        synthesise, lambda key, n: noise(key, n, mb.x.dtype), g_params, mb.y, ws_shape,
+        devices.key(jax.random.fold_in(mb.key, 6)), mb.step)
+    value, parts = jnp.zeros((), mb.x.dtype), dict(parts)
+    for i, reg in enumerate(objective.g_regularisers):
+      reg_value, parts[reg.name] = reg.cost(
+          inputs._replace(key=jax.random.fold_in(inputs.key, i)), parts[reg.name])
+      value = value + schedules.at(reg.weight, mb.step) * reg_value
+    return value, parts
+
+  return cost
 
 
 def check_batch(batch, d_steps: int, conditional: bool) -> tuple[jax.Array, jax.Array]:

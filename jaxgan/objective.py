@@ -1,4 +1,5 @@
-"""The GAN objective as composed parts: an adversarial loss, D's view, D's regularisers.
+"""The GAN objective as composed parts: an adversarial loss, D's view, D's and G's
+regularisers.
 
     objective = Objective(losses.get("hinge"),
                           d_regularisers=(regularisers.penalty("r1", 10.0),
@@ -15,7 +16,7 @@ counts in `d/loss` and `g/loss`, not among the regularisers.
 
 from typing import NamedTuple
 
-from jaxgan import lecam, losses, penalties, regularisers, schedules, views
+from jaxgan import lecam, losses, path_length, penalties, regularisers, schedules, views
 
 
 class Objective(NamedTuple):
@@ -24,11 +25,13 @@ class Objective(NamedTuple):
   d_regularisers: tuple[regularisers.Regulariser, ...] = ()
   view: views.View = views.identity()
   ac_weight: schedules.Hyper = 1.0
+  # Costs of G's own (`path_length.GInputs`), added to G's cost in its update.
+  g_regularisers: tuple[regularisers.Regulariser, ...] = ()
 
   def init(self) -> dict:
     """Returns the state of every part that has one, by the part's name."""
     state = {}
-    for part in (self.view, *self.d_regularisers):
+    for part in (self.view, *self.d_regularisers, *self.g_regularisers):
       value = part.init()
       if value is None:
         continue
@@ -51,7 +54,8 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
           lecam_decay: float = 0.99, instance_noise: schedules.Hyper = 0.0,
           instance_noise_steps: int = 0, augment: str = "", augment_p: float = 1.0,
           augment_growth: str = "none", ac_weight: schedules.Hyper = 1.0,
-          horizon: int = 1) -> Objective:
+          pl_weight: float = 0.0, pl_every: int = 4, pl_decay: float = 0.01,
+          pl_batch_shrink: int = 2, horizon: int = 1) -> Objective:
   """Returns the objective a run's settings name (the runner's flags of the same names).
 
   `penalty` names any number of penalties (`penalties.parse`: "r1,r2", "r1:0.05,r2:0.01"),
@@ -59,7 +63,8 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
   updates; with `penalty_decay_to` ≠ 1 each weight moves to that fraction of itself along
   half a cosine over `horizon` steps. The penalties come before LeCam; instance noise before
   DiffAugment, which augments each sample with probability `augment_p` (growing from 0 along
-  a cosine over `horizon` with `augment_growth="cosine"`, R3GAN's schedule).
+  a cosine over `horizon` with `augment_growth="cosine"`, R3GAN's schedule). `pl_weight` > 0
+  adds G's lazy path-length regularisation (`jaxgan.path_length`).
   """
   regs = []
   regularisers.check_every(penalty_every)
@@ -75,4 +80,6 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
   policy = views.diff_augment(augment, schedules.grow(augment_p, augment_growth, horizon))
   view = (views.chain(views.instance_noise(instance_noise, instance_noise_steps), policy)
           if callable(instance_noise) or instance_noise or augment else views.identity())
-  return Objective(losses.get(loss), tuple(regs), view, ac_weight)
+  g_regs = (path_length.path_length(pl_weight, pl_every, pl_decay, pl_batch_shrink),) if (
+      pl_weight) else ()
+  return Objective(losses.get(loss), tuple(regs), view, ac_weight, g_regs)

@@ -57,16 +57,17 @@ class LinenPlayer(_Attributes):
     variables = dict(self.module.init({"params": key}, *args, train=False))
     return variables.pop("params"), variables
 
-  def apply(self, params, model_state, inputs, labels, train: bool, rng=None):
-    """Returns `(outputs, new_model_state)`; model state changes only in training."""
+  def apply(self, params, model_state, inputs, labels, train: bool, rng=None, **kwargs):
+    """Returns `(outputs, new_model_state)`; model state changes only in training.
+    `kwargs` go to the module's call (a regulariser's hook, as `ws_delta` for path length)."""
     variables = {"params": params, **model_state}
     args = (inputs,) if labels is None or not self.num_classes else (inputs, labels)
     rngs = {} if rng is None else {"rngs": {"noise": rng}}
     if train and model_state:
       out, updates = self.module.apply(variables, *args, train=True, mutable=list(model_state),
-                                       **rngs)
+                                       **rngs, **kwargs)
       return out, {**model_state, **updates}
-    return self.module.apply(variables, *args, train=train, **rngs), model_state
+    return self.module.apply(variables, *args, train=train, **rngs, **kwargs), model_state
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -94,9 +95,12 @@ class NNXPlayer(_Attributes):
     params, rest = self._templates
     return nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
 
-  def apply(self, params, model_state, inputs, labels, train: bool, rng=None):
+  def apply(self, params, model_state, inputs, labels, train: bool, rng=None, **kwargs):
     """Returns `(outputs, new_model_state)`; model state changes only in training."""
     del rng
+    if kwargs:
+      raise ValueError(f"{type(self.module).__name__} is an NNX player, which takes no "
+                       f"regulariser hooks ({', '.join(kwargs)})")
     states = [jax.tree.map(lambda x: x, t) for t in self._templates]  # fresh copies to fill
     for state, pure in zip(states, (params, model_state)):
       nnx.replace_by_pure_dict(state, pure)
@@ -130,9 +134,10 @@ class MixedPrecision:
   def init(self, key, inputs):
     return self.player.init(key, inputs)
 
-  def apply(self, params, model_state, inputs, labels, train: bool, rng=None):
+  def apply(self, params, model_state, inputs, labels, train: bool, rng=None, **kwargs):
     params, inputs = _cast_floats((params, inputs), jnp.dtype(self.dtype))
-    out, new_state = self.player.apply(params, model_state, inputs, labels, train, rng)
+    out, new_state = self.player.apply(params, model_state, inputs, labels, train, rng,
+                                       **kwargs)
     new_state = jax.tree.map(lambda new, old: new.astype(old.dtype), new_state, model_state)
     return _cast_floats(out, jnp.float32), new_state
 

@@ -86,7 +86,7 @@ def make_train_step(generator, discriminator, g_tx: optax.GradientTransformation
 
   Metrics: `d/loss` (adversarial), `d/penalty` (weighted regularisers), `d/real_logit`,
   `d/fake_logit`, `d/grad_norm` (means over the k D updates), `g/loss`, `g/fake_logit`,
-  `g/grad_norm`; `nonfinite`, a bit mask over `NONFINITE_CHECKS` (0 for a clean step;
+  `g/grad_norm`, `g/penalty` (G's weighted regularisers, when it has any); `nonfinite`, a bit mask over `NONFINITE_CHECKS` (0 for a clean step;
   `nonfinite_names` decodes it), and `skipped`, the running count of dropped updates.
   """
   if not isinstance(d_steps, int) or d_steps < 1:
@@ -102,8 +102,13 @@ def make_train_step(generator, discriminator, g_tx: optax.GradientTransformation
     raise ValueError(f"update_rule={update_rule!r} moves both players from the same point: it "
                      f"needs d_steps=1, unroll_steps=0 and reuse_fake=False; got d_steps="
                      f"{d_steps}, unroll_steps={unroll_steps}, reuse_fake={reuse_fake}")
+  objective = as_objective(objective)
+  if objective.g_regularisers and update_rule != "alternating":
+    raise ValueError(f"update_rule={update_rule!r} has no place for G's regularisers "
+                     f"({', '.join(r.name for r in objective.g_regularisers)}); use "
+                     f"update_rule='alternating'")
   costs = make_costs(as_player(generator, compute_dtype), as_player(discriminator, compute_dtype),
-                     as_objective(objective), axis_name)
+                     objective, axis_name)
   if unroll_steps:
     costs = unrolled.unrolled(costs, d_tx, unroll_steps)
   if update_rule == "alternating":
@@ -180,12 +185,19 @@ def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
       (g_loss, (g_state, fake_logits)), g_grads = jax.value_and_grad(
           g_cost, has_aux=True)(state.g_params)
       new = new.replace(g_state=g_state)
+    if costs.g_regularisers is not None:  # G's own regularisers (path length)
+      (g_penalty, parts), reg_grads = jax.value_and_grad(costs.g_regularisers, has_aux=True)(
+          state.g_params, new.g_state, new.objective, g_mb)
+      g_grads = jax.tree.map(jnp.add, g_grads, reg_grads)
+      new = new.replace(objective=parts)
     g_grads = costs.devices.mean(g_grads)
     g_params, g_opt_state = descend(g_tx, g_grads, state.g_opt_state, state.g_params)
     new = new.replace(g_params=g_params, g_opt_state=g_opt_state)
 
     metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *d_logs)
     metrics.update(g_metrics(g_loss, fake_logits, g_grads))
+    if costs.g_regularisers is not None:
+      metrics["g/penalty"] = g_penalty
     return finish(state, new, key, g_grads, metrics, costs.devices, ema_decay)
 
   return train_step

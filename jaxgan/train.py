@@ -23,7 +23,7 @@ from jaxgan.preemption import Preempted, StopSignals
 from jaxgan.step import nonfinite_names
 from jaxgan.writers import JsonlWriter, TensorBoardWriter, write_json_atomically
 
-CURVE_PANELS = {"losses": ["d/loss", "g/loss", "d/penalty"],
+CURVE_PANELS = {"losses": ["d/loss", "g/loss", "d/penalty", "g/penalty"],
                 "mean D logit": ["d/real_logit", "d/fake_logit", "g/fake_logit"],
                 "gradient norms": ["d/grad_norm", "g/grad_norm"]}
 

@@ -145,7 +145,7 @@ def plot_curves(records: list[dict], panels: dict[str, list[str]], width: int = 
       draw.text((4, y - 6), f"{value:.3g}", fill=(0, 0, 0))
     draw.text((x0, y1 + 6), f"step {s_lo:g}", fill=(0, 0, 0))
     draw.text((x1 - 90, y1 + 6), f"step {s_hi:g}", fill=(0, 0, 0))
-    for i, (key, pts) in enumerate(series.items()):
+    for i, (key, pts) in enumerate((k, s) for k, s in series.items() if s):  # logged ones
       colour = _SERIES_COLOURS[i % len(_SERIES_COLOURS)]
       if len(pts) > 1:
         draw.line([to_px(*pt) for pt in pts], fill=colour, width=2)

@@ -161,7 +161,9 @@ class StyleGAN2Generator(nn.Module):
     return 2 * len(block_resolutions(self.resolution))
 
   @nn.compact
-  def __call__(self, z, y=None, train: bool = True):
+  def __call__(self, z, y=None, train: bool = True, ws_delta=None):
+    """`ws_delta` (B, num_ws, w_dim), added to the per-layer latents after mixing, is how
+    path-length regularisation differentiates the image in w (`jaxgan.path_length`)."""
     layers.check_conditioning(self.num_classes, self.conditioning, ("concat",))
     resolutions = block_resolutions(self.resolution)
     mapping = MappingNetwork(self.w_dim, self.mapping_layers, self.num_classes,
@@ -176,6 +178,8 @@ class StyleGAN2Generator(nn.Module):
     ws = jnp.broadcast_to(w[:, None, :], (w.shape[0], self.num_ws, self.w_dim))
     if train and self.mixing_prob > 0:
       ws = self._mix(ws, mapping, z, y)
+    if ws_delta is not None:
+      ws = ws + ws_delta.astype(ws.dtype)
 
     widths = {r: channels_at(r, self.channel_base, self.channel_max) for r in resolutions}
     const = self.param("const", nn.initializers.normal(1.0), (4, 4, widths[4]))

@@ -1,0 +1,73 @@
+"""Path-length regularisation of G (Karras et al. 2020, "Analyzing and Improving the Image
+Quality of StyleGAN", §3.2), taken lazily: a regulariser of G's cost with its own state.
+
+For a batch of per-layer latents w (B, L, W) and images x = g(w) of H×W pixels, draw
+y ~ N(0, I) / √(H·W) shaped like x; a sample's path length is
+
+    a = √( mean over the L layers of Σ over W of (∂⟨x, y⟩/∂w)² ),
+
+the length of J_wᵀ y averaged over layers. The running mean ā moves toward the batch's mean
+length, ā ← ā + decay · (mean(a) − ā), and the cost is mean((a − ā)²) with the updated ā.
+ā is the regulariser's state (`GANState.objective["path_length"]`), so it is checkpointed and
+restored with the run. Taken every `every` G updates with its weight times `every`, on
+batch / `batch_shrink` fresh samples, as the official configuration does (2, 4, 2).
+
+The generator must accept `ws_delta`, a perturbation of its per-layer latents, and say their
+shape (`num_ws`, `w_dim`): StyleGAN2's does (`jaxgan.models.stylegan2`).
+"""
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxgan import schedules
+from jaxgan.regularisers import Regulariser
+
+NAME = "path_length"
+
+
+class GInputs(NamedTuple):
+  """What a regulariser of G can look at in one G update."""
+  synthesise: Callable[..., jax.Array]  # (g_params, z, y, ws_delta, key) -> images
+  z_of: Callable[[jax.Array, int], jax.Array]  # (key, n) -> this device's z
+  g_params: Any
+  labels: jax.Array                      # the G update's labels (B,)
+  ws_shape: tuple[int, int]              # (num_ws, w_dim) of the generator
+  key: jax.Array
+  step: jax.Array                        # G updates before this one
+
+
+def lengths(synthesise, g_params, z, y, ws_shape, key) -> jax.Array:
+  """Returns each sample's path length a (see the module's docstring)."""
+  noise_key, g_key = jax.random.split(key)
+  delta = jnp.zeros((z.shape[0], *ws_shape), z.dtype)
+  images = jax.eval_shape(lambda: synthesise(g_params, z, y, delta, g_key))
+  height, width = images.shape[1:3]
+  pl_noise = jax.random.normal(noise_key, images.shape, images.dtype) / jnp.sqrt(
+      height * width).astype(images.dtype)
+  grads = jax.grad(lambda d: jnp.sum(synthesise(g_params, z, y, d, g_key) * pl_noise))(delta)
+  return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
+
+
+def path_length(weight: schedules.Hyper = 2.0, every: int = 4, decay: float = 0.01,
+                batch_shrink: int = 2) -> Regulariser:
+  """Returns the lazy path-length regulariser of G (its cost takes `GInputs`)."""
+  if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+    raise ValueError(f"pl_every must be a positive int, got {every!r}")
+  if not 0.0 < decay <= 1.0:
+    raise ValueError(f"pl_decay must be in (0, 1], got {decay!r}")
+  if not isinstance(batch_shrink, int) or batch_shrink < 1:
+    raise ValueError(f"pl_batch_shrink must be a positive int, got {batch_shrink!r}")
+
+  def cost(g: GInputs, mean):
+    def taken():
+      n = max(1, g.labels.shape[0] // batch_shrink)
+      z_key, key = jax.random.split(g.key)
+      a = lengths(g.synthesise, g.g_params, g.z_of(z_key, n), g.labels[:n], g.ws_shape, key)
+      new_mean = mean + decay * (jnp.mean(a) - mean)  # differentiated, as the official code
+      return jnp.mean(jnp.square(a - new_mean)), jax.lax.stop_gradient(new_mean)
+    return jax.lax.cond(g.step % every == 0, taken, lambda: (jnp.zeros(()), mean))
+
+  scaled = (lambda step: every * weight(step)) if callable(weight) else every * weight
+  return Regulariser(NAME, cost, scaled, init=lambda: jnp.zeros((), jnp.float32))
