@@ -185,19 +185,25 @@ def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
       (g_loss, (g_state, fake_logits)), g_grads = jax.value_and_grad(
           g_cost, has_aux=True)(state.g_params)
       new = new.replace(g_state=g_state)
-    if costs.g_regularisers is not None:  # G's own regularisers (path length)
-      (g_penalty, parts), reg_grads = jax.value_and_grad(costs.g_regularisers, has_aux=True)(
-          state.g_params, new.g_state, new.objective, g_mb)
-      g_grads = jax.tree.map(jnp.add, g_grads, reg_grads)
-      new = new.replace(objective=parts)
+    new, g_grads, g_reg_logs = g_regularised(costs, state.g_params, new, g_mb, g_grads)
     g_grads = costs.devices.mean(g_grads)
     g_params, g_opt_state = descend(g_tx, g_grads, state.g_opt_state, state.g_params)
     new = new.replace(g_params=g_params, g_opt_state=g_opt_state)
 
     metrics = jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *d_logs)
-    metrics.update(g_metrics(g_loss, fake_logits, g_grads))
-    if costs.g_regularisers is not None:
-      metrics["g/penalty"] = g_penalty
+    metrics.update(g_metrics(g_loss, fake_logits, g_grads), **g_reg_logs)
     return finish(state, new, key, g_grads, metrics, costs.devices, ema_decay)
 
   return train_step
+
+
+def g_regularised(costs: Costs, g_params, new: GANState, mb: Minibatch, g_grads):
+  """Returns `(new, g_grads, logs)` with G's own regularisers (path length) taken: their
+  gradient added to G's, their state in the objective's, `g/penalty` logged; unchanged when
+  the objective has none."""
+  if costs.g_regularisers is None:
+    return new, g_grads, {}
+  (penalty, parts), grads = jax.value_and_grad(costs.g_regularisers, has_aux=True)(
+      g_params, new.g_state, new.objective, mb)
+  return (new.replace(objective=parts), jax.tree.map(jnp.add, g_grads, grads),
+          {"g/penalty": penalty})

@@ -181,26 +181,6 @@ def test_parameter_counts_of_the_shipped_configurations(resolution, base, mappin
   assert (_count(G, z, *labels), _count(D, x, *labels)) == (g_count, d_count)
 
 
-def test_the_step_and_the_sampler_give_the_generator_its_noise_stream():
-  config = dict(channel_base=64, channel_max=8, mapping_layers=2, mixing_prob=0.5,
-                mbstd_group=2)
-  G, D = registry.build_players("stylegan2", (8, 8, 1), latent_dim=8, style=config)
-  assert (G.mixing_prob, D.mbstd_group, D.mapping_layers) == (0.5, 2, 8)
-  tx = optax.adam(1e-3)
-  x = jax.random.normal(jax.random.key(0), (1, 4, 8, 8, 1))
-  state = jaxgan.create_state(0, G, D, tx, tx, x[0])
-  step = jax.jit(jaxgan.make_train_step(G, D, tx, tx, "non_saturating"))
-  new, metrics = step(state, {"x": x})
-  assert np.isfinite(float(metrics["d/loss"])) and np.any(new.g_state["stats"]["w_avg"])
-  # The noise strengths got gradients (so the noise reached G's layers) and moved.
-  strengths = lambda s: [v for p, v in jax.tree_util.tree_flatten_with_path(s.g_params)[0]
-                         if "noise_strength" in jax.tree_util.keystr(p)]
-  assert all(float(a) != float(b) for a, b in zip(strengths(new), strengths(state)))
-  sample = jaxgan.make_sample_fn(G)
-  np.testing.assert_array_equal(sample(new, 3, 4), sample(new, 3, 4))
-  assert not np.allclose(sample(new, 3, 4), sample(new, 4, 4))
-
-
 def test_path_lengths_by_hand_on_a_linear_synthesis():
   from jaxgan import path_length
   rng = np.random.default_rng(0)
@@ -235,17 +215,24 @@ def test_path_lengths_by_hand_on_a_linear_synthesis():
   assert (float(skipped[0]), float(skipped[1])) == (0.0, 0.5)
 
 
-def test_path_length_enters_gs_update_and_keeps_its_mean_in_the_objective_state():
+def test_the_step_gives_g_its_noise_stream_and_path_length_and_the_sampler_its_noise():
   from jaxgan import objective as objective_lib
-  G, D = registry.build_players("stylegan2", (8, 8, 1), latent_dim=8,
-                                style=dict(channel_base=64, channel_max=8, mapping_layers=2,
-                                           mbstd_group=2))
+  G, D = registry.build_players("stylegan2", (8, 8, 1), latent_dim=4,
+                                style=dict(channel_base=32, channel_max=4, mapping_layers=1,
+                                           mixing_prob=0.5, mbstd_group=2))
+  assert (G.mixing_prob, D.mbstd_group, D.mapping_layers) == (0.5, 2, 8)
   objective = objective_lib.build("non_saturating", pl_weight=2.0, pl_every=1)
   tx = optax.adam(1e-3)
   x = jax.random.normal(jax.random.key(0), (1, 4, 8, 8, 1))
   state = jaxgan.create_state(0, G, D, tx, tx, x[0], objective)
   assert float(state.objective["path_length"]) == 0.0
   new, metrics = jax.jit(jaxgan.make_train_step(G, D, tx, tx, objective))(state, {"x": x})
+  assert np.isfinite(float(metrics["d/loss"])) and np.any(new.g_state["stats"]["w_avg"])
+  # The noise strengths got gradients (so the noise reached G's layers) and moved.
+  strengths = lambda s: [v for p, v in jax.tree_util.tree_flatten_with_path(s.g_params)[0]
+                         if "noise_strength" in jax.tree_util.keystr(p)]
+  assert all(float(a) != float(b) for a, b in zip(strengths(new), strengths(state)))
+  # Path length: its running mean moved, its cost is logged and changed G's update.
   assert float(new.objective["path_length"]) > 0 and float(metrics["g/penalty"]) > 0
   plain, _ = jax.jit(jaxgan.make_train_step(G, D, tx, tx, "non_saturating"))(state, {"x": x})
   assert not np.allclose(new.g_params["mapping"]["fc0"]["kernel"],
@@ -253,3 +240,6 @@ def test_path_length_enters_gs_update_and_keeps_its_mean_in_the_objective_state(
   mlp_g, mlp_d = registry.build_players("mlp", (2,))
   with pytest.raises(ValueError, match="path_length regularises G in its per-layer latents"):
     jaxgan.make_train_step(mlp_g, mlp_d, tx, tx, objective)
+  sample = jaxgan.make_sample_fn(G)
+  np.testing.assert_array_equal(sample(new, 3, 4), sample(new, 3, 4))
+  assert not np.allclose(sample(new, 3, 4), sample(new, 4, 4))
