@@ -1,0 +1,56 @@
+"""A run restored from its workdir: the config it saved, its players and a checkpoint.
+
+`restore_run(workdir, step)` is what `experiments.evaluate` and `experiments.sample` start
+from; it reads and changes nothing but the checkpoint it restores (read only).
+"""
+
+import json
+import os
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from jaxgan import wiring
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.config import SECTION_OF, Config
+from jaxgan.state import create_state
+from jaxgan.workdir import CONFIG_FILE, WorkdirError
+
+
+def saved_config(workdir: str) -> Config:
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    raise WorkdirError(f"{workdir} holds no run: {CONFIG_FILE} is missing")
+  with open(path, encoding="utf-8") as f:
+    saved = json.load(f)
+  return Config(**{k: v for k, v in saved.items() if k in SECTION_OF}).validate()
+
+
+class Run(NamedTuple):
+  """A run's checkpoint restored with the players and data its config names."""
+  config: Config
+  data: Any              # the opened images (None for a 2D mixture)
+  num_classes: int
+  generator: Any
+  discriminator: Any
+  state: Any
+  step: int
+  path: str              # the checkpoint's folder
+
+
+def restore_run(workdir: str, step: int | None = None) -> Run:
+  """Restores the latest checkpoint (or `step`) of the run in `workdir`, read only."""
+  config = saved_config(workdir)
+  if config.data.is_mixture:
+    data, data_shape, num_classes, pixels = None, (2,), 0, False
+  else:
+    data = wiring.load_images(config.data)
+    data_shape, num_classes, pixels = data.image_shape, data.num_classes, data.dtype == np.uint8
+  generator, discriminator, g_tx, d_tx = wiring.build(config, data_shape, num_classes, pixels)
+  target = create_state(0, generator, discriminator, g_tx, d_tx,
+                        np.zeros((config.run.batch_size, *data_shape), np.float32),
+                        wiring.objective_of(config.objective, config.horizon))
+  checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
+  restored = checkpoints.restore(target, step, move_corrupt=False)
+  return Run(config, data, num_classes, generator, discriminator, restored.state,
+             restored.step, restored.path)
