@@ -1,4 +1,4 @@
-"""`python -m experiments.sample`: a run's EMA samples out as PNGs or one .npz."""
+"""A run's EMA samples out as PNGs or one .npz (`jaxgan.export`, `experiments.sample`)."""
 
 import os
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from experiments import sample as export_lib
+from jaxgan import export as export_lib
 from jaxgan.config import Config
 from jaxgan.train import train_and_evaluate
 
