@@ -21,7 +21,6 @@ from absl import app, flags, logging
 
 from jaxgan.checkpoint import QuietOrbax
 from jaxgan.export import export
-from jaxgan.workdir import WorkdirError
 
 flags.DEFINE_string("workdir", None, "The run's directory (with config.json and checkpoints/).")
 flags.DEFINE_integer("num", None, "How many images.", lower_bound=1)
@@ -50,7 +49,7 @@ def main(argv):
     path = export(FLAGS.workdir, FLAGS.num, FLAGS.out, step=FLAGS.step,
                   truncation=FLAGS.truncation, label=FLAGS["class"].value, seed=FLAGS.seed,
                   batch=FLAGS.batch, overwrite=FLAGS.overwrite, progress=progress)
-  except (ValueError, WorkdirError) as e:  # a bad request, or no run there
+  except ValueError as e:  # a bad request, or no run there (WorkdirError is one)
     raise app.UsageError(str(e)) from e
   print(f"{FLAGS.num} images of {path} written to {os.path.abspath(FLAGS.out)}")
 

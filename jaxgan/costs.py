@@ -9,8 +9,8 @@ new state), D's adversarial loss alone, and G's cost against a given D. The alte
 Keys: a minibatch's key `k` gives D's view of the real batch `fold_in(k, 2)`, of the
 generated batch `fold_in(k, 3)`, and the regularisers `fold_in(k, 1)`. G's own randomness
 (StyleGAN2's noise inputs and style mixing) comes from `fold_in(k', 5)`, k' the key its z
-was drawn from; G's regularisers draw from `fold_in(k, 6)` of the G update's key. Under an axis every
-random draw is this device's own (`Devices.key`), and the noise z is this device's slice of
+was drawn from; G's regularisers draw from `fold_in(k, 6)` of the G update's key. Under an
+axis every random draw is this device's own (`Devices.key`), and the noise z is this device's slice of
 the global batch's draw, so N devices compute what one device computes on the whole batch.
 """
 
@@ -137,7 +137,7 @@ def make_costs(generator, discriminator, objective: Objective,
     penalty, parts = regularisers.total(
         objective.d_regularisers,
         regularisers.DInputs(d_fn, mb.x, fake, real_logits, fake_logits, reg_key, mb.update),
-        parts, mb.step)
+        parts, mb.step, mb.x.dtype)
     if view.name in parts:
       parts = {**parts, view.name: view.update(parts[view.name], real_logits, mb.step)}
     return loss + penalty, DAux(new_d_state, parts, real_logits, fake_logits, loss, penalty)
@@ -184,12 +184,7 @@ def _g_regularisers(generator, objective: Objective, devices: Devices, noise) ->
     inputs = path_length.GInputs(
         synthesise, lambda key, n: noise(key, n, mb.x.dtype), g_params, mb.y, ws_shape,
         devices.key(jax.random.fold_in(mb.key, 6)), mb.step)
-    value, parts = jnp.zeros((), mb.x.dtype), dict(parts)
-    for i, reg in enumerate(objective.g_regularisers):
-      reg_value, parts[reg.name] = reg.cost(
-          inputs._replace(key=jax.random.fold_in(inputs.key, i)), parts[reg.name])
-      value = value + schedules.at(reg.weight, mb.step) * reg_value
-    return value, parts
+    return regularisers.total(objective.g_regularisers, inputs, parts, mb.step, mb.x.dtype)
 
   return cost
 

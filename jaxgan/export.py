@@ -15,12 +15,7 @@ from PIL import Image
 
 from jaxgan.runs import restore_run
 from jaxgan.sample import make_sample_fn
-
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-  """Images in [-1, 1] as uint8 in [0, 255] (rounded, clipped)."""
-  return np.clip(np.rint((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(
-      np.uint8)
+from jaxgan.viz import to_uint8  # the sample grids' conversion
 
 
 def labels_for(num: int, num_classes: int, label: int | None) -> np.ndarray | None:

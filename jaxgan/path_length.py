@@ -21,8 +21,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxgan import schedules
-from jaxgan.regularisers import Regulariser
+from jaxgan import regularisers, schedules
 
 NAME = "path_length"
 
@@ -51,23 +50,20 @@ def lengths(synthesise, g_params, z, y, ws_shape, key) -> jax.Array:
 
 
 def path_length(weight: schedules.Hyper = 2.0, every: int = 4, decay: float = 0.01,
-                batch_shrink: int = 2) -> Regulariser:
+                batch_shrink: int = 2) -> regularisers.Regulariser:
   """Returns the lazy path-length regulariser of G (its cost takes `GInputs`)."""
-  if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-    raise ValueError(f"pl_every must be a positive int, got {every!r}")
   if not 0.0 < decay <= 1.0:
     raise ValueError(f"pl_decay must be in (0, 1], got {decay!r}")
   if not isinstance(batch_shrink, int) or batch_shrink < 1:
     raise ValueError(f"pl_batch_shrink must be a positive int, got {batch_shrink!r}")
 
   def cost(g: GInputs, mean):
-    def taken():
-      n = max(1, g.labels.shape[0] // batch_shrink)
-      z_key, key = jax.random.split(g.key)
-      a = lengths(g.synthesise, g.g_params, g.z_of(z_key, n), g.labels[:n], g.ws_shape, key)
-      new_mean = mean + decay * (jnp.mean(a) - mean)  # differentiated, as the official code
-      return jnp.mean(jnp.square(a - new_mean)), jax.lax.stop_gradient(new_mean)
-    return jax.lax.cond(g.step % every == 0, taken, lambda: (jnp.zeros(()), mean))
+    n = max(1, g.labels.shape[0] // batch_shrink)
+    z_key, key = jax.random.split(g.key)
+    a = lengths(g.synthesise, g.g_params, g.z_of(z_key, n), g.labels[:n], g.ws_shape, key)
+    new_mean = mean + decay * (jnp.mean(a) - mean)  # differentiated, as the official code
+    return jnp.mean(jnp.square(a - new_mean)), jax.lax.stop_gradient(new_mean)
 
-  scaled = (lambda step: every * weight(step)) if callable(weight) else every * weight
-  return Regulariser(NAME, cost, scaled, init=lambda: jnp.zeros((), jnp.float32))
+  every_step = regularisers.Regulariser(NAME, cost, weight,
+                                        init=lambda: jnp.zeros((), jnp.float32))
+  return regularisers.lazy(every_step, every, count=lambda g: g.step, flag="pl_every")

@@ -1,4 +1,4 @@
-"""Regularisers of D's cost, composed like optax transformations.
+"""Regularisers of D's cost (and of G's), composed like optax transformations.
 
 D's cost is its adversarial loss plus any number of regularisers. A `Regulariser` is an
 unweighted cost of what D sees in one update (`DInputs`), a weight (a number or a schedule
@@ -10,6 +10,8 @@ regulariser's name, checkpoints it and averages it over devices with the rest.
 - `lazy(regulariser, every)`: the regulariser enters every `every`-th D update (counted over
   the run) with its weight multiplied by `every` (Karras et al. 2020's lazy regularisation).
 - A stateful regulariser is a file of its own returning a `Regulariser` (`jaxgan.lecam`).
+- G's regularisers are `Regulariser`s too, seeing `jaxgan.path_length.GInputs` and counting
+  G's updates (`jaxgan.path_length`); `lazy` and `total` serve both players.
 
 R1 and R2 together are `(penalty("r1", γ), penalty("r2", γ))`.
 """
@@ -52,33 +54,40 @@ def penalty(name: str, weight: schedules.Hyper) -> Regulariser:
   return Regulariser(name, lambda d, state: (fn(d).astype(d.real.dtype), state), weight)
 
 
-def check_every(every) -> None:
+def check_every(every, flag: str = "penalty_every") -> None:
   """Raises ValueError unless `every` is a positive int (the period of lazy regularisation)."""
   if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-    raise ValueError(f"penalty_every must be a positive int, got {every!r}")
+    raise ValueError(f"{flag} must be a positive int, got {every!r}")
 
 
-def lazy(regulariser: Regulariser, every: int) -> Regulariser:
-  """Returns the regulariser taken every `every` D updates, its weight times `every`."""
-  check_every(every)
+def lazy(regulariser: Regulariser, every: int,
+         count: Callable[[Any], jax.Array] = lambda inputs: inputs.update,
+         flag: str = "penalty_every") -> Regulariser:
+  """Returns the regulariser taken every `every` updates, its weight times `every`; the
+  updates are counted by `count(inputs)`: D's (`DInputs.update`) unless a regulariser of G
+  counts G's. Skipped, it costs 0 and keeps its state. `flag` names `every` in errors."""
+  check_every(every, flag)
   if every == 1:
     return regulariser
   weight = regulariser.weight
   scaled = (lambda step: every * weight(step)) if callable(weight) else every * weight
 
-  def cost(d: DInputs, state):
-    skip = lambda: (jnp.zeros((), d.real.dtype), state)
-    return jax.lax.cond(d.update % every == 0, lambda: regulariser.cost(d, state), skip)
+  def cost(inputs, state):
+    taken = lambda: regulariser.cost(inputs, state)
+    skip = lambda: (jnp.zeros((), jax.eval_shape(taken)[0].dtype), state)
+    return jax.lax.cond(count(inputs) % every == 0, taken, skip)
 
   return regulariser._replace(cost=cost, weight=scaled)
 
 
-def total(regs: Sequence[Regulariser], d: DInputs, states: dict, step) -> tuple[jax.Array, dict]:
-  """Returns the weighted sum of the regularisers and their new states (by name).
+def total(regs: Sequence[Regulariser], d, states: dict, step,
+          dtype) -> tuple[jax.Array, dict]:
+  """Returns the weighted sum (in `dtype`) of the regularisers and their new states (by name).
 
-  The first regulariser draws from `d.key` itself, the i-th from `fold_in(d.key, i)`.
+  `d` is what they see: `DInputs` for D's, `jaxgan.path_length.GInputs` for G's. The first
+  regulariser draws from `d.key` itself, the i-th from `fold_in(d.key, i)`.
   """
-  value, new_states = jnp.zeros((), d.real.dtype), dict(states)
+  value, new_states = jnp.zeros((), dtype), dict(states)
   for i, reg in enumerate(regs):
     inputs = d if i == 0 else d._replace(key=jax.random.fold_in(d.key, i))
     if reg.name not in states and reg.init() is not None:

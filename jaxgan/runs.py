@@ -30,7 +30,6 @@ class Run(NamedTuple):
   """A run's checkpoint restored with the players and data its config names."""
   config: Config
   data: Any              # the opened images (None for a 2D mixture)
-  num_classes: int
   generator: Any
   discriminator: Any
   state: Any
@@ -52,5 +51,5 @@ def restore_run(workdir: str, step: int | None = None) -> Run:
                         wiring.objective_of(config.objective, config.horizon))
   checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
   restored = checkpoints.restore(target, step, move_corrupt=False)
-  return Run(config, data, num_classes, generator, discriminator, restored.state,
-             restored.step, restored.path)
+  return Run(config, data, generator, discriminator, restored.state, restored.step,
+             restored.path)

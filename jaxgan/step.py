@@ -86,8 +86,9 @@ def make_train_step(generator, discriminator, g_tx: optax.GradientTransformation
 
   Metrics: `d/loss` (adversarial), `d/penalty` (weighted regularisers), `d/real_logit`,
   `d/fake_logit`, `d/grad_norm` (means over the k D updates), `g/loss`, `g/fake_logit`,
-  `g/grad_norm`, `g/penalty` (G's weighted regularisers, when it has any); `nonfinite`, a bit mask over `NONFINITE_CHECKS` (0 for a clean step;
-  `nonfinite_names` decodes it), and `skipped`, the running count of dropped updates.
+  `g/grad_norm`, `g/penalty` (G's weighted regularisers, when it has any); `nonfinite`, a
+  bit mask over `NONFINITE_CHECKS` (0 for a clean step; `nonfinite_names` decodes it), and
+  `skipped`, the running count of dropped updates.
   """
   if not isinstance(d_steps, int) or d_steps < 1:
     raise ValueError(f"d_steps must be a positive int, got {d_steps!r}")

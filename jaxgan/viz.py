@@ -67,6 +67,11 @@ def plot_2d(real: np.ndarray, fake: np.ndarray, logit_fn, extent: float,
   return image
 
 
+def to_uint8(images: np.ndarray) -> np.ndarray:
+  """Images in [-1, 1] as uint8 in [0, 255] (clipped, rounded to nearest)."""
+  return np.round((np.clip(np.asarray(images, np.float32), -1, 1) + 1) * 127.5).astype(np.uint8)
+
+
 def image_grid(images: np.ndarray, rows: int, pad: int = 2, scale: int = 1) -> np.ndarray:
   """Returns an (H', W', 3) uint8 grid of `images` (N, H, W, C) in [-1, 1], `rows` rows.
 
@@ -78,7 +83,7 @@ def image_grid(images: np.ndarray, rows: int, pad: int = 2, scale: int = 1) -> n
     raise ValueError(f"images must be (N, H, W, 1 or 3), got shape {images.shape}")
   n, h, w, _ = images.shape
   cols = math.ceil(n / rows)
-  pixels = np.round((np.clip(images, -1, 1) + 1) * 127.5).astype(np.uint8)
+  pixels = to_uint8(images)
   if pixels.shape[-1] == 1:
     pixels = np.repeat(pixels, 3, axis=-1)
   grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 255, np.uint8)

@@ -75,9 +75,15 @@ def test_blur_is_the_separable_1331_filter_and_a_stride_two_conv_after_it_halves
   want = np.array([[np.sum(padded[i:i + 4, j:j + 4] * f) for j in range(7)] for i in range(7)])
   got = resample.blur(jnp.asarray(x), pad=2)
   np.testing.assert_allclose(got[0, :, :, 0], want, rtol=1e-5, atol=1e-6)
+  # D's downsampling 3×3: that blur, then a VALID stride-2 convolution, bias, leaky ReLU × √2.
   layer = stylegan2.DConv(2, down=True)
   params = layer.init(jax.random.key(0), jnp.asarray(x))
-  assert layer.apply(params, jnp.asarray(x)).shape == (1, 3, 3, 2)
+  w = np.asarray(params["params"]["kernel"])[:, :, 0, :] / 3.0  # equalised: 1/√(3·3·1)
+  pre = np.array([[[np.sum(want[2 * i:2 * i + 3, 2 * j:2 * j + 3] * w[:, :, o])
+                    for o in range(2)] for j in range(3)] for i in range(3)])
+  np.testing.assert_allclose(layer.apply(params, jnp.asarray(x))[0],
+                             np.where(pre > 0, pre, 0.2 * pre) * math.sqrt(2), rtol=1e-4,
+                             atol=1e-5)
 
 
 def _tiny(**kw):

@@ -168,13 +168,12 @@ def _r3gan(resolution, channels, latent_dim, g_cond, d_cond, stages):
 
 
 def _stylegan2(resolution, channels, latent_dim, g_cond, d_cond, style):
-  style = dict(style)
-  mixing, group = style.pop("mixing_prob", 0.9), style.pop("mbstd_group", 4)
-  mapping = style.pop("mapping_layers", 8)
-  generator = stylegan2.StyleGAN2Generator(resolution, channels, latent_dim,
-                                           mapping_layers=mapping, mixing_prob=mixing,
-                                           **style, **g_cond)
-  # D's label mapping keeps the official depth (8) whatever G's is.
-  discriminator = stylegan2.StyleGAN2Discriminator(resolution, mbstd_group=group, **style,
-                                                   **d_cond)
-  return generator, discriminator
+  """The pair with the sizes `style` gives (the modules' own defaults for the others); D's
+  label mapping keeps the official depth (8) whatever G's is."""
+  pick = lambda names: {k: style[k] for k in names if k in style}
+  sizes = ("channel_base", "channel_max")
+  return (stylegan2.StyleGAN2Generator(resolution, channels, latent_dim,
+                                       **pick((*sizes, "mapping_layers", "mixing_prob")),
+                                       **g_cond),
+          stylegan2.StyleGAN2Discriminator(resolution, **pick((*sizes, "mbstd_group")),
+                                           **d_cond))
