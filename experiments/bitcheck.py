@@ -28,6 +28,8 @@ flags.DEFINE_string("root", "runs/bitcheck", "Workdirs and synthetic data go her
 flags.DEFINE_integer("steps", 200, "Steps of each run.")
 flags.DEFINE_list("configs", [], "Flagfile names to run (default: every one shipped).")
 flags.DEFINE_list("compare", [], "Two result files: print where they differ, run nothing.")
+flags.DEFINE_list("drop_keys", [], "Metrics left out of the digests, as timings are: ones a "
+                  "change added, so that the rest can be compared with a run from before it.")
 FLAGS = flags.FLAGS
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "configs")
@@ -96,7 +98,7 @@ def _without_timing(record: dict) -> dict:
   """Returns the record without timings, the checkout's own path spelled `<repo>` (messages
   name files inside it, and two checkouts compared lie in different folders)."""
   return {k: v.replace(REPO, "<repo>") if isinstance(v, str) else v
-          for k, v in record.items() if k not in TIMING}
+          for k, v in record.items() if k not in TIMING and k not in FLAGS.drop_keys}
 
 
 def records_sha256(workdir: str) -> tuple[str, int]:

@@ -13,13 +13,19 @@ record checkpoints and summaries keep.
 import dataclasses
 from typing import Any
 
-from jaxgan import augment, losses, optim, penalties, players as players_lib, schedules, update
+from jaxgan import ada, augment, losses, optim, penalties, players as players_lib, schedules, update
 from jaxgan.data import catalog, mixtures
 from jaxgan.errors import ConfigError
 from jaxgan.games.joint import RULES as JOINT_RULES
 from jaxgan.models import layers, registry
 from jaxgan.models.mlp import ACTIVATIONS
 from jaxgan.options import check, option
+
+
+def _augment(text: str) -> None:
+  """Raises ValueError unless `text` is 'ada' or a DiffAugment policy."""
+  if text.strip() != "ada":
+    augment.parse_policy(text)
 
 
 def _widths(text: str) -> None:
@@ -152,14 +158,26 @@ class Objective:
                                  "0 = off.", at_least=0)
   instance_noise_steps: int = option(0, "Anneal the instance noise linearly to 0 over this "
                                      "many steps; 0 = constant.", at_least=0)
-  augment: str = option("", "DiffAugment policy on D's image inputs (real and fake alike): a "
-                        "comma-separated subset of color,translation,cutout; '' = off.",
-                        check=augment.parse_policy)
+  augment: str = option("", "Augmentation of D's image inputs (real and fake alike): ada "
+                        "(adaptive discriminator augmentation, the ada_* flags), or a "
+                        "DiffAugment policy, a comma-separated subset of color,translation,"
+                        "cutout; '' = off.", check=_augment)
   augment_p: float = option(1.0, "The probability that a sample of D's is augmented (each "
                             "drawn on its own).", at_least=0, at_most=1)
   augment_growth: str = option("none", "cosine: the probability grows from 0 to augment_p "
                                "along half a cosine over the schedule (R3GAN).",
                                choices=lambda: schedules.GROWTHS)
+  ada_p: float = option(-1.0, "ADA's probability held fixed (0 = no augmentation, r_t still "
+                        "logged); -1 = adaptive from 0.", at_least=-1, at_most=1,
+                        check=lambda p: _one_of("ada_p", p, (-1.0,)) if p < 0 else None)
+  ada_target: float = option(0.6, "ADA's target for r_t = E[sign(D(real))].", at_least=0,
+                             at_most=1)
+  ada_interval: int = option(4, "ADA adjusts p every this many D updates.", at_least=1)
+  ada_kimg: float = option(500.0, "ADA's speed: p can move by 1 in this many thousand "
+                           "images.", above=0)
+  ada_pipeline: str = option("bgc", "ADA's operations: group letters (b blits, g geometric, "
+                             "c colour) or names from " + ", ".join(ada.OPS) + ".",
+                             check=ada.parse_ops)
   ac_weight: float = option(1.0, "Weight of the AC-GAN class cross-entropy.", at_least=0)
   pl_weight: float = option(0.0, "Weight of G's path-length regularisation (StyleGAN2: 2; "
                             "0 = off); needs a generator with per-layer latents (stylegan2).",
@@ -355,7 +373,7 @@ class Config:
                         f"has no labels; choose none")
     if objective.augment and data.is_mixture:
       raise ConfigError(f"augment={objective.augment!r} is not accepted for the 2D dataset "
-                        f"{data.dataset}: DiffAugment acts on images; give augment=''")
+                        f"{data.dataset}: augmentation acts on images; give augment=''")
     if self.run.batch_size % players.packing:
       raise ConfigError(f"packing={players.packing} does not divide batch_size="
                         f"{self.run.batch_size}; give a batch that is a multiple of "

@@ -44,6 +44,7 @@ class DAux(NamedTuple):
   fake_logits: jax.Array
   loss: jax.Array        # the adversarial part
   penalty: jax.Array     # the weighted regularisers
+  logs: dict = {}        # what the objective's parts log of their state (ADA's p)
 
 
 class Devices(NamedTuple):
@@ -52,6 +53,10 @@ class Devices(NamedTuple):
 
   def mean(self, tree):
     return tree if self.axis_name is None else jax.lax.pmean(tree, self.axis_name)
+
+  def total(self, n: int):
+    """Returns n times the number of devices (a global count from a per-device one)."""
+    return n if self.axis_name is None else n * jax.lax.axis_size(self.axis_name)
 
   def key(self, key):
     if self.axis_name is None:
@@ -138,9 +143,12 @@ def make_costs(generator, discriminator, objective: Objective,
         objective.d_regularisers,
         regularisers.DInputs(d_fn, mb.x, fake, real_logits, fake_logits, reg_key, mb.update),
         parts, mb.step, mb.x.dtype)
+    logs = {}
     if view.name in parts:
-      parts = {**parts, view.name: view.update(parts[view.name], real_logits, mb.step)}
-    return loss + penalty, DAux(new_d_state, parts, real_logits, fake_logits, loss, penalty)
+      parts = {**parts, view.name: view.update(parts[view.name], real_logits, mb.update, devices)}
+      logs = view.logs(parts[view.name])
+    return loss + penalty, DAux(new_d_state, parts, real_logits, fake_logits, loss, penalty,
+                                logs)
 
   def g_cost(d_params, d_state, parts, fake, mb, d_opt_state=None):
     del d_opt_state  # for `jaxgan.unrolled`, which looks ahead with D's optimizer

@@ -53,7 +53,9 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
           penalty_decay_to: float = 1.0, lecam_weight: schedules.Hyper = 0.0,
           lecam_decay: float = 0.99, instance_noise: schedules.Hyper = 0.0,
           instance_noise_steps: int = 0, augment: str = "", augment_p: float = 1.0,
-          augment_growth: str = "none", ac_weight: schedules.Hyper = 1.0,
+          augment_growth: str = "none", ada_p: float = -1.0, ada_target: float = 0.6,
+          ada_interval: int = 4, ada_kimg: float = 500.0, ada_pipeline: str = "bgc",
+          ac_weight: schedules.Hyper = 1.0,
           pl_weight: float = 0.0, pl_every: int = 4, pl_decay: float = 0.01,
           pl_batch_shrink: int = 2, horizon: int = 1) -> Objective:
   """Returns the objective a run's settings name (the runner's flags of the same names).
@@ -63,8 +65,9 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
   updates; with `penalty_decay_to` ≠ 1 each weight moves to that fraction of itself along
   half a cosine over `horizon` steps. The penalties come before LeCam; instance noise before
   DiffAugment, which augments each sample with probability `augment_p` (growing from 0 along
-  a cosine over `horizon` with `augment_growth="cosine"`, R3GAN's schedule). `pl_weight` > 0
-  adds G's lazy path-length regularisation (`jaxgan.path_length`).
+  a cosine over `horizon` with `augment_growth="cosine"`, R3GAN's schedule); `augment="ada"`
+  is ADA instead (`views.ada`: p fixed at `ada_p`, or adaptive when it is negative).
+  `pl_weight` > 0 adds G's lazy path-length regularisation (`jaxgan.path_length`).
   """
   regs = []
   regularisers.check_every(penalty_every)
@@ -77,7 +80,11 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
     regs.append(lecam.lecam(lecam_weight, lecam_decay))
   else:
     lecam.check_decay(lecam_decay)
-  policy = views.diff_augment(augment, schedules.grow(augment_p, augment_growth, horizon))
+  if augment.strip() == "ada":
+    policy = views.ada(None if ada_p < 0 else ada_p, target=ada_target, interval=ada_interval,
+                       kimg=ada_kimg, ops=ada_pipeline)
+  else:
+    policy = views.diff_augment(augment, schedules.grow(augment_p, augment_growth, horizon))
   view = (views.chain(views.instance_noise(instance_noise, instance_noise_steps), policy)
           if callable(instance_noise) or instance_noise or augment else views.identity())
   g_regs = (path_length.path_length(pl_weight, pl_every, pl_decay, pl_batch_shrink),) if (

@@ -25,7 +25,8 @@ from jaxgan.writers import JsonlWriter, TensorBoardWriter, write_json_atomically
 
 CURVE_PANELS = {"losses": ["d/loss", "g/loss", "d/penalty", "g/penalty"],
                 "mean D logit": ["d/real_logit", "d/fake_logit", "g/fake_logit"],
-                "gradient norms": ["d/grad_norm", "g/grad_norm"]}
+                "gradient norms": ["d/grad_norm", "g/grad_norm"],
+                "D's overfitting (r_t) and ADA's p": ["d/real_sign", "aug/rt", "aug/p"]}
 
 
 class NonFiniteError(FloatingPointError):
@@ -79,7 +80,10 @@ class Records:
     now = time.perf_counter()
     rate = (step - self.window[1]) / (now - self.window[0])
     self.window = (now, step)
-    record = {"step": step, **metrics, "steps_per_sec": rate}
+    # Real images D has seen, in thousands (the step counter is in the state, so a resumed
+    # run counts on from where it stopped).
+    kimg = step * self.config.step.d_steps * self.config.run.batch_size / 1000
+    record = {"step": step, **metrics, "kimg": kimg, "steps_per_sec": rate}
     self._write(step, record)
     self.history.append(record)
     total = self.config.run.num_steps

@@ -46,7 +46,9 @@ def descend(tx: optax.GradientTransformation, grads, opt_state, params):
 def d_metrics(aux: DAux, grads) -> Metrics:
   return {"d/loss": aux.loss, "d/real_logit": jnp.mean(aux.real_logits),
           "d/fake_logit": jnp.mean(aux.fake_logits), "d/grad_norm": optax.tree.norm(grads),
-          "d/penalty": aux.penalty, "d/grads_finite": all_finite(grads).astype(jnp.float32)}
+          "d/penalty": aux.penalty, "d/grads_finite": all_finite(grads).astype(jnp.float32),
+          # r_t of Karras et al. (2020): D's overfitting heuristic, 1 when all reals score > 0
+          "d/real_sign": jnp.mean(jnp.sign(aux.real_logits)), **aux.logs}
 
 
 def g_metrics(g_loss, fake_logits, grads) -> Metrics:

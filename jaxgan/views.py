@@ -5,9 +5,10 @@ step gives real and generated batches independent keys). Views compose with `cha
 optax transformations: each part gets its own key, split from the chain's in order. A view
 may declare state (ADA's augmentation probability), which then lives in
 `GANState.objective` under the view's name; `apply` reads it, and `update` (called by the
-step after each D update with D's real logits) returns its next value.
+step after each D update with D's real logits, the count of D updates before it and the
+step's `costs.Devices`) returns its next value. `logs(state)` names what the step logs of it.
 
-The maths lives in `jaxgan.augment`; this file only makes it composable.
+The maths lives in `jaxgan.augment` and `jaxgan.ada`; this file only makes it composable.
 """
 
 from typing import Any, Callable, NamedTuple
@@ -15,6 +16,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxgan import ada as ada_lib
 from jaxgan import augment, schedules
 
 PyTree = Any
@@ -25,7 +27,8 @@ class View(NamedTuple):
   name: str
   apply: Callable[..., jax.Array]
   init: Callable[[], PyTree] = lambda: None
-  update: Callable[..., PyTree] = lambda state, real_logits, step: state
+  update: Callable[..., PyTree] = lambda state, real_logits, updates, devices: state
+  logs: Callable[[PyTree], dict] = lambda state: {}
 
 
 def identity() -> View:
@@ -84,10 +87,50 @@ def chain(*views: View) -> View:
       x = view.apply(x, view_key, step, (state or {}).get(view.name))
     return x
 
-  def update(state, real_logits, step):
+  parts = {v.name: v for v in views}
+
+  def update(state, real_logits, updates, devices):
     if state is None:
       return None
-    parts = {v.name: v for v in views}
-    return {name: parts[name].update(part, real_logits, step) for name, part in state.items()}
+    return {name: parts[name].update(part, real_logits, updates, devices)
+            for name, part in state.items()}
 
-  return View("view", apply, stateful, update)
+  def logs(state):
+    return {k: v for name, part in (state or {}).items() for k, v in parts[name].logs(part).items()}
+
+  return View("view", apply, stateful, update, logs)
+
+
+def ada(p: float | None = None, *, target: float = 0.6, interval: int = 4,
+        kimg: float = 500.0, ops: str | tuple[str, ...] = "bgc") -> View:
+  """Returns ADA (Karras et al. 2020, `jaxgan.ada`): the pipeline `ops` ("bgc" or names),
+  each operation with probability p per sample.
+
+  With p None, p starts at 0 and follows r_t = E[sign(D(real))] toward `target`, adjusted
+  every `interval` D updates by up to (images in them) / (`kimg` · 1000). A number p is
+  fixed (p = 0 shows the images as they are). Either way p and r_t are state, logged as
+  `aug/p` and `aug/rt` (the last interval's mean), and checkpointed with the run.
+  """
+  names = ada_lib.parse_ops(ops) if isinstance(ops, str) else tuple(ops)
+  if not 0.0 <= target <= 1.0:
+    raise ValueError(f"ada_target must be in [0, 1], got {target!r}")
+  if not isinstance(interval, int) or interval < 1:
+    raise ValueError(f"ada_interval must be a positive int, got {interval!r}")
+  if not kimg > 0:
+    raise ValueError(f"ada_kimg must be > 0, got {kimg!r}")
+  if p is not None and not 0.0 <= p <= 1.0:
+    raise ValueError(f"ada_p must be in [0, 1] (or None: adaptive), got {p!r}")
+
+  def apply(x, key, step, state):
+    del step
+    if p == 0.0:
+      return x
+    return ada_lib.augment(x, key, state["p"], names)
+
+  def update(state, real_logits, updates, devices):
+    new = ada_lib.update(state, real_logits, updates, devices.total(real_logits.shape[0]),
+                         target=target, interval=interval, kimg=kimg, mean=devices.mean)
+    return new if p is None else {**new, "p": state["p"]}
+
+  return View("ada", apply, lambda: ada_lib.init(p or 0.0), update,
+              lambda state: {"aug/p": state["p"], "aug/rt": state["rt"]})

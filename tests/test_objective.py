@@ -52,10 +52,11 @@ def test_a_regulariser_weight_follows_its_schedule_of_the_step():
 
 
 def counting_view() -> views.View:
-  """A view with state: it counts the D updates (through its update hook) and shows D the
-  samples unchanged."""
+  """A view with state: it counts the D updates (through its update hook, which is told how
+  many came before; 100 marks a wrong count) and shows D the samples unchanged."""
   return views.View("counter", lambda x, key, step, state: x, lambda: jnp.zeros((), jnp.int32),
-                    lambda state, real_logits, step: state + 1)
+                    lambda state, real_logits, updates, devices: jnp.where(
+                        updates == state, state + 1, 100))
 
 
 def test_a_stateful_view_keeps_its_state_in_the_objective_and_is_updated_per_d_update():
