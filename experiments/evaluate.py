@@ -53,7 +53,7 @@ def main(argv):
                  "fid_cache_dir": FLAGS.fid_cache_dir}
     result, notes = {}, []
     section = dataclasses.replace(config.evaluation, **overrides)
-    for scorer in wiring.scorers(section, config.data.dataset, generator, data, eval_key):
+    for scorer in wiring.scorers(section, config.data, generator, data, eval_key):
       scores = scorer(state)
       result.update(scores)
       notes.append(scorer.describe(scores))

@@ -50,6 +50,11 @@ class Data:
   image_size: int = option(64, "Resolution of image_folder images.", at_least=1)
   image_channels: int = option(3, "Channels of image_folder images (1 or 3).",
                                check=lambda c: _one_of("image_channels", c, (1, 3)))
+  pad_to: int = option(0, "Centre each image on a canvas of zeros this many pixels square "
+                       "(Fashion-MNIST 28 -> 32 for stylegan2); 0 = as stored.", at_least=0)
+  train_subset: int = option(0, "Train on this many images only, the same ones in every run "
+                             "(a fixed permutation's first; the limited-data setting); 0 = "
+                             "all.", at_least=0)
   data_placement: str = option("device", "device: the whole set on the device, batches drawn "
                                "in the step; host: batches read by a background thread and "
                                "prefetched.", choices=lambda: catalog.PLACEMENTS)
@@ -288,6 +293,10 @@ class Evaluation:
   domain_samples: int = option(10_000, "Samples per domain-classifier evaluation "
                                "(Fashion-MNIST, MNIST and their stacked sets; PROTOCOLS.md's "
                                "stacked count is 26000).", at_least=2)
+  domain_reference: str = option("train", "The real images the domain metrics compare with: "
+                                 "train (as the run sees them) or test (the whole test split; "
+                                 "the limited-data setting's yardstick).",
+                                 choices=lambda: ("train", "test"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -144,7 +144,7 @@ class DomainEvaluation:
   """
 
   def __init__(self, generator, data, num: int, key: jax.Array, weights_path: str,
-               batch_size: int = 500):
+               batch_size: int = 500, reference=None):
     from jaxgan.data import stacked  # the image pipeline is needed only here
     from jaxgan.metrics import classifier
     # Without a generator, `score` rates images made elsewhere (another framework's G).
@@ -161,8 +161,12 @@ class DomainEvaluation:
     except (FileNotFoundError, ValueError) as e:
       self.params, self.reason = None, str(e)
     self.reference = None
+    self.reference_data = data if reference is None else reference  # the real images compared
 
   def _classify(self, images: np.ndarray):
+    from jaxgan.data import transforms
+    if images.shape[1] > self.classifier.SIZE:  # padded images (pad_to): their centre
+      images = transforms.centre_crop(images, self.classifier.SIZE)
     if self.stacked:  # (N, 28, 28, 3) -> 3N grey images, channel by channel
       grey = np.moveaxis(images, -1, 1).reshape(-1, *images.shape[1:3], 1)
       _, probs = self.classifier.predict(self.params, grey)
@@ -194,9 +198,9 @@ class DomainEvaluation:
     if self.stacked:
       return stacked.mode_counts(self._classify(fake)[1])
     if self.reference is None:
-      rows = np.arange(min(self.num, self.data.num_examples))
-      real, labels = self.data.read(rows)
-      shares = np.bincount(labels, minlength=self.data.num_classes) / len(labels)
+      rows = np.arange(min(self.num, self.reference_data.num_examples))
+      real, labels = self.reference_data.read(rows)
+      shares = np.bincount(labels, minlength=self.reference_data.num_classes) / len(labels)
       self.reference = (self._classify(np.asarray(images.scale_pixels(real)))[0], shares)
     features, probs = self._classify(fake)
     return domain.domain_metrics(self.name, self.reference[0], features, probs,

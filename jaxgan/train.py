@@ -158,7 +158,7 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
                          placement=config.data.data_placement, mesh=mesh, start_step=start.step)
   records = Records(workdir, config, start, is_writer, plan.checkpoints.directory)
   try:
-    evaluator = wiring.evaluator(config.evaluation, data, made, eval_key, feed.stats,
+    evaluator = wiring.evaluator(config.evaluation, config.data, data, made, eval_key, feed.stats,
                                  records.out_dir, records.tensorboard)
     if hasattr(evaluator, "load_frames"):
       evaluator.load_frames(start.step)

@@ -20,7 +20,7 @@ from jaxgan import optim, parallel, schedules
 from jaxgan import config as config_lib
 from jaxgan.config import Config
 from jaxgan.errors import ConfigError
-from jaxgan.data import images, mixtures, stacked
+from jaxgan.data import images, mixtures, stacked, transforms
 from jaxgan.evaluate import (DomainEvaluation, InceptionEvaluation, MixtureEvaluator,
                              SampleEvaluator)
 from jaxgan.metrics.classifier import WEIGHTS_DIR
@@ -80,15 +80,21 @@ def objective_of(section: config_lib.Objective, horizon: int = 1) -> Objective:
 
 
 def load_images(section: config_lib.Data) -> images.ImageData:
-  return images.load(section.dataset, data_dir=section.data_dir or None,
+  """Returns the training images as the run sees them (`train_subset`, then `pad_to`)."""
+  data = images.load(section.dataset, data_dir=section.data_dir or None,
                      manual_dir=section.manual_dir or None, path=section.data_path or None,
                      image_size=section.image_size, channels=section.image_channels)
+  if section.train_subset:
+    data = transforms.subset(data, section.train_subset)
+  return transforms.padded(data, section.pad_to) if section.pad_to else data
 
 
-def scorers(section: config_lib.Evaluation, dataset: str, generator,
+def scorers(section: config_lib.Evaluation, data_section: config_lib.Data, generator,
             data: images.ImageData, eval_key: jax.Array) -> tuple:
   """Returns the sample scorers of an image run: Inception metrics, and the domain
-  classifier's for the datasets it was trained on."""
+  classifier's for the datasets it was trained on (against the training images as the run
+  sees them, or with `domain_reference="test"` the base set's whole test split)."""
+  dataset = data_section.dataset
   if len(data.image_shape) != 3:
     return ()
   metrics, reason = InceptionMetrics.from_path(section.inception_weights)
@@ -99,9 +105,14 @@ def scorers(section: config_lib.Evaluation, dataset: str, generator,
       section.fid_cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "jaxgan"))]
   base = stacked.NAMES.get(dataset, dataset)
   if base in ("fashion_mnist", "mnist"):
+    reference = data
+    if section.domain_reference == "test" and base == dataset:
+      reference = images.load(base, split="test", data_dir=data_section.data_dir or None,
+                              manual_dir=data_section.manual_dir or None)
     found.append(DomainEvaluation(generator, data, section.domain_samples,
                                   jax.random.fold_in(eval_key, 2),
-                                  os.path.join(WEIGHTS_DIR, f"{base}_classifier.npz")))
+                                  os.path.join(WEIGHTS_DIR, f"{base}_classifier.npz"),
+                                  reference=reference))
   return tuple(found)
 
 
@@ -173,8 +184,8 @@ def players(config: Config, data: Data, key: jax.Array, mesh=None, axis=None) ->
   return Players(generator, discriminator, objective, state, train_step)
 
 
-def evaluator(section: config_lib.Evaluation, data: Data, made: Players, key: jax.Array,
-              stats, out_dir, tensorboard):
+def evaluator(section: config_lib.Evaluation, data_section: config_lib.Data, data: Data,
+              made: Players, key: jax.Array, stats, out_dir, tensorboard):
   """Returns the run's evaluator: mode coverage for mixtures, sample grids and scores for
   images (`stats`: the real images' (mean, std))."""
   name = data.info["name"]
@@ -182,4 +193,5 @@ def evaluator(section: config_lib.Evaluation, data: Data, made: Players, key: ja
     return MixtureEvaluator(made.generator, made.discriminator, data.source, name, key,
                             section.eval_samples, out_dir, tensorboard)
   return SampleEvaluator(made.generator, data.shape, stats, key, section.grid_size, out_dir,
-                         tensorboard, scorers(section, name, made.generator, data.source, key))
+                         tensorboard, scorers(section, data_section, made.generator, data.source,
+                                               key))

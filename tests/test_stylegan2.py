@@ -9,6 +9,7 @@ import optax
 import pytest
 
 import jaxgan
+from jaxgan import wiring
 from jaxgan.models import equalized, registry, resample, stylegan2
 
 
@@ -168,23 +169,36 @@ def _count(module, *inputs):
   return sum(a.size for a in jax.tree.leaves(shapes["params"]))
 
 
-@pytest.mark.parametrize("resolution, base, mapping, classes, g_count, d_count", [
-    # FFHQ 1024 (config F): the counts the official implementation prints for its players.
-    (1024, 32768, 8, 0, 30_370_060, 29_012_513),
+def test_parameter_counts_equal_the_official_ones_for_ffhq_1024_config_f():
+  G = stylegan2.StyleGAN2Generator(1024, 3, channel_base=32768)
+  D = stylegan2.StyleGAN2Discriminator(1024, channel_base=32768)
+  # The counts the official implementation prints for its players.
+  assert (_count(G, jnp.zeros((4, 512))), _count(D, jnp.zeros((4, 1024, 1024, 3)))) == (
+      30_370_060, 29_012_513)
+
+
+@pytest.mark.parametrize("name, shape, classes, g_count, d_count", [
     # ADA's paper256 configuration (FFHQ / image folders at 256 px).
-    (256, 16384, 8, 0, 24_767_458, 24_001_089),
+    ("ffhq256_stylegan2_ada", (256, 256, 3), 0, 24_767_458, 24_001_089),
     # ADA's CIFAR-10 configuration (conditional, a 2-layer mapping in G).
-    (32, 32768, 2, 10, 20_215_315, 23_876_096),
+    ("cifar10_stylegan2_ada", (32, 32, 3), 10, 20_215_315, 23_876_096),
+    # Ours, sized for the 2-core CPU (32 px grey, 10 classes, unconditional).
+    ("fashion_mnist_stylegan2_ada", (32, 32, 1), 0, 837_867, 288_929),
 ])
-def test_parameter_counts_of_the_shipped_configurations(resolution, base, mapping, classes,
-                                                        g_count, d_count):
-  G = stylegan2.StyleGAN2Generator(resolution, 3, channel_base=base, mapping_layers=mapping,
-                                   num_classes=classes)
-  D = stylegan2.StyleGAN2Discriminator(resolution, channel_base=base, num_classes=classes)
-  z, y = jnp.zeros((4, 512)), jnp.zeros((4,), jnp.int32)
-  x = jnp.zeros((4, resolution, resolution, 3))
+def test_parameter_counts_of_the_shipped_flagfiles(name, shape, classes, g_count, d_count):
+  from experiments import run
+  try:
+    run.FLAGS.unparse_flags()
+    run.FLAGS(["run", f"--flagfile=experiments/configs/{name}.flags"])
+    config = run.config_from_flags()
+  finally:
+    run.FLAGS.unparse_flags()
+  G, D = wiring.players_of(config.players, shape, classes, pixels=True)
+  y = jnp.zeros((4,), jnp.int32)
   labels = (y,) if classes else ()
-  assert (_count(G, z, *labels), _count(D, x, *labels)) == (g_count, d_count)
+  counts = (_count(G, jnp.zeros((4, G.latent_dim)), *labels),
+            _count(D, jnp.zeros((4, *shape)), *labels))
+  assert counts == (g_count, d_count), counts
 
 
 def test_path_lengths_by_hand_on_a_linear_synthesis():

@@ -21,6 +21,7 @@ import numpy as np
 import optax
 
 FEATURES = 128
+SIZE = 28  # the side of the images it takes
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 
 
@@ -30,7 +31,7 @@ class DomainClassifier(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    if x.ndim != 4 or x.shape[1:3] != (28, 28):
+    if x.ndim != 4 or x.shape[1:3] != (SIZE, SIZE):
       raise ValueError(f"the domain classifier takes (B, 28, 28, C) images; got {x.shape}")
     for width in (32, 64):
       x = nn.relu(nn.Conv(width, (3, 3))(x))

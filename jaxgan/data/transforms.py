@@ -1,0 +1,91 @@
+"""Views of an opened image set: a fixed subset (the limited-data setting) and padding.
+
+- `subset(data, n)`: the first n examples of a permutation fixed by `seed` (0 unless asked),
+  so every run and seed of an experiment trains on the same n images (Karras et al. 2020's
+  limited-data experiments train on subsets of 1k–30k images).
+- `padded(data, size)`: each image centred on a `size` × `size` canvas of zeros, the
+  background of MNIST-like sets (−1 once scaled): Fashion-MNIST at 28 px becomes the 32 px
+  that models built from powers of two take. The domain classifier's metrics crop the
+  centre back (`jaxgan.evaluate.DomainEvaluation`).
+
+Both read from the set they wrap on demand; nothing is written.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from jaxgan.data.image_data import ImageData
+from jaxgan.data.readers import DataError
+
+
+class _Rows:
+  """Examples `rows` of a source, as a source."""
+
+  def __init__(self, source, rows: np.ndarray):
+    self.source, self.rows = source, rows
+
+  def __len__(self) -> int:
+    return len(self.rows)
+
+  def __getitems__(self, indices):
+    rows = [int(self.rows[i]) for i in indices]
+    try:
+      return self.source.__getitems__(rows)
+    except (AttributeError, TypeError):
+      return [self.source[i] for i in rows]
+
+  def __getitem__(self, index):
+    return self.__getitems__([index])[0]
+
+
+def subset(data: ImageData, n: int, seed: int = 0) -> ImageData:
+  """Returns the first `n` examples of `data` in a permutation fixed by `seed`."""
+  if not 0 < n <= data.num_examples:
+    raise DataError(f"train_subset={n} is not accepted for {data.name}: it has "
+                    f"{data.num_examples} examples; give 1 to {data.num_examples}, or 0 for all")
+  rows = np.sort(np.random.default_rng(seed).permutation(data.num_examples)[:n])
+  return dataclasses.replace(data, source=_Rows(data.source, rows), num_examples=n)
+
+
+class _Padded:
+  """A source whose images sit centred on a larger canvas of zeros."""
+
+  def __init__(self, data: ImageData, size: int):
+    self.data, self.size = data, size
+    h, w = data.image_shape[:2]
+    self.top, self.left = (size - h) // 2, (size - w) // 2
+
+  def __len__(self) -> int:
+    return self.data.num_examples
+
+  def __getitems__(self, indices):
+    images, labels = self.data.read(indices)
+    h, w = images.shape[1:3]
+    canvas = np.zeros((len(images), self.size, self.size, *images.shape[3:]), images.dtype)
+    canvas[:, self.top:self.top + h, self.left:self.left + w] = images
+    if labels is None:
+      return [{"image": im} for im in canvas]
+    return [{"image": im, "label": int(lab)} for im, lab in zip(canvas, labels)]
+
+  def __getitem__(self, index):
+    return self.__getitems__([index])[0]
+
+
+def padded(data: ImageData, size: int) -> ImageData:
+  """Returns `data` with every image centred on a `size` × `size` canvas of zeros."""
+  h, w = data.image_shape[:2]
+  if size < max(h, w):
+    raise DataError(f"pad_to={size} is smaller than {data.name}'s {h}×{w} images; give at "
+                    f"least {max(h, w)}, or 0 to keep them as they are")
+  if size == h == w:
+    return data
+  return dataclasses.replace(data, source=_Padded(data, size),
+                             image_shape=(size, size, *data.image_shape[2:]))
+
+
+def centre_crop(images: np.ndarray, size: int) -> np.ndarray:
+  """Returns the central `size` × `size` of images (N, H, W, C) at least that large."""
+  h, w = images.shape[1:3]
+  top, left = (h - size) // 2, (w - size) // 2
+  return images[:, top:top + size, left:left + size]
