@@ -109,6 +109,10 @@ class Players:
   mbstd_group: int = option(4, "stylegan2: samples per group of D's minibatch standard "
                             "deviation (the batch on each device must divide by it).",
                             at_least=1)
+  bf16_resolutions: int = option(0, "stylegan2: mixed precision, the blocks of this many "
+                                 "highest resolutions (none below 8 px) in bfloat16, every "
+                                 "layer clipped to +-256 (the paper's 4); 0 = float32.",
+                                 at_least=0)
 
   @property
   def widths(self) -> tuple[int, ...]:
@@ -123,7 +127,7 @@ class Players:
     """Returns `build_players`' `style`: the stylegan2 players' sizes."""
     return dict(channel_base=self.channel_base, channel_max=self.channel_max,
                 mapping_layers=self.mapping_layers, mixing_prob=self.style_mixing,
-                mbstd_group=self.mbstd_group)
+                mbstd_group=self.mbstd_group, bf16_resolutions=self.bf16_resolutions)
 
   @property
   def conditional(self) -> bool:

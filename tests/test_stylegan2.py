@@ -263,3 +263,49 @@ def test_the_step_gives_g_its_noise_stream_and_path_length_and_the_sampler_its_n
   sample = jaxgan.make_sample_fn(G)
   np.testing.assert_array_equal(sample(new, 3, 4), sample(new, 3, 4))
   assert not np.allclose(sample(new, 3, 4), sample(new, 4, 4))
+
+
+def _conv_inputs(jaxpr):
+  """(spatial size, dtype) of every convolution's input in a jaxpr, sub-jaxprs included."""
+  found = []
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "conv_general_dilated":
+      aval = eqn.invars[0].aval
+      found.append((aval.shape[1], str(aval.dtype)))
+    for value in eqn.params.values():
+      inner = getattr(value, "jaxpr", None)
+      if inner is not None and hasattr(inner, "eqns"):
+        found += _conv_inputs(inner)
+  return found
+
+
+def test_mixed_precision_computes_the_top_resolutions_in_bfloat16_and_agrees_with_float32():
+  sizes = dict(channel_base=256, channel_max=16)
+  make = lambda n: (
+      stylegan2.StyleGAN2Generator(16, 3, latent_dim=16, w_dim=16, mapping_layers=1,
+                                   bf16_resolutions=n, **sizes),
+      stylegan2.StyleGAN2Discriminator(16, mbstd_group=2, bf16_resolutions=n, **sizes))
+  (G, D), (G16, D16) = make(0), make(1)  # 1: the 16 px block
+  z = jax.random.normal(jax.random.key(0), (4, 16))
+  g_vars = jax.jit(G.init)({"params": jax.random.key(1)}, z)
+  generate = lambda g: jax.jit(lambda v: g.apply(v, z, rngs={"noise": jax.random.key(2)},
+                                                 mutable=["stats"])[0])(g_vars)
+  image, image16 = generate(G), generate(G16)  # the same parameters
+  assert image16.dtype == jnp.float32
+  np.testing.assert_allclose(image16, image, atol=0.05)
+  d_vars = jax.jit(D.init)({"params": jax.random.key(3)}, image)
+  judge16 = lambda v, x: D16.apply(v, x)
+  logits16 = jax.jit(judge16)(d_vars, image)
+  assert logits16.dtype == jnp.float32
+  np.testing.assert_allclose(logits16, jax.jit(D.apply)(d_vars, image), atol=0.02)
+  # D's 16 px block convolves in bfloat16 (its inputs are 16 px and more, its skip's 8 px),
+  # the 8 and 4 px blocks in float32; without the option
+  # every convolution is float32.
+  convs = _conv_inputs(jax.make_jaxpr(judge16)(d_vars, image).jaxpr)
+  assert {d for s, d in convs if s >= 16} == {"bfloat16"}
+  assert {d for s, d in convs if s == 8} == {"bfloat16", "float32"}
+  assert {d for s, d in convs if s <= 4} == {"float32"}
+  assert {d for _, d in _conv_inputs(jax.make_jaxpr(D.apply)(d_vars, image).jaxpr)} == {
+      "float32"}
+  grads = jax.jit(jax.grad(lambda v: jnp.sum(D16.apply(v, image))))(d_vars)
+  assert all(g.dtype == jnp.float32 and np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))

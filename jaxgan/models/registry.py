@@ -171,7 +171,7 @@ def _stylegan2(resolution, channels, latent_dim, g_cond, d_cond, style):
   """The pair with the sizes `style` gives (the modules' own defaults for the others); D's
   label mapping keeps the official depth (8) whatever G's is."""
   pick = lambda names: {k: style[k] for k in names if k in style}
-  sizes = ("channel_base", "channel_max")
+  sizes = ("channel_base", "channel_max", "bf16_resolutions")
   return (stylegan2.StyleGAN2Generator(resolution, channels, latent_dim,
                                        **pick((*sizes, "mapping_layers", "mixing_prob")),
                                        **g_cond),

@@ -59,6 +59,22 @@ def block_resolutions(resolution: int) -> list[int]:
   return [2 ** i for i in range(2, log + 1)]
 
 
+CONV_CLAMP = 256.0  # with mixed precision every layer's output is clipped to ± this (× gain)
+
+
+def block_dtype(res: int, resolution: int, bf16_resolutions: int):
+  """Returns bfloat16 for the blocks of the `bf16_resolutions` highest resolutions (none
+  below 8 px), else float32: StyleGAN2-ADA's mixed precision (its num_fp16_res)."""
+  if not bf16_resolutions:
+    return jnp.float32
+  lowest = max(resolution // 2 ** (bf16_resolutions - 1), 8)
+  return jnp.bfloat16 if res >= lowest else jnp.float32
+
+
+def _clip(x: jax.Array, clamp: float | None) -> jax.Array:
+  return x if clamp is None else jnp.clip(x, -clamp, clamp)
+
+
 def conv2d(x: jax.Array, w: jax.Array, stride: int = 1, padding="SAME") -> jax.Array:
   return jax.lax.conv_general_dilated(x, w.astype(x.dtype), (stride, stride), padding,
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
@@ -89,6 +105,7 @@ class SynthesisLayer(nn.Module):
   features: int
   up: bool = False
   use_noise: bool = True
+  clamp: float | None = None
 
   @nn.compact
   def __call__(self, x, w):
@@ -104,12 +121,14 @@ class SynthesisLayer(nn.Module):
       if key is not None:
         noise = jax.random.normal(key, (*y.shape[:3], 1), y.dtype)
         y = y + noise * strength.astype(y.dtype)
-    return equalized.lrelu(y + equalized.bias(self, "bias", self.features).astype(y.dtype))
+    return _clip(equalized.lrelu(y + equalized.bias(self, "bias", self.features).astype(
+        y.dtype)), self.clamp)
 
 
 class ToRGB(nn.Module):
   """1×1 modulated convolution to the image's channels, not demodulated, plus a bias."""
   channels: int
+  clamp: float | None = None
 
   @nn.compact
   def __call__(self, x, w):
@@ -117,7 +136,7 @@ class ToRGB(nn.Module):
     styles = equalized.Dense(width, bias_init=1.0, name="affine")(w)
     y = modulated_conv(x, equalized.weight(self, "kernel", (1, 1, width, self.channels)),
                        styles, demodulate=False)
-    return y + equalized.bias(self, "bias", self.channels).astype(y.dtype)
+    return _clip(y + equalized.bias(self, "bias", self.channels).astype(y.dtype), self.clamp)
 
 
 class MappingNetwork(nn.Module):
@@ -155,6 +174,7 @@ class StyleGAN2Generator(nn.Module):
   truncation_psi: float = 1.0  # applied when not training
   w_avg_beta: float = 0.995
   use_noise: bool = True
+  bf16_resolutions: int = 0  # mixed precision: the blocks of this many top resolutions
 
   @property
   def num_ws(self) -> int:
@@ -185,16 +205,19 @@ class StyleGAN2Generator(nn.Module):
     const = self.param("const", nn.initializers.normal(1.0), (4, 4, widths[4]))
     x = jnp.broadcast_to(const[None].astype(z.dtype), (z.shape[0], 4, 4, widths[4]))
     image, index = None, 0
+    clamp = CONV_CLAMP if self.bf16_resolutions else None
     for res in resolutions:
+      x = x.astype(block_dtype(res, self.resolution, self.bf16_resolutions))
       with_up = res > 4
       if with_up:
-        x = SynthesisLayer(widths[res], up=True, use_noise=self.use_noise,
+        x = SynthesisLayer(widths[res], up=True, use_noise=self.use_noise, clamp=clamp,
                            name=f"b{res}_conv0")(x, ws[:, index])
         index += 1
-      x = SynthesisLayer(widths[res], use_noise=self.use_noise,
+      x = SynthesisLayer(widths[res], use_noise=self.use_noise, clamp=clamp,
                          name=f"b{res}_conv1")(x, ws[:, index])
       index += 1
-      rgb = ToRGB(self.channels, name=f"b{res}_torgb")(x, ws[:, index])
+      rgb = ToRGB(self.channels, clamp=clamp, name=f"b{res}_torgb")(x, ws[:, index])
+      rgb = rgb.astype(z.dtype)  # the image accumulates in the input's precision
       image = rgb if image is None else resample.upsample(image) + rgb
     return image
 
@@ -220,6 +243,7 @@ class DConv(nn.Module):
   use_bias: bool = True
   activate: bool = True
   gain: float = 1.0
+  clamp: float | None = None  # of the output, times `gain`
 
   @nn.compact
   def __call__(self, x):
@@ -232,8 +256,9 @@ class DConv(nn.Module):
       y = conv2d(x, w)
     if self.use_bias:
       y = y + equalized.bias(self, "bias", self.features).astype(y.dtype)
-    return equalized.lrelu(y, equalized.LRELU_GAIN * self.gain) if self.activate else (
+    y = equalized.lrelu(y, equalized.LRELU_GAIN * self.gain) if self.activate else (
         y * self.gain)
+    return _clip(y, None if self.clamp is None else self.clamp * self.gain)
 
 
 def minibatch_stddev(x: jax.Array, group_size: int = 4, num_channels: int = 1) -> jax.Array:
@@ -265,6 +290,7 @@ class StyleGAN2Discriminator(nn.Module):
   mapping_layers: int = 8  # of the label's embedding (conditional)
   mbstd_group: int = 4
   mbstd_channels: int = 1
+  bf16_resolutions: int = 0  # mixed precision: the blocks of this many top resolutions
 
   @nn.compact
   def __call__(self, x, y=None, train: bool = True):
@@ -272,13 +298,20 @@ class StyleGAN2Discriminator(nn.Module):
     layers.check_conditioning(self.num_classes, self.conditioning, ("projection",))
     resolutions = block_resolutions(self.resolution)[::-1]  # R, …, 8, 4
     width = lambda r: channels_at(r, self.channel_base, self.channel_max)
-    x = DConv(width(self.resolution), 1, name=f"b{self.resolution}_fromrgb")(x)
+    clamp = CONV_CLAMP if self.bf16_resolutions else None
+    dtype = lambda res: block_dtype(res, self.resolution, self.bf16_resolutions)
+    out_dtype = x.dtype
+    x = DConv(width(self.resolution), 1, clamp=clamp,
+              name=f"b{self.resolution}_fromrgb")(x.astype(dtype(self.resolution)))
     for res in resolutions[:-1]:
+      x = x.astype(dtype(res))
       skip = DConv(width(res // 2), 1, down=True, use_bias=False, activate=False,
                    gain=math.sqrt(0.5), name=f"b{res}_skip")(x)
-      h = DConv(width(res), name=f"b{res}_conv0")(x)
-      h = DConv(width(res // 2), down=True, gain=math.sqrt(0.5), name=f"b{res}_conv1")(h)
+      h = DConv(width(res), clamp=clamp, name=f"b{res}_conv0")(x)
+      h = DConv(width(res // 2), down=True, gain=math.sqrt(0.5), clamp=clamp,
+                name=f"b{res}_conv1")(h)
       x = skip + h
+    x = x.astype(out_dtype)  # the 4×4 epilogue in the input's precision
     c4 = width(4)
     x = minibatch_stddev(x, self.mbstd_group, self.mbstd_channels)
     x = DConv(c4, name="b4_conv")(x)
