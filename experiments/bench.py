@@ -270,17 +270,6 @@ def torch_available() -> str | None:
 
 # --- the machine's limit, compile cache, pipeline, transfer guard ----------------------
 
-def matmul_flops_per_s(n: int, windows: int) -> float:
-  """Returns the median FLOP/s of an n x n f32 matmul (2 n^3 FLOPs), jitted."""
-  a = jax.random.normal(jax.random.key(0), (n, n))
-  f = jax.jit(lambda a, b: a @ b)
-  jax.block_until_ready(f(a, a))
-  count = max(3, int(2e10 / (2 * n ** 3)))  # >= ~20 GFLOP per window
-  rates = timing.alternate({"matmul": lambda c: jax.block_until_ready(
-      [f(a, a) for _ in range(c)])}, count, windows)["matmul"]
-  return float(np.median(rates)) * 2 * n ** 3
-
-
 def torch_matmul_flops_per_s(n: int, windows: int) -> float:
   """Returns the median FLOP/s of PyTorch's n x n f32 matmul (its own BLAS, in the run)."""
   import torch  # pylint: disable=import-outside-toplevel
@@ -548,12 +537,12 @@ def main(argv):
     env["torch"] = (f"torch {torch.__version__} on {torch_device()} "
                     f"({torch.get_num_threads()} threads)")
   results = {"environment": env, "models": {}}
-  before = matmul_flops_per_s(FLAGS.matmul_size, FLAGS.windows) / 1e9
+  before = timing.matmul_flops_per_s(FLAGS.matmul_size, FLAGS.windows) / 1e9
   for model in FLAGS.models:
     logging.info("measuring %s", model)
     results["models"][model] = measure(model, FLAGS.contestants)
   # The peak again at the end (the machine's speed drifts); MFU is against the higher.
-  after = matmul_flops_per_s(FLAGS.matmul_size, FLAGS.windows) / 1e9
+  after = timing.matmul_flops_per_s(FLAGS.matmul_size, FLAGS.windows) / 1e9
   env.update(matmul_gflops_start=before, matmul_gflops_end=after,
              matmul_gflops=max(before, after))
   if "torch" in env:  # the same matmul in PyTorch: another BLAS, another ceiling

@@ -11,6 +11,7 @@ import time
 from typing import Callable
 
 import jax
+import numpy as np
 
 from jaxgan.data import images
 
@@ -73,3 +74,15 @@ def feed_rates(data: images.ImageData, batch_size: int, count: int,
   finally:
     host.close()
   return {name: [r * batch_size for r in rs] for name, rs in rates.items()}
+
+
+def matmul_flops_per_s(n: int, windows: int) -> float:
+  """Returns the median FLOP/s of an n x n f32 matmul (2 n^3 FLOPs), jitted: the machine's
+  ceiling that model FLOPs utilisation is measured against."""
+  a = jax.random.normal(jax.random.key(0), (n, n))
+  f = jax.jit(lambda a, b: a @ b)
+  jax.block_until_ready(f(a, a))
+  count = max(3, int(2e10 / (2 * n ** 3)))  # >= ~20 GFLOP per window
+  rates = alternate({"matmul": lambda c: jax.block_until_ready(
+      [f(a, a) for _ in range(c)])}, count, windows)["matmul"]
+  return float(np.median(rates)) * 2 * n ** 3
