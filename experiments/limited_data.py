@@ -1,0 +1,135 @@
+r"""ADA's limited-data experiment: `python -m experiments.limited_data --root=runs/limited`.
+
+Runs `experiments/configs/fashion_mnist_limited_stylegan2_ada.flags` (StyleGAN2 on 2,000
+Fashion-MNIST images at 32 px, scored against the whole test split) once per arm and seed:
+
+  none: --augment=          diffaugment: --augment=color,translation,cutout     ada: the file
+
+as separate processes (`--jobs` at a time), reusing finished runs, so an interrupted
+experiment continues where it stopped; `--report_only` starts nothing. Prints a markdown table
+of the last evaluation (FD, KID ×1000 and class KL in the domain classifier's space, mean ±
+sd over seeds), D's overfitting heuristic r_t = E[sign D(real)] averaged over the last 100
+steps, and ADA's final p; draws r_t and p over training for every run into `--plot`.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from concurrent import futures
+
+from absl import app, flags
+
+from jaxgan import viz
+
+ARMS = {"none": ["--augment="], "diffaugment": ["--augment=color,translation,cutout"],
+        "ada": []}
+FLAGFILE = os.path.join(os.path.dirname(__file__), "configs",
+                        "fashion_mnist_limited_stylegan2_ada.flags")
+
+flags.DEFINE_string("root", "runs/limited", "One workdir per arm and seed goes here.")
+flags.DEFINE_list("arms", list(ARMS), f"Arms: {', '.join(ARMS)}.")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
+flags.DEFINE_integer("jobs", 2, "Runs at a time.")
+flags.DEFINE_bool("report_only", False, "Tabulate finished runs; start nothing.")
+flags.DEFINE_list("extra", [], "Flags added to every run (say --num_steps=200 for a probe).")
+flags.DEFINE_string("plot", None, "Where the picture of r_t and p goes (default: "
+                    "<root>/limited_data.png).")
+FLAGS = flags.FLAGS
+
+
+def workdir(arm: str, seed: str) -> str:
+  return os.path.join(FLAGS.root, f"{arm}_s{seed}")
+
+
+def run_one(arm: str, seed: str) -> str:
+  folder = workdir(arm, seed)
+  if os.path.exists(os.path.join(folder, "summary.json")):
+    return f"{arm} seed {seed}: finished before"
+  command = [sys.executable, "-m", "experiments.run", f"--flagfile={FLAGFILE}",
+             f"--workdir={folder}", f"--seed={seed}", *ARMS[arm], *FLAGS.extra]
+  os.makedirs(FLAGS.root, exist_ok=True)
+  with open(folder + ".log", "w", encoding="utf-8") as log:
+    done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
+  return f"{arm} seed {seed}: exit {done.returncode} (log {folder}.log)"
+
+
+def records(folder: str) -> list[dict]:
+  path = os.path.join(folder, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  with open(path, encoding="utf-8") as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def summary(arm: str, seed: str) -> dict | None:
+  """Returns the last evaluation, late r_t and final p of a finished run (None otherwise)."""
+  folder = workdir(arm, seed)
+  if not os.path.exists(os.path.join(folder, "summary.json")):
+    return None
+  rows = records(folder)
+  train = [r for r in rows if "d/real_sign" in r]
+  last = max(r["step"] for r in train)
+  late = [r["d/real_sign"] for r in train if r["step"] > last - 100]
+  evaluation = [r for r in rows if "eval/fd_fashion_mnist_classifier" in r][-1]
+  return {"step": evaluation["step"], "kimg": train[-1]["kimg"],
+          "fd": evaluation["eval/fd_fashion_mnist_classifier"],
+          "kid": 1000 * evaluation["eval/kid_fashion_mnist_classifier"],
+          "class_kl": evaluation["eval/class_kl"], "rt": statistics.mean(late),
+          "p": train[-1].get("aug/p")}
+
+
+def cell(values: list[float], digits: int) -> str:
+  if not values:
+    return "–"
+  if len(values) == 1:
+    return f"{values[0]:.{digits}f}"
+  return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def table() -> str:
+  lines = ["| arm | seeds done | FD | KID ×1000 | class KL | r_t (last 100 steps) | p (end) |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+  budget = ""
+  for arm in FLAGS.arms:
+    done = [s for seed in FLAGS.seeds if (s := summary(arm, seed))]
+    column = lambda key: [d[key] for d in done if d[key] is not None]
+    lines.append(f"| {arm} | {len(done)} of {len(FLAGS.seeds)} | {cell(column('fd'), 1)} | "
+                 f"{cell(column('kid'), 1)} | {cell(column('class_kl'), 3)} | "
+                 f"{cell(column('rt'), 2)} | {cell(column('p'), 2)} |")
+    if done:
+      budget = f"{done[0]['step']} steps, {done[0]['kimg']:g}k real images"
+  return "\n".join(lines) + (f"\n\nBudget: {budget} per run." if budget else "")
+
+
+def plot(path: str) -> None:
+  """r_t of every run (and ADA's p) over training, one panel each."""
+  merged, panels = [], {"r_t = E[sign D(real)]": [], "ADA's p": []}
+  for arm in FLAGS.arms:
+    for seed in FLAGS.seeds:
+      name = f"{arm} s{seed}"
+      for r in records(workdir(arm, seed)):
+        if "d/real_sign" in r:
+          merged.append({"step": r["step"], f"{name} r_t": r["d/real_sign"],
+                         **({f"{name} p": r["aug/p"]} if "aug/p" in r else {})})
+      panels["r_t = E[sign D(real)]"].append(f"{name} r_t")
+      panels["ADA's p"].append(f"{name} p")
+  viz.plot_curves(merged, panels).save(path)
+
+
+def main(argv):
+  del argv
+  if not FLAGS.report_only:
+    jobs = [(arm, seed) for seed in FLAGS.seeds for arm in FLAGS.arms]
+    with futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
+      for message in pool.map(lambda job: run_one(*job), jobs):
+        print(message, flush=True)
+  print(table())
+  path = FLAGS.plot or os.path.join(FLAGS.root, "limited_data.png")
+  plot(path)
+  print(f"r_t and p over training: {path}")
+
+
+if __name__ == "__main__":
+  app.run(main)
