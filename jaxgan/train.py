@@ -26,7 +26,7 @@ from jaxgan.writers import JsonlWriter, TensorBoardWriter, write_json_atomically
 CURVE_PANELS = {"losses": ["d/loss", "g/loss", "d/penalty", "g/penalty"],
                 "mean D logit": ["d/real_logit", "d/fake_logit", "g/fake_logit"],
                 "gradient norms": ["d/grad_norm", "g/grad_norm"],
-                "D's overfitting (r_t) and ADA's p": ["d/real_sign", "aug/rt", "aug/p"]}
+                "r_t, ADA p": ["d/real_sign", "aug/rt", "aug/p"]}
 
 
 class NonFiniteError(FloatingPointError):
