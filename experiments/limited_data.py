@@ -7,7 +7,7 @@ Fashion-MNIST images at 32 px, scored against the whole test split) once per arm
 
 as separate processes (`--jobs` at a time), reusing finished runs, so an interrupted
 experiment continues where it stopped; `--report_only` starts nothing. Prints a markdown table
-of the last evaluation (FD, KID ×1000 and class KL in the domain classifier's space, mean ±
+of the last evaluation (FD, KID and class KL in the domain classifier's space, mean ±
 sd over seeds), D's overfitting heuristic r_t = E[sign D(real)] averaged over the last 100
 steps, and ADA's final p; draws r_t and p over training for every run into `--plot`.
 """
@@ -75,7 +75,7 @@ def summary(arm: str, seed: str) -> dict | None:
   evaluation = [r for r in rows if "eval/fd_fashion_mnist_classifier" in r][-1]
   return {"step": evaluation["step"], "kimg": train[-1]["kimg"],
           "fd": evaluation["eval/fd_fashion_mnist_classifier"],
-          "kid": 1000 * evaluation["eval/kid_fashion_mnist_classifier"],
+          "kid": evaluation["eval/kid_fashion_mnist_classifier"],
           "class_kl": evaluation["eval/class_kl"], "rt": statistics.mean(late),
           "p": train[-1].get("aug/p")}
 
@@ -89,7 +89,7 @@ def cell(values: list[float], digits: int) -> str:
 
 
 def table() -> str:
-  lines = ["| arm | seeds done | FD | KID ×1000 | class KL | r_t (last 100 steps) | p (end) |",
+  lines = ["| arm | seeds done | FD | KID | class KL | r_t (last 100 steps) | p (end) |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
   budget = ""
   for arm in FLAGS.arms:
