@@ -33,6 +33,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 BLITS = ("xflip", "rotate90", "xint")
 GEOMETRIC = ("scale", "rotate", "aniso", "xfrac")
@@ -40,7 +41,9 @@ COLOUR = ("brightness", "contrast", "lumaflip", "hue", "saturation")
 OPS = BLITS + GEOMETRIC + COLOUR
 GROUPS = {"b": BLITS, "g": GEOMETRIC, "c": COLOUR}
 
-_GREY = jnp.array([1.0, 1.0, 1.0, 0.0]) / math.sqrt(3.0)  # the grey axis in homogeneous RGB
+# The grey axis in homogeneous RGB (numpy: importing this module must not start JAX's backend,
+# which a multi-process run initialises after its imports).
+_GREY = np.array([1.0, 1.0, 1.0, 0.0], np.float32) / math.sqrt(3.0)
 
 
 def parse_ops(text: str) -> tuple[str, ...]:
