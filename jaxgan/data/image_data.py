@@ -6,6 +6,15 @@ from typing import Any, Sequence
 import numpy as np
 
 
+def read_examples(source, indices) -> list[dict[str, Any]]:
+  """Returns the examples of `source` at `indices`: one batched read where it has one."""
+  indices = [int(i) for i in indices]
+  try:
+    return source.__getitems__(indices)
+  except (AttributeError, TypeError):  # no batched read (tfds's mock source has another one)
+    return [source[i] for i in indices]
+
+
 @dataclasses.dataclass(frozen=True)
 class ImageData:
   """An opened dataset split: random-access examples and what they look like."""
@@ -22,11 +31,7 @@ class ImageData:
 
   def read(self, indices) -> tuple[np.ndarray, np.ndarray | None]:
     """Returns `(images, labels or None)` of the examples at `indices`."""
-    indices = [int(i) for i in indices]
-    try:  # one batched read where the source has it
-      examples = self.source.__getitems__(indices)
-    except (AttributeError, TypeError):  # no batched read (tfds's mock source has another one)
-      examples = [self.source[i] for i in indices]
+    examples = read_examples(self.source, indices)
     images = np.stack([np.asarray(e["image"]) for e in examples])
     if images.ndim == 3 and len(self.image_shape) == 3:
       images = images[..., None]

@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from jaxgan.data.image_data import ImageData
+from jaxgan.data.image_data import ImageData, read_examples
 from jaxgan.data.readers import DataError
 
 
@@ -29,11 +29,7 @@ class _Rows:
     return len(self.rows)
 
   def __getitems__(self, indices):
-    rows = [int(self.rows[i]) for i in indices]
-    try:
-      return self.source.__getitems__(rows)
-    except (AttributeError, TypeError):
-      return [self.source[i] for i in rows]
+    return read_examples(self.source, [self.rows[int(i)] for i in indices])
 
   def __getitem__(self, index):
     return self.__getitems__([index])[0]
