@@ -7,8 +7,8 @@ r"""Measures the image path: `python -m experiments.bench_images`.
    With `--layers`, each of DCGAN-28's three transposed convolutions alone: milliseconds
    of the forward pass, the kernel gradient and the input gradient, both ways.
 2. The input pipeline on its own: images/s of `--data_placement=device` (a batch gathered
-   by a compiled function) and `=host` (a background reader thread, batches put on the
-   device), beside the images/s that the DCGAN-28 step consumes.
+   by a compiled function) and `=host` (grain's feed, `--data_workers` processes, batches
+   put on the device), beside the images/s that the DCGAN-28 step consumes.
 """
 
 import os
@@ -32,6 +32,7 @@ flags.DEFINE_integer("batch_size", 64, "Batch size.")
 flags.DEFINE_integer("steps", 10, "Steps per timed window of the model part.")
 flags.DEFINE_integer("windows", 5, "Timed windows per contestant.")
 flags.DEFINE_integer("batches", 300, "Batches per timed window of the pipeline part.")
+flags.DEFINE_integer("data_workers", 1, "Worker processes of the host feed.")
 flags.DEFINE_bool("layers", True, "Also time each DCGAN-28 transposed convolution alone.")
 FLAGS = flags.FLAGS
 
@@ -116,7 +117,8 @@ def main(argv):
 
   # --- 2. The input pipeline alone ---------------------------------------------------
   data = images.load(FLAGS.dataset, data_dir=FLAGS.data_dir)
-  rates = timing.feed_rates(data, FLAGS.batch_size, FLAGS.batches, FLAGS.windows)
+  rates = timing.feed_rates(data, FLAGS.batch_size, FLAGS.batches, FLAGS.windows,
+                            FLAGS.data_workers)
   print(f"\nInput pipeline, {FLAGS.dataset} ({data.num_examples} images), batch "
         f"{FLAGS.batch_size}")
   print("| feed | images/s median | min-max | ratio to what the step consumes |")

@@ -13,7 +13,7 @@ from typing import Callable
 import jax
 import numpy as np
 
-from jaxgan.data import images
+from jaxgan.data import images, pipeline
 
 
 def rate(run: Callable[[int], object], count: int) -> float:
@@ -43,12 +43,12 @@ def summarise(rates: dict[str, list[float]], baseline: str | None = None) -> dic
 
 
 def feed_rates(data: images.ImageData, batch_size: int, count: int,
-               windows: int) -> dict[str, list[float]]:
+               windows: int, workers: int = 0) -> dict[str, list[float]]:
   """Returns images/s of the two feeds of the runner, each alone, taken in turns.
 
   "device feed": the whole set on the device, a batch gathered by a compiled function
-  (`--data_placement=device`); "host feed": a background reader thread, batches put on
-  the device (`=host`).
+  (`--data_placement=device`); "host feed": grain's feed with `workers` processes, batches
+  put on the device (`=host`).
   """
   key = jax.random.key(0)
   device = images.DeviceData(data, key, 1, batch_size)
@@ -61,7 +61,8 @@ def feed_rates(data: images.ImageData, batch_size: int, count: int,
       out = gather(step, device.permutation(step))
     jax.block_until_ready(out)
 
-  host = images.HostBatches(data, key, 1, batch_size)
+  host = pipeline.HostFeed(data, images.key_seed(key), 1, batch_size, workers=workers,
+                           place=jax.device_put)
   next(host)
 
   def host_run(c):

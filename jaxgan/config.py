@@ -14,7 +14,7 @@ import dataclasses
 from typing import Any
 
 from jaxgan import ada, augment, losses, optim, penalties, players as players_lib, schedules, update
-from jaxgan.data import catalog, mixtures
+from jaxgan.data import catalog, folder, mixtures, pipeline
 from jaxgan.errors import ConfigError
 from jaxgan.games.joint import RULES as JOINT_RULES
 from jaxgan.models import layers, registry
@@ -50,18 +50,35 @@ class Data:
   image_size: int = option(64, "Resolution of image_folder images.", at_least=1)
   image_channels: int = option(3, "Channels of image_folder images (1 or 3).",
                                check=lambda c: _one_of("image_channels", c, (1, 3)))
+  image_fit: str = option("crop", "How image_folder makes non-square images square: crop "
+                          "the centre, or pad to the longer side with black.",
+                          choices=lambda: folder.FITS)
+  bad_images: str = option("error", "An image_folder file that cannot be decoded: error "
+                           "(named, before training), or skip (left out and counted).",
+                           choices=lambda: folder.ON_BAD)
+  mirror: bool = option(False, "Add every image's left-right mirror image (2x the examples; "
+                        "StyleGAN's --mirror).")
   pad_to: int = option(0, "Centre each image on a canvas of zeros this many pixels square "
                        "(Fashion-MNIST 28 -> 32 for stylegan2); 0 = as stored.", at_least=0)
   train_subset: int = option(0, "Train on this many images only, the same ones in every run "
                              "(a fixed permutation's first; the limited-data setting); 0 = "
                              "all.", at_least=0)
   data_placement: str = option("device", "device: the whole set on the device, batches drawn "
-                               "in the step; host: batches read by a background thread and "
-                               "prefetched.", choices=lambda: catalog.PLACEMENTS)
+                               "in the step; host: batches read and decoded by grain's worker "
+                               "processes (--data_workers) and prefetched.",
+                               choices=lambda: catalog.PLACEMENTS)
+  data_workers: int = option(-1, "Processes reading and decoding host-fed batches (grain); "
+                             "0 = a thread of the main process; -1 = the cores but one, 1 to "
+                             "8.", at_least=-1)
 
   @property
   def is_mixture(self) -> bool:
     return self.dataset in mixtures.MIXTURES
+
+  @property
+  def workers(self) -> int:
+    """The host feed's worker processes, `data_workers` resolved."""
+    return pipeline.default_workers() if self.data_workers < 0 else self.data_workers
 
 
 @dataclasses.dataclass(frozen=True)

@@ -122,7 +122,7 @@ class InceptionEvaluation:
     if self.metrics is None:
       return {"inception": f"unavailable: {self.reason}"}
     if self.reference is None:
-      self.reference = self.metrics.reference(f"{self.data.name}-train", self.num, self._real,
+      self.reference = self.metrics.reference(f"{self.data.key}-train", self.num, self._real,
                                               self.cache_dir)
     return self.metrics.evaluate(self._fake(state), self.reference, self.key)
 

@@ -155,7 +155,8 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
   run = config.run
   feed = feeds.make_feed(made.train_step, data.source, data_key, config.step.d_steps,
                          run.batch_size, steps_per_call=run.steps_per_call,
-                         placement=config.data.data_placement, mesh=mesh, start_step=start.step)
+                         placement=config.data.data_placement, mesh=mesh, start_step=start.step,
+                         workers=config.data.workers)
   records = Records(workdir, config, start, is_writer, plan.checkpoints.directory)
   try:
     evaluator = wiring.evaluator(config.evaluation, config.data, data, made, eval_key, feed.stats,

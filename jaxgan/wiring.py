@@ -80,12 +80,16 @@ def objective_of(section: config_lib.Objective, horizon: int = 1) -> Objective:
 
 
 def load_images(section: config_lib.Data) -> images.ImageData:
-  """Returns the training images as the run sees them (`train_subset`, then `pad_to`)."""
+  """Returns the training images as the run sees them (`train_subset`, `mirror`, `pad_to`)."""
   data = images.load(section.dataset, data_dir=section.data_dir or None,
                      manual_dir=section.manual_dir or None, path=section.data_path or None,
-                     image_size=section.image_size, channels=section.image_channels)
+                     image_size=section.image_size, channels=section.image_channels,
+                     fit=section.image_fit, bad_images=section.bad_images,
+                     workers=section.workers)
   if section.train_subset:
     data = transforms.subset(data, section.train_subset)
+  if section.mirror:
+    data = transforms.mirrored(data)
   return transforms.padded(data, section.pad_to) if section.pad_to else data
 
 

@@ -33,8 +33,8 @@ OUTPUTS = (METRICS_FILE, SUMMARY_FILE, CONFIG_FILE, CHECKPOINT_DIR)
 # What a continued run may change: where the data lives and what is logged, never what is
 # trained. `num_steps` may change too when the learning rates do not depend on it.
 CHANGEABLE_ON_RESUME = frozenset({
-    "data_dir", "manual_dir", "data_path", "data_placement", "log_every", "eval_every",
-    "eval_samples", "grid_size", "tensorboard", "checkpoint_every", "keep_checkpoints",
+    "data_dir", "manual_dir", "data_path", "data_placement", "data_workers", "log_every",
+    "eval_every", "eval_samples", "grid_size", "tensorboard", "checkpoint_every", "keep_checkpoints",
     "on_nonfinite", "inception_weights", "fid_samples", "fid_cache_dir",
     "domain_samples"})
 

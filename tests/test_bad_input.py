@@ -8,7 +8,9 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from jaxgan.config import Config
 from jaxgan.train import train_and_evaluate
@@ -44,6 +46,19 @@ def make_disk(root):
   images = os.path.join(raw, "train-images-idx3-ubyte.gz")
   with open(images, "r+b") as f:
     f.truncate(os.path.getsize(images) - 100)
+  photos = root / "bad_photos"   # a truncated JPEG, an empty file and one that is no image
+  photos.mkdir()
+  rng = np.random.default_rng(0)
+  for name in ("a.png", "b.jpg", "c.jpg"):
+    Image.fromarray(rng.integers(0, 255, (32, 32, 3), np.uint8)).save(photos / name)
+  data = (photos / "c.jpg").read_bytes()
+  (photos / "c.jpg").write_bytes(data[:len(data) // 2])
+  (photos / "d.png").write_bytes(b"")
+  (photos / "e.png").write_text("not a picture\n")
+  labelled = root / "labelled_photos"  # a dataset.json naming a file that is not there
+  labelled.mkdir()
+  Image.fromarray(rng.integers(0, 255, (32, 32, 3), np.uint8)).save(labelled / "a.png")
+  (labelled / "dataset.json").write_text('{"labels": [["a.png", 0], ["b.png", 1]]}')
   return root
 
 
@@ -81,6 +96,16 @@ CASES = [
                                   "--manual_dir={disk}/corrupt_raw",
                                   "--data_dir={disk}/tfds_corrupt"],
      "train-images-idx3-ubyte.gz"),
+    ("image folder with undecodable files", "new",
+     ["--dataset=image_folder", "--data_path={disk}/bad_photos", "--image_size=16",
+      "--data_dir={disk}/tfds_photos"],
+     "3 of 5 files in {disk}/bad_photos cannot be read as images: c.jpg (truncated or "
+     "corrupt: Truncated File Read); d.png (an empty file); e.png (not an image format PIL "
+     "reads)"),
+    ("dataset.json naming a missing file", "new",
+     ["--dataset=image_folder", "--data_path={disk}/labelled_photos", "--image_size=16",
+      "--data_dir={disk}/tfds_photos"], "dataset.json names 1 file(s) that are not images in "
+     "{disk}/labelled_photos: b.png"),
     ("corrupt checkpoint", "corrupt_run", [], "no usable checkpoint"),
     ("checkpoint of another model", "new", ["--resume_from={disk}/run/checkpoints/20",
                                             "--g_width=32"], "g_width: 64 there, 32 now"),

@@ -155,6 +155,36 @@ def test_device_and_host_placement_train_identically_and_a_run_resumes_across_th
     assert gif.n_frames == 2
 
 
+class _Killed(BaseException):
+  """A SIGKILL's stand-in: no handler catches it, nothing after it runs."""
+
+
+def test_a_host_fed_run_killed_mid_epoch_resumes_with_other_workers_bit_for_bit(
+    tmp_path, mnist_dirs, monkeypatch):
+  # 40 images, batch 8: 5 steps an epoch; checkpoints at 3, 6, 9 all fall inside one.
+  from jaxgan.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top
+  run = dict(IMAGE_TINY, **mnist_dirs, num_steps=11, checkpoint_every=3, eval_every=100,
+             tensorboard=False, data_placement="host")
+  whole = train_and_evaluate(Config(**run, data_workers=2), str(tmp_path / "whole"))
+  kill_at = int(np.random.default_rng().choice([3, 6, 9]))
+  save = Checkpointer.save
+
+  def save_then_die(self, state, meta):
+    path = save(self, state, meta)
+    if int(state.step) == kill_at:
+      raise _Killed
+    return path
+
+  monkeypatch.setattr(Checkpointer, "save", save_then_die)
+  with pytest.raises(_Killed):
+    train_and_evaluate(Config(**run, data_workers=2), str(tmp_path / "killed"))
+  monkeypatch.undo()
+  resumed = train_and_evaluate(Config(**run, data_workers=0), str(tmp_path / "killed"))
+  assert resumed["resumed_from_step"] == kill_at, kill_at
+  assert resumed["state_sha256"] == whole["state_sha256"], f"killed at step {kill_at}"
+  assert _strip(_records(tmp_path / "killed")) == _strip(_records(tmp_path / "whole"))
+
+
 def test_conditional_run_draws_one_row_per_class(tmp_path, mnist_dirs):
   config = Config(**{**IMAGE_TINY, "num_steps": 2}, **mnist_dirs, g_conditioning="cbn",
                   d_conditioning="acgan", tensorboard=False)

@@ -12,9 +12,11 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from jaxgan.data import images, readers
+from jaxgan.data import images, pipeline, readers
 from jaxgan.data.readers import DataError
 from conftest import write_idx_dataset
+
+PINNED_ORDER_0_7_EPOCH_3 = [3, 4, 1, 2, 7, 6, 5, 0]  # numpy 2.x, recorded 2026-12-01
 
 
 @pytest.mark.parametrize("name, gz", [("mnist", True), ("fashion_mnist", False)])
@@ -254,11 +256,14 @@ def small_mnist(tmp_path_factory):
   return images.load("mnist", data_dir=str(tmp / "tfds"), manual_dir=manual)
 
 
-def test_device_and_host_pipelines_give_the_same_batches(small_mnist):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_device_and_host_pipelines_give_the_same_batches(small_mnist, workers):
+  """grain's feed, in this process or in 2 worker processes, gives the device's batches."""
   key = jax.random.key(3)
   device = images.DeviceData(small_mnist, key, 2, 8)   # 16 per step: 3 steps per epoch
   batch = jax.jit(device.batch)
-  host = images.HostBatches(small_mnist, key, 2, 8, start_step=1)
+  host = pipeline.HostFeed(small_mnist, images.key_seed(key), 2, 8, start_step=1,
+                           workers=workers, place=jax.device_put)
   try:
     for step in range(1, 8):                           # crosses two epoch boundaries
       fed_step, fed = next(host)
@@ -271,6 +276,27 @@ def test_device_and_host_pipelines_give_the_same_batches(small_mnist):
       np.testing.assert_array_equal(np.asarray(fed["x"])[..., 0, 0, 0] % 10, fed["y"])
   finally:
     host.close()
+
+
+def test_each_process_reads_its_own_rows_of_the_batch(small_mnist):
+  seed = images.key_seed(jax.random.key(5))
+  whole = pipeline.StepBatch(small_mnist, seed, 2, 8)
+  halves = [pipeline.StepBatch(small_mnist, seed, 2, 8, rows=slice(i * 4, i * 4 + 4))
+            for i in range(2)]
+  for step in (0, 4):
+    np.testing.assert_array_equal(
+        np.concatenate([h(step)["x"] for h in halves], axis=1), whole(step)["x"])
+
+
+def test_the_epoch_order_is_fixed_by_seed_and_epoch():
+  a = pipeline.epoch_order((1, 2), 0, 1000)
+  np.testing.assert_array_equal(np.sort(a), np.arange(1000))
+  np.testing.assert_array_equal(a, pipeline.epoch_order((1, 2), 0, 1000))
+  assert not np.array_equal(a, pipeline.epoch_order((1, 3), 0, 1000))
+  assert not np.array_equal(a, pipeline.epoch_order((1, 2), 1, 1000))
+  # Pinned: NumPy's SeedSequence and PCG64 permutation; a change would reorder every run.
+  np.testing.assert_array_equal(pipeline.epoch_order((0, 7), 3, 8),
+                                PINNED_ORDER_0_7_EPOCH_3)
 
 
 def test_each_epoch_visits_distinct_examples_and_order_follows_the_seed(small_mnist):
@@ -295,7 +321,7 @@ def test_a_reader_error_reaches_the_consumer(small_mnist):
       return 50
   import dataclasses
   broken = dataclasses.replace(small_mnist, source=Broken())
-  host = images.HostBatches(broken, jax.random.key(0), 1, 8)
+  host = pipeline.HostFeed(broken, (0, 0), 1, 8)
   try:
     with pytest.raises(OSError, match="disk gone"):
       next(host)

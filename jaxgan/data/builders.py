@@ -99,43 +99,6 @@ class Cifar10(_ManualBuilder, skip_registration=True):
 
 
 @dataclasses.dataclass(eq=False)
-class ImageFolderConfig(tfds.core.BuilderConfig):
-  """Which folder, at which resolution; `name` should identify both (see `image_folder`)."""
-  path: str = ""
-  size: int = 64
-  channels: int = 3
-
-
-class ImageFolder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-  """Any folder of images, centre-cropped and resized; one class per subfolder if present."""
-  name = "jaxgan_image_folder"
-  VERSION = tfds.core.Version("1.0.0")
-
-  def _info(self):
-    files, classes = readers.list_image_folder(self.builder_config.path)
-    del files
-    c = self.builder_config
-    features = {"image": _image_feature((c.size, c.size, c.channels))}
-    if classes:
-      features["label"] = tfds.features.ClassLabel(names=classes)
-    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(features),
-                                 description=f"Images of {c.path} at {c.size}x{c.size}.")
-
-  def _split_generators(self, dl_manager):
-    del dl_manager
-    return {"train": self._generate_examples()}
-
-  def _generate_examples(self):
-    c = self.builder_config
-    files, classes = readers.list_image_folder(c.path)
-    for i, (path, label) in enumerate(files):
-      example = {"image": readers.read_image(path, c.size, c.channels)}
-      if classes:
-        example["label"] = label
-      yield i, example
-
-
-@dataclasses.dataclass(eq=False)
 class ArrayConfig(tfds.core.BuilderConfig):
   """Which .npy/.npz file; `name` should identify its contents (see `array_file`)."""
   path: str = ""
@@ -163,16 +126,6 @@ class ArrayFile(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def _generate_examples(self):
     return _examples(*self._arrays())
-
-
-def image_folder(path: str, size: int, channels: int = 3, **kwargs) -> ImageFolder:
-  """Returns the builder of `path` at `size`; its name changes when the files change."""
-  path = os.path.abspath(path)
-  files, _ = readers.list_image_folder(path)
-  tag = readers.folder_fingerprint(files, size, channels)
-  name = f"{os.path.basename(path.rstrip(os.sep)) or 'root'}_{size}px_{tag}"
-  config = ImageFolderConfig(name=_safe(name), path=path, size=size, channels=channels)
-  return ImageFolder(config=config, file_format="array_record", **kwargs)
 
 
 def array_file(path: str, **kwargs) -> ArrayFile:

@@ -5,7 +5,8 @@ Three feeds, one per kind of data, each a jitted function of the state:
 - 2D mixtures are sampled inside the compiled step from `(data_key, step)`;
 - device-resident images (the whole set on the accelerator) are gathered inside it by the
   epoch's permutation;
-- host-fed images arrive as uint8 batches read ahead in a thread (`images.HostBatches`).
+- host-fed images arrive as uint8 batches read ahead by grain's worker processes
+  (`pipeline.HostFeed`).
 
 All depend only on the seed and the step, so a resumed run sees the same minibatches.
 `make_advance` picks the feed and returns `advance(state, step)`, the call that takes the
@@ -19,7 +20,7 @@ import jax.numpy as jnp
 from absl import logging
 
 from jaxgan import parallel
-from jaxgan.data import images, mixtures
+from jaxgan.data import images, mixtures, pipeline
 from jaxgan.errors import ConfigError
 from jaxgan.state import GANState
 
@@ -123,7 +124,7 @@ class Feed:
   """`advance(state, step)`: the compiled call taking the steps from `step` (counted from 0) on.
 
   `stats` are the (mean, std) of up to 10,000 real images in [-1, 1] (None for mixtures),
-  for the sample grids; `close()` stops a host feed's reader thread.
+  for the sample grids; `close()` stops a host feed's worker processes.
   """
 
   def __init__(self, advance: Callable, stats=None, reader=None):
@@ -136,12 +137,13 @@ class Feed:
 
 def make_feed(train_step, data, data_key: jax.Array, d_steps: int, batch_size: int, *,
               steps_per_call: int = 1, placement: str = "device", mesh=None,
-              start_step: int = 0, donate: bool = True) -> Feed:
+              start_step: int = 0, workers: int = 0, donate: bool = True) -> Feed:
   """Returns the feed of `data` (a `mixtures.Mixture` or an `images.ImageData`) for the step.
 
   Images stay on the device (`placement="device"`, one process) or come from the host
-  (otherwise; each process reads its own rows of every batch). Several steps per call need
-  the batches on the device: asking otherwise raises `ConfigError`.
+  (otherwise; each process reads its own rows of every batch, `workers` grain processes
+  decoding them, 0 for a thread of this one). Several steps per call need the batches on
+  the device: asking otherwise raises `ConfigError`.
   """
   n = steps_per_call
   if isinstance(data, mixtures.Mixture):
@@ -166,8 +168,9 @@ def make_feed(train_step, data, data_key: jax.Array, d_steps: int, batch_size: i
     place = lambda batch: parallel.global_batch(batch, mesh, batch_size)
   if multi_process and placement == "device":
     logging.info("several processes: each reads its own rows of every batch from the host")
-  reader = images.HostBatches(data, data_key, d_steps, batch_size, start_step=start_step,
-                              rows=parallel.process_rows(batch_size), place=place)
+  reader = pipeline.HostFeed(data, images.key_seed(data_key), d_steps, batch_size,
+                             start_step=start_step, workers=workers,
+                             rows=parallel.process_rows(batch_size), place=place)
   train_fn = make_host_train_fn(train_step, donate=donate)
 
   def advance(state, step):

@@ -24,6 +24,12 @@ class ImageData:
   image_shape: tuple[int, ...]
   dtype: np.dtype
   class_names: tuple[str, ...]  # empty when the data carry no labels
+  variant: str = ""  # what sets these examples apart from `name`'s (a folder, a subset, ...)
+
+  @property
+  def key(self) -> str:
+    """Names exactly these examples (cached reference statistics are keyed by it)."""
+    return f"{self.name}-{self.variant}" if self.variant else self.name
 
   @property
   def num_classes(self) -> int:

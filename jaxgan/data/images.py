@@ -1,27 +1,30 @@
 """Image datasets by name, and the input pipeline that feeds them to the compiled step.
 
 `load` prepares (once) and opens a dataset: one of ours (`fashion_mnist`, `mnist`,
-`cifar10`, `image_folder`, `array`, built from files on disk by `jaxgan.data.builders`) or
-any dataset of the TFDS catalog already prepared in the data directory.
+`cifar10`, `array`, built from files on disk by `jaxgan.data.builders`; `image_folder`, read
+as it is by `jaxgan.data.folder`) or any dataset of the TFDS catalog already prepared in the
+data directory.
 
 Batch order: step s of a run (s = `state.step`, counted from 0) takes samples
 `perm_e[o : o + k*B]` where `e = s // S` is the epoch, `S = N // (k*B)` the steps per
 epoch (the last partial batch of each epoch is dropped), `o = (s % S) * k*B` and
-`perm_e = jax.random.permutation(fold_in(data_key, e), N)`. Both placements follow it, so
-a run gives the same batches whether the data lives on the device or is streamed from the
-host, and a resumed run continues the same sequence.
+`perm_e = pipeline.epoch_order(words of data_key, e, N)` (NumPy, so that the host feed's
+worker processes compute it without JAX). Both placements follow it, so a run gives the same
+batches whether the data lives on the device or is streamed from the host
+(`jaxgan.data.pipeline`, grain), and a resumed run continues the same sequence.
 """
 
+import dataclasses
 import os
-import queue
-import threading
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import logging
 
-from jaxgan.data import builders, readers, stacked
+from jaxgan.data import builders, folder, pipeline, readers, stacked
+from jaxgan.data.pipeline import steps_per_epoch
 from jaxgan.data.catalog import CATALOG_PREFIX, OURS
 from jaxgan.data.image_data import ImageData
 from jaxgan.data.readers import DataError
@@ -42,7 +45,8 @@ def _prepare(builder, manual_dir: str | None) -> None:
 
 def load(dataset: str, *, split: str = "train", data_dir: str | None = None,
          manual_dir: str | None = None, path: str | None = None, image_size: int = 64,
-         channels: int = 3) -> ImageData:
+         channels: int = 3, fit: str = "crop", bad_images: str = "error",
+         workers: int = 1) -> ImageData:
   """Returns the opened split, preparing our builders' array_record files on first use.
 
   Args:
@@ -53,7 +57,10 @@ def load(dataset: str, *, split: str = "train", data_dir: str | None = None,
     manual_dir: where the raw files of `fashion_mnist`, `mnist` and `cifar10` are. Default:
       Debian's folder for Fashion-MNIST, `<data_dir>/downloads/manual` for the others.
     path: the folder of `image_folder` or the file of `array`.
-    image_size, channels: resolution and channels (1 or 3) for `image_folder`.
+    image_size, channels, fit, bad_images: resolution, channels (1 or 3), how non-square
+      images become square ("crop" or "pad") and what an undecodable file does ("error" or
+      "skip") for `image_folder` (`jaxgan.data.folder`), whose files are checked once by
+      `workers` processes.
 
   Raises:
     DataError: the files are missing (the message says which and where to put them),
@@ -80,11 +87,9 @@ def load(dataset: str, *, split: str = "train", data_dir: str | None = None,
       raise DataError(f"dataset {dataset!r} needs --data_path: the "
                       f"{'folder of images' if dataset == 'image_folder' else '.npy/.npz file'}")
     if dataset == "image_folder":
-      if channels not in (1, 3):
-        raise DataError(f"image_folder channels={channels} is not accepted; choose 1 or 3")
-      builder = builders.image_folder(path, image_size, channels, **kwargs)
-    else:
-      builder = builders.array_file(path, **kwargs)
+      return _image_folder(path, split, data_dir, image_size, channels, fit, bad_images,
+                           workers)
+    builder = builders.array_file(path, **kwargs)
     _prepare(builder, None)
   else:
     return _load_catalog(dataset.removeprefix(CATALOG_PREFIX), split, data_dir)
@@ -92,7 +97,35 @@ def load(dataset: str, *, split: str = "train", data_dir: str | None = None,
   if split not in builder.info.splits:
     raise DataError(f"dataset {dataset!r} has no split {split!r}; it has "
                     f"{', '.join(sorted(builder.info.splits))}")
-  return _image_data(dataset, builder.as_data_source(split=split), builder.info.features)
+  data = _image_data(dataset, builder.as_data_source(split=split), builder.info.features)
+  if dataset == "array":  # one name for every file: the builder's names this one
+    data = dataclasses.replace(data, variant=builder.builder_config.name)
+  return data
+
+
+def _image_folder(path: str, split: str, data_dir: str | None, size: int, channels: int,
+                  fit: str, bad_images: str, workers: int) -> ImageData:
+  if channels not in (1, 3):
+    raise DataError(f"image_folder channels={channels} is not accepted; choose 1 or 3")
+  if fit not in folder.FITS:
+    raise DataError(f"image_fit={fit!r} is not accepted; choose one of {', '.join(folder.FITS)}")
+  if split != "train":
+    raise DataError(f"an image folder has one split, train; {split!r} was asked for")
+  index = folder.open_folder(path, channels, bad_images, workers, os.path.join(
+      data_dir or str(tfds.core.constants.DATA_DIR), "jaxgan_image_folder"))
+  if index.skipped:
+    logging.warning("image_folder %s: %d undecodable file(s) skipped (--bad_images=skip): %s",
+                    index.root, len(index.skipped),
+                    "; ".join(f"{f} ({why})" for f, why in index.skipped[:10]))
+  if index.converted:
+    logging.warning("image_folder %s: %d image(s) converted to %s from another mode: %s",
+                    index.root, len(index.converted), "grey" if channels == 1 else "RGB",
+                    ", ".join(f"{f} ({mode})" for f, mode in index.converted[:10]))
+  return ImageData(
+      name="image_folder", source=folder.FolderSource(index, size, channels, fit),
+      num_examples=len(index.files), image_shape=(size, size, channels), dtype=np.dtype(np.uint8),
+      class_names=index.class_names,
+      variant=f"{os.path.basename(index.root)}_{size}px_{fit}_{index.fingerprint}")
 
 
 def _image_data(name: str, source, features) -> ImageData:
@@ -132,17 +165,14 @@ def scale_pixels(x: jax.Array) -> jax.Array:
   return x.astype(jnp.float32)
 
 
-def steps_per_epoch(num_examples: int, samples_per_step: int) -> int:
-  """Returns N // (k*B), or raises if the dataset cannot fill one step."""
-  if num_examples < samples_per_step:
-    raise DataError(f"the dataset has {num_examples} examples, fewer than the "
-                    f"{samples_per_step} (d_steps x batch_size) one step needs")
-  return num_examples // samples_per_step
+def key_seed(data_key: jax.Array) -> tuple[int, ...]:
+  """Returns the words of a JAX key as ints: the seed of `pipeline.epoch_order`."""
+  return tuple(int(w) for w in np.asarray(jax.random.key_data(data_key)).ravel())
 
 
-def epoch_permutation(data_key: jax.Array, epoch: int, num_examples: int) -> jax.Array:
+def epoch_permutation(data_key: jax.Array, epoch: int, num_examples: int) -> np.ndarray:
   """Returns the order of the examples in `epoch` (see the module doc)."""
-  return jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
+  return pipeline.epoch_order(key_seed(data_key), epoch, num_examples)
 
 
 class DeviceData:
@@ -177,7 +207,7 @@ class DeviceData:
     epoch = step // self.per_epoch
     if epoch != self._epoch:
       self._epoch = epoch
-      self._perm = epoch_permutation(self.data_key, epoch, self.num_examples)
+      self._perm = jnp.asarray(epoch_permutation(self.data_key, epoch, self.num_examples))
     return self._perm
 
   def batch(self, step, perm: jax.Array) -> dict[str, jax.Array]:
@@ -188,68 +218,3 @@ class DeviceData:
     if self.labels is not None:
       out["y"] = self.labels[idx].reshape(self.shape)
     return out
-
-
-class HostBatches:
-  """Batches read from the data source by a background thread and put on the device ahead.
-
-  Iterating yields `(step, batch)` from `start_step` on; `prefetch` batches wait on the
-  device. An error in the reader thread is raised in the consumer, not lost. With several
-  processes each reads only `rows` (its slice of the B axis) and `place` assembles the
-  global batch (`jaxgan.parallel.global_batch`).
-  """
-
-  def __init__(self, data: ImageData, data_key: jax.Array, d_steps: int, batch_size: int,
-               start_step: int = 0, prefetch: int = 2, rows: slice = slice(None),
-               place=jax.device_put):
-    self.data, self.data_key = data, data_key
-    self.shape, self.per_step = (d_steps, batch_size), d_steps * batch_size
-    self.per_epoch = steps_per_epoch(data.num_examples, self.per_step)
-    self.step, self.rows, self.place = start_step, rows, place
-    self._queue: queue.Queue = queue.Queue(maxsize=max(prefetch, 1))
-    self._stop = threading.Event()
-    self._perm_epoch, self._perm = -1, None
-    self._thread = threading.Thread(target=self._fill, daemon=True)
-    self._thread.start()
-
-  def host_batch(self, step: int) -> dict[str, np.ndarray]:
-    """Returns the batch of `step` as numpy arrays, in the order `DeviceData` uses."""
-    epoch, within = divmod(step, self.per_epoch)
-    if epoch != self._perm_epoch:
-      self._perm = np.asarray(epoch_permutation(self.data_key, epoch, self.data.num_examples))
-      self._perm_epoch = epoch
-    idx = self._perm[within * self.per_step:(within + 1) * self.per_step]
-    idx = idx.reshape(self.shape)[:, self.rows]
-    images, labels = self.data.read(idx.reshape(-1))
-    out = {"x": images.reshape(*idx.shape, *images.shape[1:])}
-    if labels is not None:
-      out["y"] = labels.reshape(idx.shape)
-    return out
-
-  def _fill(self):
-    step = self.step
-    try:
-      while not self._stop.is_set():
-        batch = self.place(self.host_batch(step))
-        while not self._stop.is_set():
-          try:
-            self._queue.put((step, batch), timeout=0.1)
-            break
-          except queue.Full:
-            continue
-        step += 1
-    except BaseException as e:  # handed to the consumer
-      self._queue.put((None, e))
-
-  def __iter__(self):
-    return self
-
-  def __next__(self):
-    step, batch = self._queue.get()
-    if step is None:
-      raise batch
-    return step, batch
-
-  def close(self):
-    self._stop.set()
-    self._thread.join(timeout=5)

@@ -180,23 +180,6 @@ def folder_fingerprint(files: list[tuple[str, int]], *extra) -> str:
   return digest.hexdigest()[:10]
 
 
-def read_image(path: str, size: int, channels: int) -> np.ndarray:
-  """Returns the image at `path`, centre-cropped to a square and resized, as (size, size, C)."""
-  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
-  try:
-    with Image.open(path) as im:
-      im = im.convert("L" if channels == 1 else "RGB")
-      w, h = im.size
-      side = min(w, h)
-      left, top = (w - side) // 2, (h - side) // 2
-      im = im.crop((left, top, left + side, top + side))
-      im = im.resize((size, size), Image.Resampling.BICUBIC)
-      array = np.asarray(im, np.uint8)
-  except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-    raise DataError(f"cannot decode image {path}: {e}") from e
-  return array.reshape(size, size, channels)
-
-
 def read_array_file(path: str):
   """Returns `(samples, labels or None)` from a .npy file or a .npz with x/y arrays.
 

@@ -1,8 +1,10 @@
-"""Views of an opened image set: a fixed subset (the limited-data setting) and padding.
+"""Views of an opened image set: a fixed subset (the limited-data setting), x-flips, padding.
 
 - `subset(data, n)`: the first n examples of a permutation fixed by `seed` (0 unless asked),
   so every run and seed of an experiment trains on the same n images (Karras et al. 2020's
   limited-data experiments train on subsets of 1k–30k images).
+- `mirrored(data)`: the examples and then their left-right mirror images, twice as many
+  (StyleGAN's `--mirror`: for sets without a meaningful left and right, such as faces).
 - `padded(data, size)`: each image centred on a `size` × `size` canvas of zeros, the
   background of MNIST-like sets (−1 once scaled): Fashion-MNIST at 28 px becomes the 32 px
   that models built from powers of two take. The domain classifier's metrics crop the
@@ -41,7 +43,44 @@ def subset(data: ImageData, n: int, seed: int = 0) -> ImageData:
     raise DataError(f"train_subset={n} is not accepted for {data.name}: it has "
                     f"{data.num_examples} examples; give 1 to {data.num_examples}, or 0 for all")
   rows = np.sort(np.random.default_rng(seed).permutation(data.num_examples)[:n])
-  return dataclasses.replace(data, source=_Rows(data.source, rows), num_examples=n)
+  return dataclasses.replace(data, source=_Rows(data.source, rows), num_examples=n,
+                             variant=_joined(data.variant, f"subset{n}s{seed}"))
+
+
+class _Mirrored:
+  """Examples 0..N-1 of a set, then the same N flipped left to right."""
+
+  def __init__(self, data: ImageData):
+    self.data = data
+
+  def __len__(self) -> int:
+    return 2 * self.data.num_examples
+
+  def __getitems__(self, indices):
+    n = self.data.num_examples
+    indices = [int(i) for i in indices]
+    images, labels = self.data.read([i % n for i in indices])
+    flip = np.asarray([i >= n for i in indices])
+    images = np.where(flip.reshape(-1, *[1] * (images.ndim - 1)), images[:, :, ::-1], images)
+    if labels is None:
+      return [{"image": im} for im in images]
+    return [{"image": im, "label": int(lab)} for im, lab in zip(images, labels)]
+
+  def __getitem__(self, index):
+    return self.__getitems__([index])[0]
+
+
+def mirrored(data: ImageData) -> ImageData:
+  """Returns `data` followed by its examples flipped left to right (2N examples)."""
+  if len(data.image_shape) != 3:
+    raise DataError(f"mirror needs images (H, W, C); {data.name} holds samples of shape "
+                    f"{data.image_shape}")
+  return dataclasses.replace(data, source=_Mirrored(data), num_examples=2 * data.num_examples,
+                             variant=_joined(data.variant, "mirror"))
+
+
+def _joined(variant: str, more: str) -> str:
+  return f"{variant}-{more}" if variant else more
 
 
 class _Padded:
@@ -77,7 +116,8 @@ def padded(data: ImageData, size: int) -> ImageData:
   if size == h == w:
     return data
   return dataclasses.replace(data, source=_Padded(data, size),
-                             image_shape=(size, size, *data.image_shape[2:]))
+                             image_shape=(size, size, *data.image_shape[2:]),
+                             variant=_joined(data.variant, f"pad{size}"))
 
 
 def centre_crop(images: np.ndarray, size: int) -> np.ndarray:
