@@ -124,7 +124,28 @@ class InceptionEvaluation:
     if self.reference is None:
       self.reference = self.metrics.reference(f"{self.data.key}-train", self.num, self._real,
                                               self.cache_dir)
-    return self.metrics.evaluate(self._fake(state), self.reference, self.key)
+    result = self.metrics.evaluate(self._fake(state), self.reference, self.key)
+    return {**result, "inception_protocol": self.protocol()}
+
+  def protocol(self) -> dict[str, Any]:
+    """How the scores were made: what a reader needs to compare them with another's."""
+    from jaxgan.metrics.inception_eval import FEATURES_KEPT  # pylint: disable=g-import-not-at-top
+    distinct = min(self.num, self.data.num_examples)
+    return {
+        "generated": f"{self.num} images of the EMA generator, one fixed noise batch per "
+                     f"evaluation" + (", classes uniform" if self.num_classes else ""),
+        "reference": f"{self.data.key}, split train: its first {distinct} images"
+                     + (f", repeated to {self.num}" if distinct < self.num else ""),
+        "resize": "bilinear to 299x299 (half-pixel centres, no antialiasing) from [-1, 1]; "
+                  "grey repeated to RGB",
+        "network": "Inception-v3 of FID (TF graph layout): pool3 2048-d, 1008 logits for IS",
+        "weights_file": self.metrics.weights_file,
+        "weights_sha256": self.metrics.weights_sha256,
+        "kid": f"100 subsets of min(1000, n), n of the first {FEATURES_KEPT} features each "
+               f"side",
+        "precision_recall": f"k = 3 nearest neighbours (Kynkaanniemi et al. 2019), the first "
+                            f"{FEATURES_KEPT} features each side",
+        "inception_score": f"{min(10, self.num)} splits"}
 
   @staticmethod
   def describe(scores: dict[str, Any]) -> str:
@@ -144,7 +165,7 @@ class DomainEvaluation:
   """
 
   def __init__(self, generator, data, num: int, key: jax.Array, weights_path: str,
-               batch_size: int = 500, reference=None):
+               batch_size: int = 500, reference=None, reference_split: str = "train"):
     from jaxgan.data import stacked  # the image pipeline is needed only here
     from jaxgan.metrics import classifier
     # Without a generator, `score` rates images made elsewhere (another framework's G).
@@ -155,6 +176,7 @@ class DomainEvaluation:
     self.num_classes = (generator.num_classes
                         if generator is not None and is_conditional(generator) else 0)
     self.name = os.path.basename(weights_path).removesuffix(".npz")
+    self.weights_path, self.reference_split = os.path.abspath(weights_path), reference_split
     try:
       self.params, self.meta = classifier.load(weights_path)
       self.reason = ""
@@ -203,8 +225,26 @@ class DomainEvaluation:
       shares = np.bincount(labels, minlength=self.reference_data.num_classes) / len(labels)
       self.reference = (self._classify(np.asarray(images.scale_pixels(real)))[0], shares)
     features, probs = self._classify(fake)
-    return domain.domain_metrics(self.name, self.reference[0], features, probs,
-                                 self.reference[1], self.key, requested)
+    result = domain.domain_metrics(self.name, self.reference[0], features, probs,
+                                   self.reference[1], self.key, requested)
+    return {**result, "domain_protocol": self.protocol(len(fake))}
+
+  def protocol(self, generated: int) -> dict[str, Any]:
+    """How the scores were made (see `InceptionEvaluation.protocol`)."""
+    from jaxgan.metrics import inception_weights  # pylint: disable=g-import-not-at-top
+    if not hasattr(self, "_weights_sha256"):
+      self._weights_sha256 = inception_weights.sha256(self.weights_path)
+    data = self.reference_data
+    return {
+        "generated": f"{generated} images" + (" of the EMA generator, one fixed noise batch "
+                                              "per evaluation" if self.sample else ""),
+        "reference": f"{data.key}, split {self.reference_split}: its first "
+                     f"{min(self.num, data.num_examples)} images",
+        "resize": f"none: {self.classifier.SIZE}x{self.classifier.SIZE} grey, larger images "
+                  f"centre-cropped to it",
+        "network": f"{self.name}: the penultimate layer's features, its class probabilities",
+        "weights_file": self.weights_path, "weights_sha256": self._weights_sha256,
+        "kid": "50 subsets of min(1000, N)"}
 
   @staticmethod
   def describe(scores: dict[str, Any]) -> str:

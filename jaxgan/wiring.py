@@ -116,7 +116,8 @@ def scorers(section: config_lib.Evaluation, data_section: config_lib.Data, gener
     found.append(DomainEvaluation(generator, data, section.domain_samples,
                                   jax.random.fold_in(eval_key, 2),
                                   os.path.join(WEIGHTS_DIR, f"{base}_classifier.npz"),
-                                  reference=reference))
+                                  reference=reference,
+                                  reference_split="test" if reference is not data else "train"))
   return tuple(found)
 
 

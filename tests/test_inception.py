@@ -124,6 +124,7 @@ def test_metrics_of_a_set_against_itself_with_random_weights(tmp_path):
   metrics, reason = inception_eval.InceptionMetrics.from_path(str(tmp_path / "w.npz"),
                                                               batch_size=8)
   assert reason == ""
+  assert metrics.weights_file == str(tmp_path / "w.npz")
   images = np.random.default_rng(1).uniform(-1, 1, (8, 28, 28, 1)).astype(np.float32)
   read = lambda start, stop: images[start:stop]
   reference = metrics.reference("noise-train", 8, read, cache_dir=str(tmp_path / "cache"))
@@ -140,3 +141,24 @@ def test_metrics_of_a_set_against_itself_with_random_weights(tmp_path):
   other = np.clip(images + 0.5, -1, 1)
   moved = metrics.evaluate([other], reference, jax.random.key(0))
   assert moved["fid"] > 1e3 * abs(result["fid"]) and moved["precision"] < 1
+
+
+def test_each_inception_record_says_how_it_was_made(tmp_path):
+  from jaxgan.data import transforms  # pylint: disable=g-import-not-at-top
+  from jaxgan.data.image_data import ImageData  # pylint: disable=g-import-not-at-top
+  from jaxgan.evaluate import InceptionEvaluation  # pylint: disable=g-import-not-at-top
+  from jaxgan.models.mlp import MLPGenerator  # pylint: disable=g-import-not-at-top
+  np.savez(tmp_path / "w.npz", **torch_named(random_variables()))
+  metrics, _ = inception_eval.InceptionMetrics.from_path(str(tmp_path / "w.npz"))
+  source = [{"image": np.zeros((28, 28, 1), np.uint8)}] * 30
+  data = transforms.subset(ImageData("array", source, 30, (28, 28, 1), np.dtype(np.uint8), (),
+                                     variant="mine_ab12"), 20)
+  evaluation = InceptionEvaluation(MLPGenerator(), metrics, "", data, 50, jax.random.key(0),
+                                   str(tmp_path / "cache"))
+  protocol = evaluation.protocol()
+  assert protocol["reference"] == ("array-mine_ab12-subset20s0, split train: its first 20 "
+                                   "images, repeated to 50")
+  assert protocol["generated"].startswith("50 images of the EMA generator")
+  assert protocol["weights_file"] == str(tmp_path / "w.npz")
+  assert protocol["weights_sha256"] == iw.sha256(str(tmp_path / "w.npz"))
+  assert protocol["resize"].startswith("bilinear to 299x299")

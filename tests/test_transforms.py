@@ -1,6 +1,7 @@
 """The training set as a run sees it: a fixed subset (`--train_subset`), padding (`--pad_to`),
 and the domain metrics of padded images cropped back to the classifier's 28 px."""
 
+import hashlib
 import os
 
 import jax
@@ -65,3 +66,13 @@ def test_domain_metrics_of_padded_images_are_those_of_their_centres():
   plain_scores = plain.score(scale(images))
   assert padded_scores == plain_scores
   assert padded_scores["fd_fashion_mnist_classifier"] == pytest.approx(0.0, abs=1e-3)
+  # Each score says how it was made: reference set and split, sizes, the weights' hash.
+  protocol = padded_scores["domain_protocol"]
+  with open(weights, "rb") as f:
+    assert protocol["weights_sha256"] == hashlib.sha256(f.read()).hexdigest()
+  assert protocol["weights_file"] == weights and protocol["generated"] == "200 images"
+  assert protocol["reference"] == "fashion_mnist, split train: its first 200 images"
+  test_split = DomainEvaluation(None, wide, 100, jax.random.key(0), weights, reference=data,
+                                reference_split="test")
+  assert test_split.score(scale(images[:100]))["domain_protocol"]["reference"] == (
+      "fashion_mnist, split test: its first 100 images")

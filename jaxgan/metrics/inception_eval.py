@@ -42,8 +42,10 @@ class Reference:
 class InceptionMetrics:
   """Computes the Inception metrics of image batches (values in [−1, 1], NHWC)."""
 
-  def __init__(self, variables, weights_sha256: str, batch_size: int = 100):
+  def __init__(self, variables, weights_sha256: str, batch_size: int = 100,
+               weights_file: str = ""):
     self.weights_sha256, self.batch_size = weights_sha256, batch_size
+    self.weights_file = weights_file
     network = InceptionV3()
     # The weights are an argument, not a closure constant: 95 MB of constants in the program
     # made compiling it take ~40 s instead of ~3.
@@ -65,7 +67,7 @@ class InceptionMetrics:
       return None, (f"no Inception weights given (--inception_weights or ${WEIGHTS_ENV}; "
                     f"README, 'Evaluation')")
     try:
-      return cls(load_variables(path), sha256(path), batch_size), ""
+      return cls(load_variables(path), sha256(path), batch_size, os.path.abspath(path)), ""
     except WeightsError as e:
       return None, str(e)
 

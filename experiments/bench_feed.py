@@ -1,0 +1,168 @@
+r"""The host feed's rate against the step's need: `python -m experiments.bench_feed`.
+
+For each image side in `--sizes` it writes `--images` synthetic images (smooth colour fields
+with noise, so PNG and JPEG compress as photographs do) as a PNG folder, a JPEG folder
+(quality 90) and an `.npz` that the `array` dataset turns into array_record, then times
+grain's feed (`jaxgan.data.pipeline.HostFeed`, batches put on the device) with each of
+`--worker_counts` worker processes: images/s over `--batches` batches after a warm-up, the
+median of `--windows`. Beside it, the images/s the matching shipped configuration's compiled
+step consumes (`--need`): 28 px the default DCGAN-28 flagfile, 64 px `ffhq64_r3gan`, 256 px
+`ffhq256_stylegan2_ada` (on random images already on the device; `--need_batch` shrinks the
+batch for a CPU, where a step of the paper-sized models takes minutes). Prints one markdown
+table; the goal (issue 22) is a feed of at least 2x the need at every size.
+
+  python -m experiments.bench_feed --root=/tmp/feed                        # the whole table
+  python -m experiments.bench_feed --root=/tmp/feed --sizes=28 --need=false  # a quick look
+"""
+
+import json
+import os
+import statistics
+import sys
+import time
+
+import jax
+import numpy as np
+from absl import app, flags
+from PIL import Image
+
+import jaxgan
+from experiments import run as run_flags
+from jaxgan import wiring
+from jaxgan.data import feeds, images, pipeline
+
+flags.DEFINE_string("root", "/tmp/jaxgan_feed", "Where the generated folders and data go.")
+flags.DEFINE_list("sizes", ["28", "64", "256"], "Image sides.")
+flags.DEFINE_list("formats", ["png", "jpeg", "array_record"], "Stored forms.")
+flags.DEFINE_list("worker_counts", ["1", "2"], "Worker processes of the feed.")
+flags.DEFINE_integer("images", 2048, "Images per generated set.")
+flags.DEFINE_integer("batches", 20, "Batches per timed window.")
+flags.DEFINE_integer("windows", 3, "Timed windows.")
+flags.DEFINE_bool("need", True, "Also time the matching configuration's step.")
+flags.DEFINE_integer("need_batch", 0, "Batch of the timed step (0: the flagfile's).")
+flags.DEFINE_string("out", None, "Optional JSON file of the results.")
+FLAGS = flags.FLAGS
+
+CONFIGS = {28: "fashion_mnist_dcgan", 64: "ffhq64_r3gan", 256: "ffhq256_stylegan2_ada"}
+FEED_BATCH = {28: 64, 64: 256, 256: 64}  # the configurations' batches
+
+
+def _synthetic(n: int, size: int, seed: int = 0) -> np.ndarray:
+  """Smooth random colour fields plus a little noise, uint8 (n, size, size, 3)."""
+  rng = np.random.default_rng(seed)
+  coarse = rng.uniform(0, 255, (n, 4, 4, 3)).astype(np.float32)
+  grid = np.linspace(0, 3, size)
+  i0 = np.floor(grid).astype(int).clip(0, 2)
+  t = (grid - i0)[None, :, None, None]
+  rows = coarse[:, i0] * (1 - t) + coarse[:, i0 + 1] * t
+  t = (grid - i0)[None, None, :, None]
+  field = rows[:, :, i0] * (1 - t) + rows[:, :, i0 + 1] * t
+  noisy = field + rng.normal(0, 8, field.shape)
+  return noisy.clip(0, 255).astype(np.uint8)
+
+
+def _write_sets(size: int) -> dict[str, str]:
+  """Writes the three stored forms of one size (once); returns {format: path}."""
+  base = os.path.join(FLAGS.root, f"{size}px_{FLAGS.images}")
+  paths = {"png": os.path.join(base, "png"), "jpeg": os.path.join(base, "jpeg"),
+           "array_record": os.path.join(base, "images.npz")}
+  if os.path.exists(os.path.join(base, "done")):
+    return paths
+  x = _synthetic(FLAGS.images, size)
+  for fmt, ext in (("png", "png"), ("jpeg", "jpg")):
+    os.makedirs(paths[fmt], exist_ok=True)
+    for i, im in enumerate(x):
+      Image.fromarray(im).save(os.path.join(paths[fmt], f"{i:06d}.{ext}"),
+                               **({"quality": 90} if fmt == "jpeg" else {}))
+  np.savez(paths["array_record"], x=x)
+  open(os.path.join(base, "done"), "w").close()
+  return paths
+
+
+def _open(fmt: str, path: str, size: int) -> images.ImageData:
+  data_dir = os.path.join(FLAGS.root, "tfds")
+  if fmt == "array_record":
+    return images.load("array", path=path, data_dir=data_dir)
+  return images.load("image_folder", path=path, image_size=size, data_dir=data_dir,
+                     workers=pipeline.default_workers())
+
+
+def feed_rate(data: images.ImageData, batch: int, workers: int) -> list[float]:
+  """Images/s of the host feed, one value per window."""
+  feed = pipeline.HostFeed(data, (0, 1), 1, batch, workers=workers, place=jax.device_put)
+  try:
+    for _ in range(2 * max(workers, 1)):  # the workers start and fill their buffers
+      jax.block_until_ready(next(feed)[1]["x"])
+    rates = []
+    for _ in range(FLAGS.windows):
+      t0 = time.perf_counter()
+      for _ in range(FLAGS.batches):
+        out = next(feed)[1]["x"]
+      jax.block_until_ready(out)
+      rates.append(FLAGS.batches * batch / (time.perf_counter() - t0))
+    return rates
+  finally:
+    feed.close()
+
+
+def step_need(size: int, data: images.ImageData) -> tuple[float, int, str]:
+  """Images/s that the configuration of `size` consumes, its batch, and its name."""
+  name = CONFIGS[size]
+  extra = [f"--batch_size={FLAGS.need_batch}"] if FLAGS.need_batch else []
+  # The runner's flags from the flagfile, this command's own as given: one FlagValues.
+  FLAGS.unparse_flags()
+  FLAGS([sys.argv[0], f"--flagfile=experiments/configs/{name}.flags", *extra, *sys.argv[1:]])
+  config = run_flags.config_from_flags()
+  batch = config.run.batch_size
+  G, D, g_tx, d_tx = wiring.build(config, data.image_shape, 0, pixels=True)
+  objective = wiring.objective_of(config.objective, config.horizon)
+  step = jaxgan.make_train_step(G, D, g_tx, d_tx, objective,
+                                **config.step.settings(config.horizon, batch))
+  device = images.DeviceData(data, jax.random.key(1), config.step.d_steps, batch)
+  fn = feeds.make_device_train_fn(step, device, donate=True)
+  state = jaxgan.create_state(0, G, D, g_tx, d_tx,
+                              {"x": np.zeros((batch, *data.image_shape), np.float32)}, objective)
+  perm = device.permutation(0)
+  state = jax.block_until_ready(fn(state, perm)[0])  # compile
+  state = jax.block_until_ready(fn(state, perm)[0])  # warm
+  steps = 2 if size >= 64 else 10
+  t0 = time.perf_counter()
+  for _ in range(steps):
+    state, metrics = fn(state, perm)
+  jax.block_until_ready((state, metrics))
+  per_step = (time.perf_counter() - t0) / steps
+  return config.step.d_steps * batch / per_step, batch, name
+
+
+def main(argv):
+  del argv
+  print(f"backend {jax.default_backend()}, {os.cpu_count()} CPUs, {FLAGS.images} images per "
+        f"set, {FLAGS.windows} windows of {FLAGS.batches} batches")
+  results = []
+  for size in map(int, FLAGS.sizes):
+    paths = _write_sets(size)
+    batch = FEED_BATCH.get(size, 64)
+    opened = {fmt: _open(fmt, paths[fmt], size) for fmt in FLAGS.formats}
+    need = None
+    if FLAGS.need and size in CONFIGS:
+      need, need_batch, name = step_need(size, opened[FLAGS.formats[0]])
+      results.append({"size": size, "what": f"{name} step (batch {need_batch})",
+                      "images_per_s": need})
+    for fmt in FLAGS.formats:
+      for workers in map(int, FLAGS.worker_counts):
+        rates = feed_rate(opened[fmt], batch, workers)
+        results.append({"size": size, "what": f"feed {fmt}, {workers} worker(s), batch {batch}",
+                        "images_per_s": statistics.median(rates), "windows": rates,
+                        "times_need": statistics.median(rates) / need if need else None})
+  print("\n| size | what | images/s | × the step's need |\n|---|---|---|---|")
+  for r in results:
+    ratio = f"{r['times_need']:.1f}" if r.get("times_need") else ""
+    print(f"| {r['size']} | {r['what']} | {r['images_per_s']:,.0f} | {ratio} |")
+  if FLAGS.out:
+    with open(FLAGS.out, "w", encoding="utf-8") as f:
+      json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+  FLAGS.set_default("workdir", "(unused)")  # the runner's flags, read only from flagfiles
+  app.run(main)
