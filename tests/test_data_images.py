@@ -4,6 +4,8 @@ import gzip
 import io
 import os
 import pickle
+import subprocess
+import sys
 import tarfile
 
 import jax
@@ -14,7 +16,7 @@ from PIL import Image
 
 from jaxgan.data import images, pipeline, readers
 from jaxgan.data.readers import DataError
-from conftest import write_idx_dataset
+from conftest import FAST_ENV, write_idx_dataset
 
 PINNED_ORDER_0_7_EPOCH_3 = [3, 4, 1, 2, 7, 6, 5, 0]  # numpy 2.x, recorded 2026-12-01
 
@@ -310,6 +312,28 @@ def test_each_epoch_visits_distinct_examples_and_order_follows_the_seed(small_mn
   np.testing.assert_array_equal(first, epoch_ids(0, 0))  # same seed, same order
   assert not np.array_equal(first, epoch_ids(1, 0))    # another seed, another order
   assert not np.array_equal(first, epoch_ids(0, 1))    # reshuffled every epoch
+
+
+_CLOSE_SCRIPT = """
+import pickle, sys, jax
+from jaxgan.data import pipeline
+if __name__ == "__main__":
+  data = pickle.load(open(sys.argv[1], "rb"))
+  feed = pipeline.HostFeed(data, (0, 1), 1, 8, workers=1, place=jax.device_put)
+  batches = [next(feed)[1] for _ in range(4)]
+  feed.close()
+  print(int(sum(b["x"].sum() for b in batches)))
+"""
+
+
+def test_a_closed_feed_leaves_no_shared_memory_behind(small_mnist, tmp_path):
+  # Batches put on the device once aliased grain's shared memory, which then leaked.
+  (tmp_path / "data.pkl").write_bytes(pickle.dumps(small_mnist))
+  (tmp_path / "feed.py").write_text(_CLOSE_SCRIPT)
+  done = subprocess.run([sys.executable, str(tmp_path / "feed.py"), str(tmp_path / "data.pkl")],
+                        capture_output=True, text=True, timeout=120, env=FAST_ENV)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert "leaked" not in done.stderr, done.stderr[-2000:]
 
 
 def test_a_reader_error_reaches_the_consumer(small_mnist):

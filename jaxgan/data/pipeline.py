@@ -9,7 +9,7 @@ batch of a step follows the order `jaxgan.data.images` defines (`epoch_order`), 
     MapDataset.range(start, ...)      steps
       .map(StepBatch)                 indices of the step's examples, read and decoded
       .to_iter_dataset()              (in `--data_workers` spawned processes: mp_prefetch)
-      .map(place)                     onto the device (a thread keeps `prefetch` ahead)
+      .map(place)                     onto the device (asynchronously)
 
 With several processes each reads only its own rows of every batch (`rows`) and `place`
 assembles the global batch (`jaxgan.parallel.global_batch`).
@@ -84,7 +84,7 @@ class HostFeed:
   """Iterating yields `(step, batch on the device)` from `start_step` on.
 
   `workers` processes read and decode (0: a thread of this process does); `prefetch`
-  batches wait on the device and in each worker. An error while reading is raised here, in
+  batches wait in each worker's buffer. An error while reading is raised here, in
   the consumer. `close()` stops the workers.
   """
 
@@ -102,11 +102,11 @@ class HostFeed:
     if workers > 0:
       dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(
           num_workers=workers, per_worker_buffer_size=max(prefetch, 1)))
-    if place is not None:
-      dataset = grain.experimental.ThreadPrefetchIterDataset(
-          dataset.map(lambda batch: {"step": batch["step"],
-                                     **place({k: v for k, v in batch.items() if k != "step"})}),
-          prefetch_buffer_size=max(prefetch, 1))
+    if place is not None:  # asynchronous: the copy overlaps the step it waits for
+      # Copied out of grain's shared memory first: on the CPU `device_put` may alias a
+      # NumPy buffer, and an aliased block cannot be unlinked when the feed closes.
+      dataset = dataset.map(lambda batch: {"step": batch["step"], **place(
+          {k: np.array(v, copy=True) for k, v in batch.items() if k != "step"})})
     self._iterator = iter(dataset)
 
   def __iter__(self):
