@@ -4,13 +4,16 @@
 # by SIGKILL at a random moment after its first checkpoint, then run again with the same
 # command; it must end with the same state_sha256, p, r_t and image count as the same run
 # uninterrupted, which runs beside it. ROOT (default: a new temporary folder) keeps both.
+# $EXTRA flags go to every run: `EXTRA="--data_placement=host --data_workers=2"` feeds the
+# batches through grain's workers; 16 steps make an epoch, so every checkpoint falls mid-epoch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${1:-$(mktemp -d)}
 python -c "import numpy as np; np.savez('$ROOT/d.npz', x=np.random.default_rng(0).integers(0, 256, (256, 16, 16, 1), dtype=np.uint8))"
 FLAGS="--dataset=array --data_path=$ROOT/d.npz --data_dir=$ROOT/tfds --model=mlp --g_width=32
   --d_width=32 --batch_size=16 --num_steps=600 --checkpoint_every=50 --log_every=10
-  --eval_every=100000 --augment=ada --ada_kimg=1 --ada_target=0.3 --notensorboard --grid_size=4"
+  --eval_every=100000 --augment=ada --ada_kimg=1 --ada_target=0.3 --notensorboard --grid_size=4
+  ${EXTRA:-}"
 python -m experiments.run --workdir="$ROOT/tfds_prepare" $FLAGS --num_steps=1 > /dev/null 2>&1
 python -m experiments.run --workdir="$ROOT/whole" $FLAGS > "$ROOT/whole.log" 2>&1 &
 WHOLE=$!

@@ -7,12 +7,12 @@ grain's feed (`jaxgan.data.pipeline.HostFeed`, batches put on the device) with e
 `--worker_counts` worker processes: images/s over `--batches` batches after a warm-up, the
 median of `--windows`. Beside it, the images/s the matching shipped configuration's compiled
 step consumes (`--need`): 28 px the default DCGAN-28 flagfile, 64 px `ffhq64_r3gan`, 256 px
-`ffhq256_stylegan2_ada` (on random images already on the device; `--need_batch` shrinks the
-batch for a CPU, where a step of the paper-sized models takes minutes). Prints one markdown
+`ffhq256_stylegan2_ada` (on the generated images, already on the device; `--need_batch`
+shrinks the batch of the paper-sized models for a CPU, where their step takes minutes). Prints one markdown
 table; the goal (issue 22) is a feed of at least 2x the need at every size.
 
   python -m experiments.bench_feed --root=/tmp/feed                        # the whole table
-  python -m experiments.bench_feed --root=/tmp/feed --sizes=28 --need=false  # a quick look
+  python -m experiments.bench_feed --root=/tmp/feed --sizes=28 --need=     # a quick look
 """
 
 import json
@@ -38,8 +38,10 @@ flags.DEFINE_list("worker_counts", ["1", "2"], "Worker processes of the feed.")
 flags.DEFINE_integer("images", 2048, "Images per generated set.")
 flags.DEFINE_integer("batches", 20, "Batches per timed window.")
 flags.DEFINE_integer("windows", 3, "Timed windows.")
-flags.DEFINE_bool("need", True, "Also time the matching configuration's step.")
-flags.DEFINE_integer("need_batch", 0, "Batch of the timed step (0: the flagfile's).")
+flags.DEFINE_list("need", ["28", "64", "256"], "Sizes whose matching configuration's step "
+                  "is timed too.")
+flags.DEFINE_integer("need_batch", 0, "Batch of the timed step at 64 px and more (0: the "
+                     "flagfile's; 28 px always takes its flagfile's).")
 flags.DEFINE_string("out", None, "Optional JSON file of the results.")
 FLAGS = flags.FLAGS
 
@@ -108,7 +110,7 @@ def feed_rate(data: images.ImageData, batch: int, workers: int) -> list[float]:
 def step_need(size: int, data: images.ImageData) -> tuple[float, int, str]:
   """Images/s that the configuration of `size` consumes, its batch, and its name."""
   name = CONFIGS[size]
-  extra = [f"--batch_size={FLAGS.need_batch}"] if FLAGS.need_batch else []
+  extra = [f"--batch_size={FLAGS.need_batch}"] if FLAGS.need_batch and size >= 64 else []
   # The runner's flags from the flagfile, this command's own as given: one FlagValues.
   FLAGS.unparse_flags()
   FLAGS([sys.argv[0], f"--flagfile=experiments/configs/{name}.flags", *extra, *sys.argv[1:]])
@@ -123,9 +125,10 @@ def step_need(size: int, data: images.ImageData) -> tuple[float, int, str]:
   state = jaxgan.create_state(0, G, D, g_tx, d_tx,
                               {"x": np.zeros((batch, *data.image_shape), np.float32)}, objective)
   perm = device.permutation(0)
-  state = jax.block_until_ready(fn(state, perm)[0])  # compile
-  state = jax.block_until_ready(fn(state, perm)[0])  # warm
-  steps = 2 if size >= 64 else 10
+  state = jax.block_until_ready(fn(state, perm)[0])  # compile and one step
+  steps = 1 if size >= 64 else 10  # a paper-sized step takes minutes on a CPU
+  if size < 64:
+    state = jax.block_until_ready(fn(state, perm)[0])  # warm
   t0 = time.perf_counter()
   for _ in range(steps):
     state, metrics = fn(state, perm)
@@ -142,9 +145,14 @@ def main(argv):
   for size in map(int, FLAGS.sizes):
     paths = _write_sets(size)
     batch = FEED_BATCH.get(size, 64)
-    opened = {fmt: _open(fmt, paths[fmt], size) for fmt in FLAGS.formats}
+    opened = {}
+    for fmt in FLAGS.formats:  # the first open of a folder decodes every file once (the check)
+      t0 = time.perf_counter()
+      opened[fmt] = _open(fmt, paths[fmt], size)
+      results.append({"size": size, "what": f"open {fmt} ({FLAGS.images} files; seconds)",
+                      "seconds": time.perf_counter() - t0})
     need = None
-    if FLAGS.need and size in CONFIGS:
+    if str(size) in FLAGS.need and size in CONFIGS:
       need, need_batch, name = step_need(size, opened[FLAGS.formats[0]])
       results.append({"size": size, "what": f"{name} step (batch {need_batch})",
                       "images_per_s": need})
@@ -157,7 +165,9 @@ def main(argv):
   print("\n| size | what | images/s | × the step's need |\n|---|---|---|---|")
   for r in results:
     ratio = f"{r['times_need']:.1f}" if r.get("times_need") else ""
-    print(f"| {r['size']} | {r['what']} | {r['images_per_s']:,.0f} | {ratio} |")
+    value = (f"{r['images_per_s']:,.0f}" if "images_per_s" in r
+             else f"({r['seconds']:.1f} s)")
+    print(f"| {r['size']} | {r['what']} | {value} | {ratio} |")
   if FLAGS.out:
     with open(FLAGS.out, "w", encoding="utf-8") as f:
       json.dump(results, f, indent=1)
