@@ -191,7 +191,8 @@ class Objective:
   augment_p: float = option(1.0, "The probability that a sample of D's is augmented (each "
                             "drawn on its own).", at_least=0, at_most=1)
   augment_growth: str = option("none", "cosine: the probability grows from 0 to augment_p "
-                               "along half a cosine over the schedule (R3GAN).",
+                               "(with --augment=ada: to ada_p) along half a cosine over the "
+                               "schedule (R3GAN).",
                                choices=lambda: schedules.GROWTHS)
   ada_p: float = option(-1.0, "ADA's probability held fixed (0 = no augmentation, r_t still "
                         "logged); -1 = adaptive from 0.", at_least=-1, at_most=1,
@@ -404,6 +405,11 @@ class Config:
     if objective.augment and data.is_mixture:
       raise ConfigError(f"augment={objective.augment!r} is not accepted for the 2D dataset "
                         f"{data.dataset}: augmentation acts on images; give augment=''")
+    if (objective.augment.strip() == "ada" and objective.ada_p < 0
+        and objective.augment_growth != "none"):
+      raise ConfigError(f"augment_growth={objective.augment_growth!r} with an adaptive ADA "
+                        f"(ada_p={objective.ada_p}) is not accepted: give ada_p, the "
+                        f"probability to grow to, or augment_growth=none")
     if self.run.batch_size % players.packing:
       raise ConfigError(f"packing={players.packing} does not divide batch_size="
                         f"{self.run.batch_size}; give a batch that is a multiple of "

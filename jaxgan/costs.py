@@ -145,7 +145,8 @@ def make_costs(generator, discriminator, objective: Objective,
         parts, mb.step, mb.x.dtype)
     logs = {}
     if view.name in parts:
-      parts = {**parts, view.name: view.update(parts[view.name], real_logits, mb.update, devices)}
+      parts = {**parts, view.name: view.update(parts[view.name], real_logits, mb.update, devices,
+                                               step=mb.step)}
       logs = view.logs(parts[view.name])
     return loss + penalty, DAux(new_d_state, parts, real_logits, fake_logits, loss, penalty,
                                 logs)

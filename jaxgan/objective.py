@@ -66,7 +66,8 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
   half a cosine over `horizon` steps. The penalties come before LeCam; instance noise before
   DiffAugment, which augments each sample with probability `augment_p` (growing from 0 along
   a cosine over `horizon` with `augment_growth="cosine"`, R3GAN's schedule); `augment="ada"`
-  is ADA instead (`views.ada`: p fixed at `ada_p`, or adaptive when it is negative).
+  is ADA instead (`views.ada`: p fixed at `ada_p`, growing to it on the same cosine with
+  `augment_growth`, or adaptive when `ada_p` is negative).
   `pl_weight` > 0 adds G's lazy path-length regularisation (`jaxgan.path_length`).
   """
   regs = []
@@ -81,8 +82,12 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
   else:
     lecam.check_decay(lecam_decay)
   if augment.strip() == "ada":
-    policy = views.ada(None if ada_p < 0 else ada_p, target=ada_target, interval=ada_interval,
-                       kimg=ada_kimg, ops=ada_pipeline)
+    if ada_p < 0 and augment_growth != "none":
+      raise ValueError(f"augment_growth={augment_growth!r} with an adaptive ADA (ada_p < 0) "
+                       f"is not accepted: give ada_p, the probability to grow to")
+    p = None if ada_p < 0 else schedules.grow(ada_p, augment_growth, horizon)
+    policy = views.ada(p, target=ada_target, interval=ada_interval, kimg=ada_kimg,
+                       ops=ada_pipeline)
   else:
     policy = views.diff_augment(augment, schedules.grow(augment_p, augment_growth, horizon))
   view = (views.chain(views.instance_noise(instance_noise, instance_noise_steps), policy)

@@ -5,8 +5,8 @@ step gives real and generated batches independent keys). Views compose with `cha
 optax transformations: each part gets its own key, split from the chain's in order. A view
 may declare state (ADA's augmentation probability), which then lives in
 `GANState.objective` under the view's name; `apply` reads it, and `update` (called by the
-step after each D update with D's real logits, the count of D updates before it and the
-step's `costs.Devices`) returns its next value. `logs(state)` names what the step logs of it.
+step after each D update with D's real logits, the count of D updates before it, the
+step's `costs.Devices` and the step) returns its next value. `logs(state)` names what the step logs of it.
 
 The maths lives in `jaxgan.augment` and `jaxgan.ada`; this file only makes it composable.
 """
@@ -27,7 +27,7 @@ class View(NamedTuple):
   name: str
   apply: Callable[..., jax.Array]
   init: Callable[[], PyTree] = lambda: None
-  update: Callable[..., PyTree] = lambda state, real_logits, updates, devices: state
+  update: Callable[..., PyTree] = lambda state, real_logits, updates, devices, step=0: state
   logs: Callable[[PyTree], dict] = lambda state: {}
 
 
@@ -89,10 +89,10 @@ def chain(*views: View) -> View:
 
   parts = {v.name: v for v in views}
 
-  def update(state, real_logits, updates, devices):
+  def update(state, real_logits, updates, devices, step=0):
     if state is None:
       return None
-    return {name: parts[name].update(part, real_logits, updates, devices)
+    return {name: parts[name].update(part, real_logits, updates, devices, step=step)
             for name, part in state.items()}
 
   def logs(state):
@@ -101,15 +101,16 @@ def chain(*views: View) -> View:
   return View("view", apply, stateful, update, logs)
 
 
-def ada(p: float | None = None, *, target: float = 0.6, interval: int = 4,
+def ada(p: schedules.Hyper | None = None, *, target: float = 0.6, interval: int = 4,
         kimg: float = 500.0, ops: str | tuple[str, ...] = "bgc") -> View:
   """Returns ADA (Karras et al. 2020, `jaxgan.ada`): the pipeline `ops` ("bgc" or names),
   each operation with probability p per sample.
 
   With p None, p starts at 0 and follows r_t = E[sign(D(real))] toward `target`, adjusted
   every `interval` D updates by up to (images in them) / (`kimg` · 1000). A number p is
-  fixed (p = 0 shows the images as they are). Either way p and r_t are state, logged as
-  `aug/p` and `aug/rt` (the last interval's mean), and checkpointed with the run.
+  fixed (p = 0 shows the images as they are); a schedule of the step sets p at each step
+  (R3GAN grows it along a cosine). Either way p and r_t are state, logged as `aug/p` and
+  `aug/rt` (the last interval's mean), and checkpointed with the run.
   """
   names = ada_lib.parse_ops(ops) if isinstance(ops, str) else tuple(ops)
   if not 0.0 <= target <= 1.0:
@@ -118,19 +119,21 @@ def ada(p: float | None = None, *, target: float = 0.6, interval: int = 4,
     raise ValueError(f"ada_interval must be a positive int, got {interval!r}")
   if not kimg > 0:
     raise ValueError(f"ada_kimg must be > 0, got {kimg!r}")
-  if p is not None and not 0.0 <= p <= 1.0:
+  if p is not None and not callable(p) and not 0.0 <= p <= 1.0:
     raise ValueError(f"ada_p must be in [0, 1] (or None: adaptive), got {p!r}")
 
   def apply(x, key, step, state):
-    del step
     if p == 0.0:
       return x
-    return ada_lib.augment(x, key, state["p"], names)
+    return ada_lib.augment(x, key, schedules.at(p, step) if callable(p) else state["p"], names)
 
-  def update(state, real_logits, updates, devices):
+  def update(state, real_logits, updates, devices, step=0):
     new = ada_lib.update(state, real_logits, updates, devices.total(real_logits.shape[0]),
                          target=target, interval=interval, kimg=kimg, mean=devices.mean)
-    return new if p is None else {**new, "p": state["p"]}
+    if p is None:
+      return new
+    fixed = jnp.asarray(schedules.at(p, step) if callable(p) else state["p"], jnp.float32)
+    return {**new, "p": fixed}
 
-  return View("ada", apply, lambda: ada_lib.init(p or 0.0), update,
+  return View("ada", apply, lambda: ada_lib.init(0.0 if callable(p) else (p or 0.0)), update,
               lambda state: {"aug/p": state["p"], "aug/rt": state["rt"]})

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import ada, views
+from jaxgan import ada, objective, views
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import Config
 from jaxgan.costs import Devices
@@ -237,3 +237,21 @@ def test_across_devices_p_moves_on_the_global_r_t_and_the_global_batch():
   state = jax.vmap(lambda l: view.update(view.init(), l, 0, Devices("d")), axis_name="d")(logits)
   np.testing.assert_allclose(state["p"], [16 / 100] * 2, rtol=1e-6)
   np.testing.assert_allclose(state["rt"], [0.5, 0.5])
+
+
+def test_a_scheduled_p_is_the_schedule_at_each_step_whatever_r_t_says():
+  from jaxgan import schedules  # pylint: disable=g-import-not-at-top
+  view = views.ada(schedules.grow(0.3, "cosine", 100))
+  state, overfit = view.init(), jnp.ones((8,))
+  assert float(state["p"]) == 0.0
+  for step, want in ((0, 0.0), (50, 0.15), (100, 0.3)):
+    state = view.update(state, overfit, 4 * step + 3, Devices(), step=step)
+    assert float(state["p"]) == pytest.approx(want, abs=1e-6)   # not the controller's step
+  x = jax.random.uniform(jax.random.key(0), (4, 8, 8, 3), minval=-1, maxval=1)
+  np.testing.assert_array_equal(view.apply(x, jax.random.key(1), 0, state), x)  # p(0) = 0
+  assert not np.array_equal(view.apply(x, jax.random.key(1), 100, state), x)
+  with pytest.raises(ValueError, match="augment_growth='cosine' with an adaptive ADA"):
+    objective.build(augment="ada", augment_growth="cosine")
+  with pytest.raises(ValueError, match=r"augment_growth='cosine' with an adaptive ADA \(ada_p"):
+    Config(dataset="fashion_mnist", model="dcgan28", augment="ada",
+           augment_growth="cosine").validate()

@@ -55,7 +55,7 @@ def counting_view() -> views.View:
   """A view with state: it counts the D updates (through its update hook, which is told how
   many came before; 100 marks a wrong count) and shows D the samples unchanged."""
   return views.View("counter", lambda x, key, step, state: x, lambda: jnp.zeros((), jnp.int32),
-                    lambda state, real_logits, updates, devices: jnp.where(
+                    lambda state, real_logits, updates, devices, step=0: jnp.where(
                         updates == state, state + 1, 100))
 
 
