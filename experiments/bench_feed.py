@@ -13,6 +13,7 @@ table; the goal (issue 22) is a feed of at least 2x the need at every size.
 
   python -m experiments.bench_feed --root=/tmp/feed                        # the whole table
   python -m experiments.bench_feed --root=/tmp/feed --sizes=28 --need=     # a quick look
+  python -m experiments.bench_feed --folder=DIR --sizes=256                 # your folder
 """
 
 import json
@@ -42,6 +43,8 @@ flags.DEFINE_list("need", ["28", "64", "256"], "Sizes whose matching configurati
                   "is timed too.")
 flags.DEFINE_integer("need_batch", 0, "Batch of the timed step at 64 px and more (0: the "
                      "flagfile's; 28 px always takes its flagfile's).")
+flags.DEFINE_string("folder", None, "Instead of generated sets: time this image folder (its "
+                    "first open, a second, cached open, and the feed) at the first of --sizes.")
 flags.DEFINE_string("out", None, "Optional JSON file of the results.")
 FLAGS = flags.FLAGS
 
@@ -137,12 +140,29 @@ def step_need(size: int, data: images.ImageData) -> tuple[float, int, str]:
   return config.step.d_steps * batch / per_step, batch, name
 
 
+def folder_rows(path: str, size: int) -> list[dict]:
+  """Open times (the check, then the cached one) and feed rates of a user's folder."""
+  rows = []
+  for attempt in ("first open (the check)", "second open (cached)"):
+    t0 = time.perf_counter()
+    data = _open("png", path, size)
+    rows.append({"size": size, "what": f"{attempt}, {data.num_examples} files",
+                 "seconds": time.perf_counter() - t0})
+  for workers in map(int, FLAGS.worker_counts):
+    rates = feed_rate(data, FEED_BATCH.get(size, 64), workers)
+    rows.append({"size": size, "what": f"feed, {workers} worker(s)",
+                 "images_per_s": statistics.median(rates), "windows": rates})
+  return rows
+
+
 def main(argv):
   del argv
   print(f"backend {jax.default_backend()}, {os.cpu_count()} CPUs, {FLAGS.images} images per "
         f"set, {FLAGS.windows} windows of {FLAGS.batches} batches")
   results = []
-  for size in map(int, FLAGS.sizes):
+  if FLAGS.folder:
+    results = folder_rows(FLAGS.folder, int(FLAGS.sizes[0]))
+  for size in ([] if FLAGS.folder else map(int, FLAGS.sizes)):
     paths = _write_sets(size)
     batch = FEED_BATCH.get(size, 64)
     opened = {}

@@ -168,3 +168,16 @@ def test_the_host_feeds_workers_decode_the_folder_as_the_device_copy_holds_it(tm
       np.testing.assert_array_equal(fed["x"], np.asarray(want))
   finally:
     host.close()
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_close_to_the_full_decode(tmp_path):
+  yy, xx = np.mgrid[0:480, 0:640]
+  smooth = np.stack([xx / 640 * 255, yy / 480 * 255, (xx + yy) / 1120 * 255], -1)
+  _save(str(tmp_path / "big.jpg"), smooth, "JPEG")
+  fast = folder.decode(str(tmp_path / "big.jpg"), 64, 3, "crop")
+  with Image.open(tmp_path / "big.jpg") as im:                # the full decode, by hand
+    im = im.convert("RGB").crop((80, 0, 560, 480))
+    full = np.asarray(im.resize((64, 64), Image.Resampling.BICUBIC))
+  assert fast.shape == (64, 64, 3)
+  assert np.abs(fast.astype(float) - full).mean() < 2.0
+  assert not np.array_equal(fast, full)                       # it did take the short cut
