@@ -181,3 +181,17 @@ def test_a_large_jpeg_is_decoded_at_a_reduced_scale_close_to_the_full_decode(tmp
   assert fast.shape == (64, 64, 3)
   assert np.abs(fast.astype(float) - full).mean() < 2.0
   assert not np.array_equal(fast, full)                       # it did take the short cut
+
+
+def test_the_device_copy_of_a_folder_is_decoded_alike_by_worker_processes(tmp_path):
+  from jaxgan.data import pipeline  # pylint: disable=g-import-not-at-top
+  root = tmp_path / "c"
+  for i in range(7):
+    _save(str(root / ("ab"[i % 2]) / f"{i}.jpg"), np.random.default_rng(i).integers(
+        0, 255, (12, 10, 3)), "JPEG")
+  data = transforms.mirrored(_load(root, tmp_path))
+  assert data.decodes
+  x, y = pipeline.read_all(data, workers=2, chunk=3)          # 5 chunks over 2 processes
+  want_x, want_y = data.read_all()
+  np.testing.assert_array_equal(x, want_x)
+  np.testing.assert_array_equal(y, want_y)

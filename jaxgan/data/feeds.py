@@ -154,7 +154,8 @@ def make_feed(train_step, data, data_key: jax.Array, d_steps: int, batch_size: i
   if placement == "device" and not multi_process:
     device_data = images.DeviceData(
         data, data_key, d_steps, batch_size,
-        sharding=parallel.replicated(mesh) if mesh is not None else None)
+        sharding=parallel.replicated(mesh) if mesh is not None else None,
+        workers=workers if data.decodes else 0)
     advance = device_advance(
         make_device_train_fn(train_step, device_data, donate=donate, steps_per_call=n),
         device_data, n)

@@ -25,6 +25,7 @@ class ImageData:
   dtype: np.dtype
   class_names: tuple[str, ...]  # empty when the data carry no labels
   variant: str = ""  # what sets these examples apart from `name`'s (a folder, a subset, ...)
+  decodes: bool = False  # reading decodes image files: worth worker processes
 
   @property
   def key(self) -> str:

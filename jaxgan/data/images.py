@@ -124,7 +124,7 @@ def _image_folder(path: str, split: str, data_dir: str | None, size: int, channe
   return ImageData(
       name="image_folder", source=folder.FolderSource(index, size, channels, fit),
       num_examples=len(index.files), image_shape=(size, size, channels), dtype=np.dtype(np.uint8),
-      class_names=index.class_names,
+      class_names=index.class_names, decodes=True,
       variant=f"{os.path.basename(index.root)}_{size}px_{fit}_{index.fingerprint}")
 
 
@@ -183,8 +183,8 @@ class DeviceData:
   """
 
   def __init__(self, data: ImageData, data_key: jax.Array, d_steps: int, batch_size: int,
-               sharding=None):
-    images, labels = data.read_all()
+               sharding=None, workers: int = 0):
+    images, labels = pipeline.read_all(data, workers)  # decoded by `workers` processes
     self.images = jax.device_put(images, sharding)
     self.labels = None if labels is None else jax.device_put(labels.astype(np.int32), sharding)
     self.num_examples, self.data_key = data.num_examples, data_key

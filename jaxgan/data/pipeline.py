@@ -80,6 +80,46 @@ class StepBatch:
     return {**self.__dict__, "_epoch": -1, "_order": None}  # workers draw their own orders
 
 
+def _grain():
+  """Returns grain, imported on first use (0.6 s: only runs that feed from the host pay it)."""
+  import grain  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  if not flags.FLAGS.is_parsed():  # grain's workers read its absl flags (library use, tests)
+    flags.FLAGS.mark_as_parsed()
+  return grain
+
+
+class _Chunk:
+  """Chunk i -> the examples i*size ... of `data` (picklable, for the worker processes)."""
+
+  def __init__(self, data: ImageData, size: int):
+    self.data, self.size = data, size
+
+  def __call__(self, i: int):
+    return self.data.read(range(i * self.size, min((i + 1) * self.size, self.data.num_examples)))
+
+
+def read_all(data: ImageData, workers: int = 0, chunk: int = 1024):
+  """Returns every example as `(images (N, ...), labels (N,) or None)`, decoded by `workers`
+  grain processes in chunks (0: in this process); the same arrays either way."""
+  if workers <= 0:
+    return data.read_all(chunk)
+  grain = _grain()
+  chunks = -(-data.num_examples // chunk)
+  dataset = grain.MapDataset.range(chunks).map(_Chunk(data, chunk)).to_iter_dataset(
+      grain.ReadOptions(num_threads=1, prefetch_buffer_size=2)).mp_prefetch(
+          grain.MultiprocessingOptions(num_workers=min(workers, chunks)))
+  iterator = iter(dataset)
+  try:
+    parts = [(np.array(x, copy=True), None if y is None else np.array(y, copy=True))
+             for x, y in iterator]
+  finally:
+    iterator.close()
+  images = np.concatenate([p[0] for p in parts])
+  labels = np.concatenate([p[1] for p in parts]) if data.class_names else None
+  return images, labels
+
+
 class HostFeed:
   """Iterating yields `(step, batch on the device)` from `start_step` on.
 
@@ -91,10 +131,7 @@ class HostFeed:
   def __init__(self, data: ImageData, seed: tuple[int, ...], d_steps: int, batch_size: int,
                *, start_step: int = 0, workers: int = 0, prefetch: int = 2,
                rows: slice = slice(None), place=None):
-    import grain  # pylint: disable=g-import-not-at-top  (0.6 s: only host-fed runs pay it)
-    from absl import flags  # pylint: disable=g-import-not-at-top
-    if not flags.FLAGS.is_parsed():  # grain's workers read its absl flags (library use, tests)
-      flags.FLAGS.mark_as_parsed()
+    grain = _grain()
     self.reader = StepBatch(data, seed, d_steps, batch_size, rows)
     steps = grain.MapDataset.range(start_step, _LAST_STEP).map(self.reader)
     dataset = steps.to_iter_dataset(
