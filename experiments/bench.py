@@ -36,12 +36,11 @@ import numpy as np
 import optax
 from absl import app, flags, logging
 
-import jaxgan
 from experiments import profile_step, timing
+from experiments.timing import jaxgan_contestant
 from jaxgan.config import Config
 from jaxgan.data import images, mixtures
-from jaxgan.data.feeds import make_device_train_fn, make_mixture_train_fn
-from jaxgan.wiring import build, objective_of
+from jaxgan.wiring import build
 
 flags.DEFINE_list("models", ["dcgan28", "mlp"], "Models to measure: dcgan28, mlp.")
 flags.DEFINE_list("contestants", ["jaxgan", "torch", "naive_jax"], "Contestants.")
@@ -95,60 +94,6 @@ def real_images(config: Config) -> images.ImageData:
 
 
 # --- jaxgan ---------------------------------------------------------------------------
-
-def jaxgan_contestant(config: Config, data=None, *, donate=True, steps_per_call=1,
-                      scan=False, **overrides):
-  """Returns {run, compile_s, flops, compiled}: the runner's train function, timed by
-  `run(count)`, and its compiled program (for `experiments.profile_step`).
-
-  `steps_per_call` > 1 compiles that many steps into one call: the runner's unrolled call
-  (`--steps_per_call`), or a `lax.scan` of its one step. `donate`: the state's buffers are
-  donated to the call, as the runner does.
-  """
-  settings = {**config.step.settings(config.horizon, config.run.batch_size), **overrides}
-  unrolled = 1 if scan else steps_per_call  # the runner's own multi-step call
-  if config.data.is_mixture:
-    G, D, g_tx, d_tx = build(config)
-    objective = objective_of(config.objective, config.horizon)
-    step = jaxgan.make_train_step(G, D, g_tx, d_tx, objective, **settings)
-    fn = make_mixture_train_fn(step, mixtures.get(config.data.dataset), jax.random.key(1),
-                               config.step.d_steps, config.run.batch_size, unrolled,
-                               donate=donate)
-    sample = {"x": np.zeros((config.run.batch_size, 2), np.float32)}
-    perm_of = lambda i: ()
-  else:
-    G, D, g_tx, d_tx = build(config, data.image_shape, 0, pixels=True)
-    objective = objective_of(config.objective, config.horizon)
-    step = jaxgan.make_train_step(G, D, g_tx, d_tx, objective, **settings)
-    device_data = images.DeviceData(data, jax.random.key(1), config.step.d_steps,
-                                    config.run.batch_size)
-    fn = make_device_train_fn(step, device_data, donate=donate, steps_per_call=unrolled)
-    sample = {"x": np.zeros((config.run.batch_size, *data.image_shape), np.float32)}
-    perm_of = lambda i: (device_data.permutation(i) if unrolled == 1
-                         else device_data.permutations(i, unrolled),)
-  if scan and steps_per_call > 1:
-    one = fn.__wrapped__
-    fn = jax.jit(lambda state, *perm: jax.lax.scan(lambda s, _: one(s, *perm), state, None,
-                                                   length=steps_per_call),
-                 donate_argnums=(0,) if donate else ())
-  state = jaxgan.create_state(0, G, D, g_tx, d_tx, sample)
-  args = perm_of(0)
-  t0 = time.perf_counter()
-  compiled = fn.lower(state, *args).compile()
-  compile_s = time.perf_counter() - t0
-  flops = (compiled.cost_analysis() or {}).get("flops", float("nan")) / steps_per_call
-  box = {"state": jax.block_until_ready(fn(state, *args)[0])}
-  box["state"] = jax.block_until_ready(fn(box["state"], *args)[0])  # warm-up
-
-  def run(count):
-    state = box["state"]
-    for _ in range(max(1, count // steps_per_call)):
-      state, metrics = fn(state, *args)
-    box["state"] = jax.block_until_ready(state)
-    jax.block_until_ready(metrics)
-
-  return {"run": run, "compile_s": compile_s, "flops": flops, "compiled": compiled}
-
 
 # --- naive JAX ------------------------------------------------------------------------
 

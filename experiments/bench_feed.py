@@ -7,13 +7,16 @@ grain's feed (`jaxgan.data.pipeline.HostFeed`, batches put on the device) with e
 `--worker_counts` worker processes: images/s over `--batches` batches after a warm-up, the
 median of `--windows`. Beside it, the images/s the matching shipped configuration's compiled
 step consumes (`--need`): 28 px the default DCGAN-28 flagfile, 64 px `ffhq64_r3gan`, 256 px
-`ffhq256_stylegan2_ada` (on the generated images, already on the device; `--need_batch`
-shrinks the batch of the paper-sized models for a CPU, where their step takes minutes). Prints one markdown
-table; the goal (issue 22) is a feed of at least 2x the need at every size.
+`ffhq256_stylegan2_ada` (`timing.jaxgan_contestant` on the generated images, already on the
+device; `--need_batch` shrinks the batch of the paper-sized models for a CPU, where their
+step takes minutes). Prints one markdown table; the goal (issue 22) is a feed of at least 2x
+the need at every size.
 
   python -m experiments.bench_feed --root=/tmp/feed                        # the whole table
   python -m experiments.bench_feed --root=/tmp/feed --sizes=28 --need=     # a quick look
   python -m experiments.bench_feed --folder=DIR --sizes=256                 # your folder
+  python -m experiments.bench_feed --sizes=256 --source_size=512 --images=20000 \
+      --formats=jpeg --need=                          # 20,000 JPEGs of 512 px read at 256
 """
 
 import json
@@ -27,16 +30,17 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
-import jaxgan
 from experiments import run as run_flags
-from jaxgan import wiring
-from jaxgan.data import feeds, images, pipeline
+from experiments import timing
+from jaxgan.data import images, pipeline
 
 flags.DEFINE_string("root", "/tmp/jaxgan_feed", "Where the generated folders and data go.")
 flags.DEFINE_list("sizes", ["28", "64", "256"], "Image sides.")
 flags.DEFINE_list("formats", ["png", "jpeg", "array_record"], "Stored forms.")
 flags.DEFINE_list("worker_counts", ["1", "2"], "Worker processes of the feed.")
 flags.DEFINE_integer("images", 2048, "Images per generated set.")
+flags.DEFINE_integer("source_size", 0, "Store the folders' images at this side instead (read "
+                     "at --sizes), in subfolders of 1,000 with an unlabelled dataset.json.")
 flags.DEFINE_integer("batches", 20, "Batches per timed window.")
 flags.DEFINE_integer("windows", 3, "Timed windows.")
 flags.DEFINE_list("need", ["28", "64", "256"], "Sizes whose matching configuration's step "
@@ -71,17 +75,41 @@ def _write_sets(size: int) -> dict[str, str]:
   base = os.path.join(FLAGS.root, f"{size}px_{FLAGS.images}")
   paths = {"png": os.path.join(base, "png"), "jpeg": os.path.join(base, "jpeg"),
            "array_record": os.path.join(base, "images.npz")}
+  if FLAGS.source_size:  # large images, 1,000 per subfolder (as FFHQ's are kept)
+    return _write_large(size)
   if os.path.exists(os.path.join(base, "done")):
     return paths
   x = _synthetic(FLAGS.images, size)
   for fmt, ext in (("png", "png"), ("jpeg", "jpg")):
-    os.makedirs(paths[fmt], exist_ok=True)
-    for i, im in enumerate(x):
-      Image.fromarray(im).save(os.path.join(paths[fmt], f"{i:06d}.{ext}"),
-                               **({"quality": 90} if fmt == "jpeg" else {}))
+    _save(x, paths[fmt], ext, 0, "{:06d}")
   np.savez(paths["array_record"], x=x)
   open(os.path.join(base, "done"), "w").close()
   return paths
+
+
+def _write_large(size: int) -> dict[str, str]:
+  """The folders of `--source_size` images (once), chunk c drawn with seed c."""
+  if "array_record" in FLAGS.formats:
+    raise app.UsageError("--source_size makes folders only: give --formats=png,jpeg")
+  base = os.path.join(FLAGS.root, f"{FLAGS.source_size}px_{FLAGS.images}")
+  paths = {fmt: os.path.join(base, fmt) for fmt in FLAGS.formats}
+  for fmt, path in paths.items():
+    if os.path.exists(os.path.join(path, "dataset.json")):
+      continue
+    for chunk in range(-(-FLAGS.images // 1000)):
+      _save(_synthetic(min(1000, FLAGS.images - 1000 * chunk), FLAGS.source_size, chunk),
+            os.path.join(path, f"{chunk:05d}"), "jpg" if fmt == "jpeg" else "png",
+            1000 * chunk, "{:08d}")
+    with open(os.path.join(path, "dataset.json"), "w", encoding="utf-8") as f:
+      f.write('{"labels": null}')  # written last: the folder is complete
+  return paths
+
+
+def _save(x: np.ndarray, folder: str, ext: str, first: int, name: str) -> None:
+  os.makedirs(folder, exist_ok=True)
+  for i, im in enumerate(x):
+    Image.fromarray(im).save(os.path.join(folder, f"{name.format(first + i)}.{ext}"),
+                             **({"quality": 90} if ext == "jpg" else {}))
 
 
 def _open(fmt: str, path: str, size: int) -> images.ImageData:
@@ -95,17 +123,16 @@ def _open(fmt: str, path: str, size: int) -> images.ImageData:
 def feed_rate(data: images.ImageData, batch: int, workers: int) -> list[float]:
   """Images/s of the host feed, one value per window."""
   feed = pipeline.HostFeed(data, (0, 1), 1, batch, workers=workers, place=jax.device_put)
+
+  def run(count):
+    for _ in range(count):
+      out = next(feed)[1]["x"]
+    jax.block_until_ready(out)
+
   try:
-    for _ in range(2 * max(workers, 1)):  # the workers start and fill their buffers
-      jax.block_until_ready(next(feed)[1]["x"])
-    rates = []
-    for _ in range(FLAGS.windows):
-      t0 = time.perf_counter()
-      for _ in range(FLAGS.batches):
-        out = next(feed)[1]["x"]
-      jax.block_until_ready(out)
-      rates.append(FLAGS.batches * batch / (time.perf_counter() - t0))
-    return rates
+    run(2 * max(workers, 1))  # the workers start and fill their buffers
+    return [r * batch for r in timing.alternate({"feed": run}, FLAGS.batches,
+                                                FLAGS.windows)["feed"]]
   finally:
     feed.close()
 
@@ -118,26 +145,10 @@ def step_need(size: int, data: images.ImageData) -> tuple[float, int, str]:
   FLAGS.unparse_flags()
   FLAGS([sys.argv[0], f"--flagfile=experiments/configs/{name}.flags", *extra, *sys.argv[1:]])
   config = run_flags.config_from_flags()
-  batch = config.run.batch_size
-  G, D, g_tx, d_tx = wiring.build(config, data.image_shape, 0, pixels=True)
-  objective = wiring.objective_of(config.objective, config.horizon)
-  step = jaxgan.make_train_step(G, D, g_tx, d_tx, objective,
-                                **config.step.settings(config.horizon, batch))
-  device = images.DeviceData(data, jax.random.key(1), config.step.d_steps, batch)
-  fn = feeds.make_device_train_fn(step, device, donate=True)
-  state = jaxgan.create_state(0, G, D, g_tx, d_tx,
-                              {"x": np.zeros((batch, *data.image_shape), np.float32)}, objective)
-  perm = device.permutation(0)
-  state = jax.block_until_ready(fn(state, perm)[0])  # compile and one step
+  contestant = timing.jaxgan_contestant(config, data)  # compiled, and two steps taken
   steps = 1 if size >= 64 else 10  # a paper-sized step takes minutes on a CPU
-  if size < 64:
-    state = jax.block_until_ready(fn(state, perm)[0])  # warm
-  t0 = time.perf_counter()
-  for _ in range(steps):
-    state, metrics = fn(state, perm)
-  jax.block_until_ready((state, metrics))
-  per_step = (time.perf_counter() - t0) / steps
-  return config.step.d_steps * batch / per_step, batch, name
+  per_step = 1 / timing.rate(contestant["run"], steps)
+  return config.step.d_steps * config.run.batch_size / per_step, config.run.batch_size, name
 
 
 def folder_rows(path: str, size: int) -> list[dict]:

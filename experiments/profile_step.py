@@ -1,6 +1,6 @@
 r"""Where a compiled step spends its time, by XLA operation (`experiments.bench --profile`).
 
-`profile(contestant, steps)` traces `steps` calls of a `bench.jaxgan_contestant` with
+`profile(contestant, steps)` traces `steps` calls of a `timing.jaxgan_contestant` with
 `jax.profiler`, adds up the time of each XLA operation the trace records, and returns
 Markdown, per step:
 - a summary by kind: convolutions and matmuls run by the backend's kernel library (on CPU,

@@ -229,11 +229,13 @@ class DomainEvaluation:
                                    self.reference[1], self.key, requested)
     return {**result, "domain_protocol": self.protocol(len(fake))}
 
+  @functools.cached_property
+  def weights_sha256(self) -> str:
+    from jaxgan.metrics import inception_weights  # pylint: disable=g-import-not-at-top
+    return inception_weights.sha256(self.weights_path)
+
   def protocol(self, generated: int) -> dict[str, Any]:
     """How the scores were made (see `InceptionEvaluation.protocol`)."""
-    from jaxgan.metrics import inception_weights  # pylint: disable=g-import-not-at-top
-    if not hasattr(self, "_weights_sha256"):
-      self._weights_sha256 = inception_weights.sha256(self.weights_path)
     data = self.reference_data
     return {
         "generated": f"{generated} images" + (" of the EMA generator, one fixed noise batch "
@@ -243,7 +245,7 @@ class DomainEvaluation:
         "resize": f"none: {self.classifier.SIZE}x{self.classifier.SIZE} grey, larger images "
                   f"centre-cropped to it",
         "network": f"{self.name}: the penultimate layer's features, its class probabilities",
-        "weights_file": self.weights_path, "weights_sha256": self._weights_sha256,
+        "weights_file": self.weights_path, "weights_sha256": self.weights_sha256,
         "kid": "50 subsets of min(1000, N)"}
 
   @staticmethod

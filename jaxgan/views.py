@@ -6,7 +6,8 @@ optax transformations: each part gets its own key, split from the chain's in ord
 may declare state (ADA's augmentation probability), which then lives in
 `GANState.objective` under the view's name; `apply` reads it, and `update` (called by the
 step after each D update with D's real logits, the count of D updates before it, the
-step's `costs.Devices` and the step) returns its next value. `logs(state)` names what the step logs of it.
+step's `costs.Devices` and the step) returns its next value. `logs(state)` names what the
+step logs of it.
 
 The maths lives in `jaxgan.augment` and `jaxgan.ada`; this file only makes it composable.
 """

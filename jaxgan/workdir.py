@@ -34,8 +34,8 @@ OUTPUTS = (METRICS_FILE, SUMMARY_FILE, CONFIG_FILE, CHECKPOINT_DIR)
 # trained. `num_steps` may change too when the learning rates do not depend on it.
 CHANGEABLE_ON_RESUME = frozenset({
     "data_dir", "manual_dir", "data_path", "data_placement", "data_workers", "log_every",
-    "eval_every", "eval_samples", "grid_size", "tensorboard", "checkpoint_every", "keep_checkpoints",
-    "on_nonfinite", "inception_weights", "fid_samples", "fid_cache_dir",
+    "eval_every", "eval_samples", "grid_size", "tensorboard", "checkpoint_every",
+    "keep_checkpoints", "on_nonfinite", "inception_weights", "fid_samples", "fid_cache_dir",
     "domain_samples"})
 
 

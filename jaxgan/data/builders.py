@@ -135,9 +135,6 @@ def array_file(path: str, **kwargs) -> ArrayFile:
     raise readers.DataError(f"array file {path} does not exist")
   tag = readers.folder_fingerprint([(path, 0)])
   name = f"{os.path.splitext(os.path.basename(path))[0]}_{tag}"
-  return ArrayFile(config=ArrayConfig(name=_safe(name), path=path), file_format="array_record",
+  return ArrayFile(config=ArrayConfig(name=readers.safe_name(name), path=path),
+                   file_format="array_record",
                    **kwargs)
-
-
-def _safe(name: str) -> str:
-  return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name).lower()

@@ -3,7 +3,7 @@
 `open_folder(root, ...)` lists the images, takes their labels (from a StyleGAN-style
 `dataset.json` at the root, else one class per subfolder, else none), and decodes every file
 once to check it, in `workers` processes; the check's result is cached in `cache_dir` under
-a fingerprint of the names, sizes and times of the files, so a second run starts at once.
+a fingerprint of the files' names, sizes, times and labels, so a second run starts at once.
 A file that cannot be decoded (truncated, empty, not an image) stops the run before
 training, naming every such file, or with `on_bad="skip"` is left out and counted.
 Images of another mode (a greyscale one among RGB ones, RGBA, palette) are converted and
@@ -23,7 +23,6 @@ exist and every image under the root must be named.
 """
 
 import dataclasses
-import hashlib
 import json
 import multiprocessing
 import os
@@ -31,7 +30,8 @@ from concurrent import futures
 
 import numpy as np
 
-from jaxgan.data.readers import IMAGE_EXTENSIONS, DataError, list_image_folder
+from jaxgan.data.readers import (IMAGE_EXTENSIONS, DataError, folder_fingerprint,
+                                 list_image_folder, safe_name)
 
 LABELS_FILE = "dataset.json"
 FITS = ("crop", "pad")
@@ -97,14 +97,6 @@ def _listing(root: str) -> tuple[list[str], list[int] | None, list[str]]:
   return files, labels, [str(c) for c in range(max(labels) + 1)]
 
 
-def _fingerprint(root: str, files: list[str], labels, channels: int) -> str:
-  digest = hashlib.sha256(repr((_CHECK_VERSION, channels, labels)).encode())
-  for name in files:
-    st = os.stat(os.path.join(root, name))
-    digest.update(f"{name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-  return digest.hexdigest()[:12]
-
-
 def _check(path: str, channels: int) -> tuple[str, str]:
   """Returns ("ok" | "bad" | "converted", detail) for one file, decoding it whole."""
   from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
@@ -151,8 +143,10 @@ def open_folder(root: str, channels: int = 3, on_bad: str = "error", workers: in
   if on_bad not in ON_BAD:
     raise DataError(f"bad_images={on_bad!r} is not accepted; choose one of {', '.join(ON_BAD)}")
   files, labels, classes = _listing(root)
-  fingerprint = _fingerprint(root, files, labels, channels)
-  cache = (os.path.join(cache_dir, f"{_safe(os.path.basename(root))}_{fingerprint}.json")
+  fingerprint = folder_fingerprint(
+      [(os.path.join(root, f), label) for f, label in zip(files, labels or [0] * len(files))],
+      _CHECK_VERSION, channels, labels is None)
+  cache = (os.path.join(cache_dir, f"{safe_name(os.path.basename(root))}_{fingerprint}.json")
            if cache_dir else None)
   results = None
   if cache and os.path.exists(cache):
@@ -228,7 +222,3 @@ class FolderSource:
     if self.index.labels is not None:
       example["label"] = self.index.labels[i]
     return example
-
-
-def _safe(name: str) -> str:
-  return "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in name) or "root"

@@ -48,8 +48,12 @@ class ImageData:
 
   def read_all(self, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray | None]:
     """Returns every example as `(images (N, ...), labels (N,) or None)`."""
-    parts = [self.read(range(i, min(i + chunk, self.num_examples)))
-             for i in range(0, self.num_examples, chunk)]
+    return self.joined(self.read(range(i, min(i + chunk, self.num_examples)))
+                       for i in range(0, self.num_examples, chunk))
+
+  def joined(self, parts) -> tuple[np.ndarray, np.ndarray | None]:
+    """Returns the `(images, labels or None)` parts (of `read`) as one pair, in order."""
+    parts = list(parts)
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts]) if self.class_names else None
     return images, labels

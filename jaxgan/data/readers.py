@@ -171,6 +171,11 @@ def list_image_folder(root: str) -> tuple[list[tuple[str, int]], list[str]]:
   return files, classes
 
 
+def safe_name(name: str) -> str:
+  """Returns `name` lower-cased with every character but letters, digits and _ as _."""
+  return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in name).lower()
+
+
 def folder_fingerprint(files: list[tuple[str, int]], *extra) -> str:
   """Returns a short hash of file names, sizes and times (and `extra`): it changes with the data."""
   digest = hashlib.sha256(repr(extra).encode())

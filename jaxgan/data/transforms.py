@@ -60,11 +60,9 @@ class _Mirrored:
     n = self.data.num_examples
     indices = [int(i) for i in indices]
     images, labels = self.data.read([i % n for i in indices])
-    flip = np.asarray([i >= n for i in indices])
-    images = np.where(flip.reshape(-1, *[1] * (images.ndim - 1)), images[:, :, ::-1], images)
-    if labels is None:
-      return [{"image": im} for im in images]
-    return [{"image": im, "label": int(lab)} for im, lab in zip(images, labels)]
+    flip = np.asarray([i >= n for i in indices], bool)
+    images[flip] = images[flip, :, ::-1]
+    return _examples(images, labels)
 
   def __getitem__(self, index):
     return self.__getitems__([index])[0]
@@ -77,6 +75,13 @@ def mirrored(data: ImageData) -> ImageData:
                     f"{data.image_shape}")
   return dataclasses.replace(data, source=_Mirrored(data), num_examples=2 * data.num_examples,
                              variant=_joined(data.variant, "mirror"))
+
+
+def _examples(images: np.ndarray, labels: np.ndarray | None) -> list[dict]:
+  """Returns `read`'s arrays as a source's examples: `{"image", "label"?}` each."""
+  if labels is None:
+    return [{"image": im} for im in images]
+  return [{"image": im, "label": int(lab)} for im, lab in zip(images, labels)]
 
 
 def _joined(variant: str, more: str) -> str:
@@ -99,9 +104,7 @@ class _Padded:
     h, w = images.shape[1:3]
     canvas = np.zeros((len(images), self.size, self.size, *images.shape[3:]), images.dtype)
     canvas[:, self.top:self.top + h, self.left:self.left + w] = images
-    if labels is None:
-      return [{"image": im} for im in canvas]
-    return [{"image": im, "label": int(lab)} for im, lab in zip(canvas, labels)]
+    return _examples(canvas, labels)
 
   def __getitem__(self, index):
     return self.__getitems__([index])[0]
