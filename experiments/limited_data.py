@@ -12,15 +12,12 @@ sd over seeds), D's overfitting heuristic r_t = E[sign D(real)] averaged over th
 steps, and ADA's final p; draws r_t and p over training for every run into `--plot`.
 """
 
-import json
 import os
 import statistics
-import subprocess
-import sys
-from concurrent import futures
 
 from absl import app, flags
 
+from experiments import arms
 from jaxgan import viz
 
 ARMS = {"none": ["--augment="], "diffaugment": ["--augment=color,translation,cutout"],
@@ -40,35 +37,15 @@ FLAGS = flags.FLAGS
 
 
 def workdir(arm: str, seed: str) -> str:
-  return os.path.join(FLAGS.root, f"{arm}_s{seed}")
-
-
-def run_one(arm: str, seed: str) -> str:
-  folder = workdir(arm, seed)
-  if os.path.exists(os.path.join(folder, "summary.json")):
-    return f"{arm} seed {seed}: finished before"
-  command = [sys.executable, "-m", "experiments.run", f"--flagfile={FLAGFILE}",
-             f"--workdir={folder}", f"--seed={seed}", *ARMS[arm], *FLAGS.extra]
-  os.makedirs(FLAGS.root, exist_ok=True)
-  with open(folder + ".log", "w", encoding="utf-8") as log:
-    done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
-  return f"{arm} seed {seed}: exit {done.returncode} (log {folder}.log)"
-
-
-def records(folder: str) -> list[dict]:
-  path = os.path.join(folder, "metrics.jsonl")
-  if not os.path.exists(path):
-    return []
-  with open(path, encoding="utf-8") as f:
-    return [json.loads(line) for line in f if line.strip()]
+  return arms.workdir(FLAGS.root, arm, seed)
 
 
 def summary(arm: str, seed: str) -> dict | None:
   """Returns the last evaluation, late r_t and final p of a finished run (None otherwise)."""
   folder = workdir(arm, seed)
-  if not os.path.exists(os.path.join(folder, "summary.json")):
+  if not arms.finished(folder):
     return None
-  rows = records(folder)
+  rows = arms.records(folder)
   train = [r for r in rows if "d/real_sign" in r]
   last = max(r["step"] for r in train)
   late = [r["d/real_sign"] for r in train if r["step"] > last - 100]
@@ -80,14 +57,6 @@ def summary(arm: str, seed: str) -> dict | None:
           "p": train[-1].get("aug/p")}
 
 
-def cell(values: list[float], digits: int) -> str:
-  if not values:
-    return "–"
-  if len(values) == 1:
-    return f"{values[0]:.{digits}f}"
-  return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
-
-
 def table() -> str:
   lines = ["| arm | seeds done | FD | KID | class KL | r_t (last 100 steps) | p (end) |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -95,9 +64,9 @@ def table() -> str:
   for arm in FLAGS.arms:
     done = [s for seed in FLAGS.seeds if (s := summary(arm, seed))]
     column = lambda key: [d[key] for d in done if d[key] is not None]
-    lines.append(f"| {arm} | {len(done)} of {len(FLAGS.seeds)} | {cell(column('fd'), 1)} | "
-                 f"{cell(column('kid'), 1)} | {cell(column('class_kl'), 3)} | "
-                 f"{cell(column('rt'), 2)} | {cell(column('p'), 2)} |")
+    lines.append(f"| {arm} | {len(done)} of {len(FLAGS.seeds)} | {arms.cell(column('fd'), 1)} | "
+                 f"{arms.cell(column('kid'), 1)} | {arms.cell(column('class_kl'), 3)} | "
+                 f"{arms.cell(column('rt'), 2)} | {arms.cell(column('p'), 2)} |")
     if done:
       budget = f"{done[0]['step']} steps, {done[0]['kimg']:g}k real images"
   return "\n".join(lines) + (f"\n\nBudget: {budget} per run." if budget else "")
@@ -109,7 +78,7 @@ def plot(path: str) -> None:
   for arm in FLAGS.arms:
     for seed in FLAGS.seeds:
       name = f"{arm} s{seed}"
-      for r in records(workdir(arm, seed)):
+      for r in arms.records(workdir(arm, seed)):
         if "d/real_sign" in r:
           merged.append({"step": r["step"], f"{name} r_t": r["d/real_sign"],
                          **({f"{name} p": r["aug/p"]} if "aug/p" in r else {})})
@@ -121,10 +90,8 @@ def plot(path: str) -> None:
 def main(argv):
   del argv
   if not FLAGS.report_only:
-    jobs = [(arm, seed) for seed in FLAGS.seeds for arm in FLAGS.arms]
-    with futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
-      for message in pool.map(lambda job: run_one(*job), jobs):
-        print(message, flush=True)
+    arms.run_all(FLAGFILE, FLAGS.root, {arm: ARMS[arm] for arm in FLAGS.arms}, FLAGS.seeds,
+                 FLAGS.jobs, FLAGS.extra)
   print(table())
   path = FLAGS.plot or os.path.join(FLAGS.root, "limited_data.png")
   plot(path)

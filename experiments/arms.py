@@ -1,0 +1,67 @@
+"""Experiments of several arms × seeds, one `experiments.run` process a run.
+
+`run_all` starts the runs that have not finished (`summary.json` absent) `jobs` at a time,
+each `<root>/<arm>_s<seed>` with its log beside it, so an interrupted experiment continues
+where it stopped; `records` reads a run's metrics, `cell` prints mean ± sd over seeds.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from concurrent import futures
+from typing import Sequence
+
+
+def workdir(root: str, arm: str, seed: str) -> str:
+  return os.path.join(root, f"{arm}_s{seed}")
+
+
+def finished(folder: str) -> bool:
+  return os.path.exists(os.path.join(folder, "summary.json"))
+
+
+def run_one(flagfile: str, root: str, arm: str, seed: str, arm_flags: Sequence[str],
+            extra: Sequence[str]) -> str:
+  folder = workdir(root, arm, seed)
+  if finished(folder):
+    return f"{arm} seed {seed}: finished before"
+  command = [sys.executable, "-m", "experiments.run", f"--flagfile={flagfile}",
+             f"--workdir={folder}", f"--seed={seed}", *arm_flags, *extra]
+  os.makedirs(root, exist_ok=True)
+  with open(folder + ".log", "w", encoding="utf-8") as log:
+    done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
+  return f"{arm} seed {seed}: exit {done.returncode} (log {folder}.log)"
+
+
+def run_all(flagfile: str, root: str, arms: dict[str, Sequence[str]], seeds: Sequence[str],
+            jobs: int, extra: Sequence[str] = ()) -> None:
+  """Runs every (arm, seed) not finished yet, seed by seed, `jobs` at a time."""
+  todo = [(arm, seed) for seed in seeds for arm in arms]
+  with futures.ThreadPoolExecutor(jobs) as pool:
+    for message in pool.map(
+        lambda job: run_one(flagfile, root, job[0], job[1], arms[job[0]], extra), todo):
+      print(message, flush=True)
+
+
+def records(folder: str) -> list[dict]:
+  path = os.path.join(folder, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  with open(path, encoding="utf-8") as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def cell(values: list[float], digits: int) -> str:
+  if not values:
+    return "–"
+  if len(values) == 1:
+    return f"{values[0]:.{digits}f}"
+  return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def summary_seconds(folder: str) -> float:
+  """The training time a finished run's summary.json records (its last process's)."""
+  with open(os.path.join(folder, "summary.json"), encoding="utf-8") as f:
+    return float(json.load(f)["train_seconds"])
