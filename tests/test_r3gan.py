@@ -198,3 +198,50 @@ def test_the_augmentation_probability_gates_each_sample_and_grows_on_a_cosine():
   assert np.any(np.asarray(grown(100) != x))
   with pytest.raises(ValueError, match="augment_p=1.5 is not accepted; it must lie in"):
     Config(augment_p=1.5).validate()
+
+
+def _block_params(width, expansion, group_size):
+  """1×1 in, grouped 3×3 (each output sees `group_size` inputs), 1×1 out, two biases."""
+  wide = width * expansion
+  return width * wide + 9 * group_size * wide + wide * width + 2 * wide
+
+
+def _hand_counts(widths, blocks, expansion, group_size, latent, classes, channels, base,
+                 embed=64):
+  """R3GAN's (G, D) parameter counts written out from the architecture's description."""
+  transitions = sum(a * b for a, b in zip(widths, widths[1:]) if a != b)
+  body = transitions + blocks * sum(_block_params(w, expansion, group_size) for w in widths)
+  g_in = latent + (embed if classes else 0)
+  g = (classes * embed if classes else 0) + base * base * widths[0] + g_in * widths[0]
+  g += body + widths[-1] * channels
+  d = channels * widths[-1] + body + base * base * widths[0]
+  d += widths[0] * widths[0] + classes * widths[0] if classes else widths[0]
+  return g, d
+
+
+@pytest.mark.parametrize("name, shape, classes, g_count, d_count", [
+    # The paper's CIFAR-10 setting (class-conditional) and its FFHQ-64 setting.
+    ("cifar10_r3gan", (32, 32, 3), 10, 20_781_952, 21_280_512),
+    ("ffhq64_r3gan", (64, 64, 3), 0, 22_429_824, 22_381_440),
+    # Ours, sized for the 2-core CPU (28 px).
+    ("stacked_fmnist_r3gan", (28, 28, 3), 0, 132_768, 124_704),
+    ("fashion_mnist_r3gan", (28, 28, 1), 0, 132_704, 124_640),
+])
+def test_parameter_counts_of_the_shipped_flagfiles(name, shape, classes, g_count, d_count):
+  from experiments import run
+  try:
+    run.FLAGS.unparse_flags()
+    run.FLAGS(["run", f"--flagfile=experiments/configs/{name}.flags"])
+    config = run.config_from_flags()
+  finally:
+    run.FLAGS.unparse_flags()
+  G, D = wiring.players_of(config.players, shape, classes, pixels=True)
+  labels = (jnp.zeros((2,), jnp.int32),) if G.num_classes else ()
+  count = lambda module, *inputs: sum(a.size for a in jax.tree.leaves(jax.eval_shape(
+      lambda: module.init(jax.random.key(0), *inputs))["params"]))
+  counts = (count(G, jnp.zeros((2, G.latent_dim)), *labels),
+            count(D, jnp.zeros((2, *shape)), *labels))
+  base = shape[0] // 2 ** (len(G.widths) - 1)
+  hand = _hand_counts(G.widths, G.blocks, G.expansion, G.group_size, G.latent_dim,
+                      G.num_classes, shape[-1], base)
+  assert counts == hand == (g_count, d_count), (counts, hand)
