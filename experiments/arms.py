@@ -35,13 +35,15 @@ def run_one(flagfile: str, root: str, arm: str, seed: str, arm_flags: Sequence[s
   return f"{arm} seed {seed}: exit {done.returncode} (log {folder}.log)"
 
 
-def run_all(flagfile: str, root: str, arms: dict[str, Sequence[str]], seeds: Sequence[str],
-            jobs: int, extra: Sequence[str] = ()) -> None:
-  """Runs every (arm, seed) not finished yet, seed by seed, `jobs` at a time."""
+def run_all(flagfile: str | dict[str, str], root: str, arms: dict[str, Sequence[str]],
+            seeds: Sequence[str], jobs: int, extra: Sequence[str] = ()) -> None:
+  """Runs every (arm, seed) not finished yet, seed by seed, `jobs` at a time; `flagfile` is
+  every arm's, or each arm's by name."""
+  files = flagfile if isinstance(flagfile, dict) else {arm: flagfile for arm in arms}
   todo = [(arm, seed) for seed in seeds for arm in arms]
   with futures.ThreadPoolExecutor(jobs) as pool:
-    for message in pool.map(
-        lambda job: run_one(flagfile, root, job[0], job[1], arms[job[0]], extra), todo):
+    for message in pool.map(lambda job: run_one(files[job[0]], root, job[0], job[1],
+                                                arms[job[0]], extra), todo):
       print(message, flush=True)
 
 
