@@ -13,6 +13,19 @@ import sys
 from concurrent import futures
 from typing import Sequence
 
+from absl import flags
+
+
+def define_flags(root: str, kind: str, names: Sequence[str], jobs: int = 1) -> None:
+  """Defines the flags every such experiment takes: --root, --<kind>s (which of `names`
+  to run), --seeds, --jobs, --report_only and --extra."""
+  flags.DEFINE_string("root", root, f"One workdir per {kind} and seed goes here.")
+  flags.DEFINE_list(f"{kind}s", list(names), f"{kind.capitalize()}s: {', '.join(names)}.")
+  flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
+  flags.DEFINE_integer("jobs", jobs, "Runs at a time.", lower_bound=1)
+  flags.DEFINE_bool("report_only", False, "Tabulate finished runs; start nothing.")
+  flags.DEFINE_list("extra", [], "Flags added to every run (say --num_steps=200 for a probe).")
+
 
 def workdir(root: str, arm: str, seed: str) -> str:
   return os.path.join(root, f"{arm}_s{seed}")

@@ -25,12 +25,7 @@ ARMS = {"none": ["--augment="], "diffaugment": ["--augment=color,translation,cut
 FLAGFILE = os.path.join(os.path.dirname(__file__), "configs",
                         "fashion_mnist_limited_stylegan2_ada.flags")
 
-flags.DEFINE_string("root", "runs/limited", "One workdir per arm and seed goes here.")
-flags.DEFINE_list("arms", list(ARMS), f"Arms: {', '.join(ARMS)}.")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
-flags.DEFINE_integer("jobs", 2, "Runs at a time.")
-flags.DEFINE_bool("report_only", False, "Tabulate finished runs; start nothing.")
-flags.DEFINE_list("extra", [], "Flags added to every run (say --num_steps=200 for a probe).")
+arms.define_flags("runs/limited", "arm", list(ARMS), jobs=2)
 flags.DEFINE_string("plot", None, "Where the picture of r_t and p goes (default: "
                     "<root>/limited_data.png).")
 FLAGS = flags.FLAGS

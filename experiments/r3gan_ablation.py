@@ -27,12 +27,7 @@ ARMS = {"rpgan_r1_r2": [], "rpgan_r1": ["--penalty=r1"],
         "ns_r1": ["--loss=non_saturating", "--penalty=r1"]}
 FLAGFILE = os.path.join(os.path.dirname(__file__), "configs", "stacked_fmnist_r3gan.flags")
 
-flags.DEFINE_string("root", "runs/r3gan_ablation", "One workdir per arm and seed goes here.")
-flags.DEFINE_list("arms", list(ARMS), f"Arms: {', '.join(ARMS)}.")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
-flags.DEFINE_integer("jobs", 1, "Runs at a time.")
-flags.DEFINE_bool("report_only", False, "Tabulate finished runs; start nothing.")
-flags.DEFINE_list("extra", [], "Flags added to every run (say --num_steps=200 for a probe).")
+arms.define_flags("runs/r3gan_ablation", "arm", list(ARMS), jobs=1)
 FLAGS = flags.FLAGS
 
 

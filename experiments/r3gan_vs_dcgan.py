@@ -18,12 +18,7 @@ CONFIGS = os.path.join(os.path.dirname(__file__), "configs")
 MODELS = {"r3gan": "fashion_mnist_r3gan.flags", "dcgan": "fashion_mnist_dcgan.flags"}
 SCORING = ["--domain_samples=10000", "--domain_reference=test"]
 
-flags.DEFINE_string("root", "runs/r3gan_vs_dcgan", "One workdir per model and seed goes here.")
-flags.DEFINE_list("models", list(MODELS), f"Models: {', '.join(MODELS)}.")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
-flags.DEFINE_integer("jobs", 1, "Runs at a time.")
-flags.DEFINE_bool("report_only", False, "Tabulate finished runs; start nothing.")
-flags.DEFINE_list("extra", [], "Flags added to every run.")
+arms.define_flags("runs/r3gan_vs_dcgan", "model", list(MODELS), jobs=1)
 FLAGS = flags.FLAGS
 
 

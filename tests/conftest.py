@@ -123,3 +123,27 @@ def write_idx_dataset(folder, n_train=24, n_test=12, gz=True):
         with open(name, "wb") as f:
           f.write(data)
   return folder
+
+
+def param_count(module, *inputs) -> int:
+  """Parameters of a linen module for these inputs (shapes only: nothing is computed)."""
+  shapes = jax.eval_shape(lambda: module.init({"params": jax.random.key(0)}, *inputs))
+  return sum(a.size for a in jax.tree.leaves(shapes["params"]))
+
+
+def flagfile_counts(name: str, shape: tuple[int, ...], classes: int):
+  """Returns ((G's, D's) parameter counts, G, config) of the players a shipped flagfile
+  builds for data of `shape` with `classes` classes."""
+  from experiments import run
+  from jaxgan import wiring
+  try:
+    run.FLAGS.unparse_flags()
+    run.FLAGS(["run", f"--flagfile=experiments/configs/{name}.flags"])
+    config = run.config_from_flags()
+  finally:
+    run.FLAGS.unparse_flags()
+  G, D = wiring.players_of(config.players, shape, classes, pixels=True)
+  labels = (jnp.zeros((4,), jnp.int32),) if getattr(G, "num_classes", 0) else ()
+  counts = (param_count(G, jnp.zeros((4, G.latent_dim)), *labels),
+            param_count(D, jnp.zeros((4, *shape)), *labels))
+  return counts, G, config

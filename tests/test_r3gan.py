@@ -6,8 +6,8 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
+from conftest import flagfile_counts
 
 import jaxgan
 from jaxgan import losses, penalties, regularisers, schedules, wiring
@@ -228,19 +228,7 @@ def _hand_counts(widths, blocks, expansion, group_size, latent, classes, channel
     ("fashion_mnist_r3gan", (28, 28, 1), 0, 132_704, 124_640),
 ])
 def test_parameter_counts_of_the_shipped_flagfiles(name, shape, classes, g_count, d_count):
-  from experiments import run
-  try:
-    run.FLAGS.unparse_flags()
-    run.FLAGS(["run", f"--flagfile=experiments/configs/{name}.flags"])
-    config = run.config_from_flags()
-  finally:
-    run.FLAGS.unparse_flags()
-  G, D = wiring.players_of(config.players, shape, classes, pixels=True)
-  labels = (jnp.zeros((2,), jnp.int32),) if G.num_classes else ()
-  count = lambda module, *inputs: sum(a.size for a in jax.tree.leaves(jax.eval_shape(
-      lambda: module.init(jax.random.key(0), *inputs))["params"]))
-  counts = (count(G, jnp.zeros((2, G.latent_dim)), *labels),
-            count(D, jnp.zeros((2, *shape)), *labels))
+  counts, G, _ = flagfile_counts(name, shape, classes)
   base = shape[0] // 2 ** (len(G.widths) - 1)
   hand = _hand_counts(G.widths, G.blocks, G.expansion, G.group_size, G.latent_dim,
                       G.num_classes, shape[-1], base)

@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import flagfile_counts, param_count
 
 import jaxgan
-from jaxgan import wiring
 from jaxgan.models import equalized, registry, resample, stylegan2
 
 
@@ -164,16 +164,12 @@ def test_players_run_conditionally_and_refuse_what_they_cannot_be():
     _tiny(num_classes=3, conditioning="cbn").init({"params": jax.random.key(0)}, z, y)
 
 
-def _count(module, *inputs):
-  shapes = jax.eval_shape(lambda: module.init({"params": jax.random.key(0)}, *inputs))
-  return sum(a.size for a in jax.tree.leaves(shapes["params"]))
-
-
 def test_parameter_counts_equal_the_official_ones_for_ffhq_1024_config_f():
   G = stylegan2.StyleGAN2Generator(1024, 3, channel_base=32768)
   D = stylegan2.StyleGAN2Discriminator(1024, channel_base=32768)
   # The counts the official implementation prints for its players.
-  assert (_count(G, jnp.zeros((4, 512))), _count(D, jnp.zeros((4, 1024, 1024, 3)))) == (
+  assert (param_count(G, jnp.zeros((4, 512))),
+          param_count(D, jnp.zeros((4, 1024, 1024, 3)))) == (
       30_370_060, 29_012_513)
 
 
@@ -186,18 +182,7 @@ def test_parameter_counts_equal_the_official_ones_for_ffhq_1024_config_f():
     ("fashion_mnist_stylegan2_ada", (32, 32, 1), 0, 837_867, 288_929),
 ])
 def test_parameter_counts_of_the_shipped_flagfiles(name, shape, classes, g_count, d_count):
-  from experiments import run
-  try:
-    run.FLAGS.unparse_flags()
-    run.FLAGS(["run", f"--flagfile=experiments/configs/{name}.flags"])
-    config = run.config_from_flags()
-  finally:
-    run.FLAGS.unparse_flags()
-  G, D = wiring.players_of(config.players, shape, classes, pixels=True)
-  y = jnp.zeros((4,), jnp.int32)
-  labels = (y,) if classes else ()
-  counts = (_count(G, jnp.zeros((4, G.latent_dim)), *labels),
-            _count(D, jnp.zeros((4, *shape)), *labels))
+  counts, _, _ = flagfile_counts(name, shape, classes)
   assert counts == (g_count, d_count), counts
 
 
