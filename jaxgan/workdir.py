@@ -31,7 +31,8 @@ ARCHIVE_DIR = "archive"
 OUTPUTS = (METRICS_FILE, SUMMARY_FILE, CONFIG_FILE, CHECKPOINT_DIR)
 
 # What a continued run may change: where the data lives and what is logged, never what is
-# trained. `num_steps` may change too when the learning rates do not depend on it.
+# trained. `num_steps` and `schedule_steps` may change too when every schedule keeps its
+# horizon (`_same_schedules`).
 CHANGEABLE_ON_RESUME = frozenset({
     "data_dir", "manual_dir", "data_path", "data_placement", "data_workers", "log_every",
     "eval_every", "eval_samples", "grid_size", "tensorboard", "checkpoint_every",
@@ -73,11 +74,24 @@ def config_differences(saved: dict[str, Any], config: Config) -> list[str]:
   saved["d_norm"], now["d_norm"] = (resolve_d_norm(c["d_norm"], c["model"])
                                     for c in (saved, now))
   changeable = set(CHANGEABLE_ON_RESUME)
-  if saved["lr_schedule"] == "constant" == now["lr_schedule"]:
-    changeable.add("num_steps")
+  if _same_schedules(saved, now):
+    changeable |= {"num_steps", "schedule_steps"}
   return [f"{name}: {saved.get(name, '(absent)')!r} there, {now.get(name, '(absent)')!r} now"
           for name in sorted(set(saved) | set(now))
           if name not in changeable and saved.get(name) != now.get(name)]
+
+
+def _uses_horizon(c: dict[str, Any]) -> bool:
+  """Whether any schedule of these settings spans the run's horizon (`Config.horizon`)."""
+  return (c["lr_schedule"] != "constant" or c["penalty_decay_to"] != 1.0 or bool(c["beta2_to"])
+          or c["ema_growth"] != "none" or c["augment_growth"] != "none")
+
+
+def _same_schedules(saved: dict[str, Any], now: dict[str, Any]) -> bool:
+  """Whether a run may end at another step: its schedules span the same steps as before
+  (say a run extended with `--schedule_steps` held), or none depends on the horizon."""
+  horizon = lambda c: c["schedule_steps"] or c["num_steps"]
+  return horizon(saved) == horizon(now) or not (_uses_horizon(saved) or _uses_horizon(now))
 
 
 def _run_files(workdir: str) -> list[str]:

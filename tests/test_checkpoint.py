@@ -129,10 +129,20 @@ def test_workdir_of_another_configuration_is_refused_unless_started_over(finishe
   assert workdir_lib.config_differences(legacy, Config(**RUN)) == []
   assert workdir_lib.config_differences(legacy, Config(**RUN, d_norm="spectral")) == [
       "d_norm: 'none' there, 'spectral' now"]
-  # What may change: logging, data location, and num_steps under a constant schedule.
+  # What may change: logging, data location, and num_steps when no schedule moves.
   workdir_lib.plan(workdir, Config(**{**RUN, "log_every": 3, "num_steps": 50}))
   with pytest.raises(workdir_lib.WorkdirError, match="num_steps: 30 there, 50 now"):
     workdir_lib.plan(workdir, Config(**{**RUN, "lr_schedule": "cosine", "num_steps": 50}))
+  cosine = Config(**{**RUN, "lr_schedule": "cosine"}).to_dict()  # its schedules span 30 steps
+  longer = lambda **kw: Config(**{**RUN, "lr_schedule": "cosine", "num_steps": 50, **kw})
+  assert workdir_lib.config_differences(cosine, longer(schedule_steps=30)) == []
+  assert workdir_lib.config_differences(cosine, longer(schedule_steps=40)) == [
+      "num_steps: 30 there, 50 now", "schedule_steps: 0 there, 40 now"]
+  # A constant learning rate is not enough when another schedule spans the run.
+  growing = Config(**{**RUN, "ema_half_life": 100.0, "ema_growth": "cosine"})
+  assert workdir_lib.config_differences(
+      growing.to_dict(), Config(**{**RUN, "ema_half_life": 100.0, "ema_growth": "cosine",
+                                   "num_steps": 50})) == ["num_steps: 30 there, 50 now"]
   old = {n: open(os.path.join(workdir, n), "rb").read() for n in ("metrics.jsonl",
                                                                    "summary.json")}
   summary = train_and_evaluate(Config(**{**RUN, "loss": "hinge", "num_steps": 10}), workdir,
