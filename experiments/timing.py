@@ -128,7 +128,7 @@ def jaxgan_contestant(config: Config, data=None, *, donate=True, steps_per_call=
     fn = jax.jit(lambda state, *perm: jax.lax.scan(lambda s, _: one(s, *perm), state, None,
                                                    length=steps_per_call),
                  donate_argnums=(0,) if donate else ())
-  state = jaxgan.create_state(0, G, D, g_tx, d_tx, sample)
+  state = jaxgan.create_state(0, G, D, g_tx, d_tx, sample, objective)
   args = perm_of(0)
   t0 = time.perf_counter()
   compiled = fn.lower(state, *args).compile()
