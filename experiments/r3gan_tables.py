@@ -18,8 +18,8 @@ def ablation_summary(root: str, arm: str, seed: str) -> dict | None:
   rows = arms.records(folder)
   evaluations = [r for r in rows if "eval/stacked_modes" in r]
   if not evaluations:
-    raise ValueError(f"{folder} finished without a stacked-modes evaluation; run it with "
-                     f"--eval_every at most --num_steps")
+    raise ValueError(f"{folder} finished without a stacked-modes evaluation: the domain "
+                     f"classifier was unavailable (its log says why)")
   last = evaluations[-1]
   best = max(r["eval/stacked_modes"] for r in evaluations)
   losses = [v for r in rows for k, v in r.items() if k in ("d/loss", "g/loss")]

@@ -42,10 +42,10 @@ def main(argv):
                                                            replace=False))
     real, labels = data.read(rows)
     x = np.asarray(images.scale_pixels(real))
-    truth = np.stack([labels // 100, labels // 10 % 10, labels % 10], axis=1)
-    scores = scorer.score(x)
-    true = stacked.mode_counts(truth)
-    accuracy = float(np.mean(scorer._classify(x)[1] == truth))  # pylint: disable=protected-access
+    truth = stacked.channels_of(labels)
+    predicted = scorer.stacked_classes(x)  # as `scorer.score` labels samples
+    scores, true = stacked.mode_counts(predicted), stacked.mode_counts(truth)
+    accuracy = float(np.mean(predicted == truth))
     print(f"seed {seed}: classifier's labels {scores['stacked_modes']} modes, KL "
           f"{scores['stacked_kl']:.4f}; true labels {true['stacked_modes']} modes, KL "
           f"{true['stacked_kl']:.4f}; channel accuracy {accuracy:.4f}; sampling floor "

@@ -441,6 +441,14 @@ class Config:
     """The steps of the schedules."""
     return self.run.schedule_steps or self.run.num_steps
 
+  @property
+  def uses_horizon(self) -> bool:
+    """Whether any schedule spans `horizon`: the learning rates, β2, the penalties' weights,
+    the EMA's half-life or the augmentation's probability."""
+    o, opt = self.objective, self.optimisers
+    return (opt.lr_schedule != "constant" or bool(opt.beta2_to) or o.penalty_decay_to != 1.0
+            or self.step.ema_growth != "none" or o.augment_growth != "none")
+
   def to_dict(self) -> dict[str, Any]:
     """Returns every field by its own name: the flat record checkpoints keep."""
     return {k: v for s in SECTIONS for k, v in dataclasses.asdict(getattr(self, s)).items()}

@@ -113,6 +113,10 @@ class InceptionEvaluation:
     rows = [i % self.data.num_examples for i in range(start, stop)]
     return np.asarray(images.scale_pixels(self.data.read(rows)[0]))
 
+  def stacked_classes(self, images: np.ndarray) -> np.ndarray:
+    """Returns the classifier's class of each channel of stacked images: (N, 3)."""
+    return self._classify(images)[1]
+
   def _fake(self, state):
     for images, _ in sample_batches(self.sample, state, self.key, self.num, self.batch_size,
                                     self.num_classes):
@@ -218,7 +222,7 @@ class DomainEvaluation:
     if self.params is None:
       return {"domain": f"unavailable: {self.reason}"}
     if self.stacked:
-      return stacked.mode_counts(self._classify(fake)[1])
+      return stacked.mode_counts(self.stacked_classes(fake))
     if self.reference is None:
       rows = np.arange(min(self.num, self.reference_data.num_examples))
       real, labels = self.reference_data.read(rows)

@@ -74,24 +74,19 @@ def config_differences(saved: dict[str, Any], config: Config) -> list[str]:
   saved["d_norm"], now["d_norm"] = (resolve_d_norm(c["d_norm"], c["model"])
                                     for c in (saved, now))
   changeable = set(CHANGEABLE_ON_RESUME)
-  if _same_schedules(saved, now):
+  if _same_schedules(saved, config):
     changeable |= {"num_steps", "schedule_steps"}
   return [f"{name}: {saved.get(name, '(absent)')!r} there, {now.get(name, '(absent)')!r} now"
           for name in sorted(set(saved) | set(now))
           if name not in changeable and saved.get(name) != now.get(name)]
 
 
-def _uses_horizon(c: dict[str, Any]) -> bool:
-  """Whether any schedule of these settings spans the run's horizon (`Config.horizon`)."""
-  return (c["lr_schedule"] != "constant" or c["penalty_decay_to"] != 1.0 or bool(c["beta2_to"])
-          or c["ema_growth"] != "none" or c["augment_growth"] != "none")
-
-
-def _same_schedules(saved: dict[str, Any], now: dict[str, Any]) -> bool:
+def _same_schedules(saved: dict[str, Any], now: Config) -> bool:
   """Whether a run may end at another step: its schedules span the same steps as before
   (say a run extended with `--schedule_steps` held), or none depends on the horizon."""
-  horizon = lambda c: c["schedule_steps"] or c["num_steps"]
-  return horizon(saved) == horizon(now) or not (_uses_horizon(saved) or _uses_horizon(now))
+  fields = Config().to_dict()
+  before = Config(**{k: v for k, v in saved.items() if k in fields})
+  return before.horizon == now.horizon or not (before.uses_horizon or now.uses_horizon)
 
 
 def _run_files(workdir: str) -> list[str]:

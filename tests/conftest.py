@@ -132,8 +132,8 @@ def param_count(module, *inputs) -> int:
 
 
 def flagfile_counts(name: str, shape: tuple[int, ...], classes: int):
-  """Returns ((G's, D's) parameter counts, G, config) of the players a shipped flagfile
-  builds for data of `shape` with `classes` classes."""
+  """Returns ((G's, D's) parameter counts, G) of the players a shipped flagfile builds for
+  data of `shape` with `classes` classes."""
   from experiments import run
   from jaxgan import wiring
   try:
@@ -146,4 +146,4 @@ def flagfile_counts(name: str, shape: tuple[int, ...], classes: int):
   labels = (jnp.zeros((4,), jnp.int32),) if getattr(G, "num_classes", 0) else ()
   counts = (param_count(G, jnp.zeros((4, G.latent_dim)), *labels),
             param_count(D, jnp.zeros((4, *shape)), *labels))
-  return counts, G, config
+  return counts, G

@@ -228,7 +228,7 @@ def _hand_counts(widths, blocks, expansion, group_size, latent, classes, channel
     ("fashion_mnist_r3gan", (28, 28, 1), 0, 132_704, 124_640),
 ])
 def test_parameter_counts_of_the_shipped_flagfiles(name, shape, classes, g_count, d_count):
-  counts, G, _ = flagfile_counts(name, shape, classes)
+  counts, G = flagfile_counts(name, shape, classes)
   base = shape[0] // 2 ** (len(G.widths) - 1)
   hand = _hand_counts(G.widths, G.blocks, G.expansion, G.group_size, G.latent_dim,
                       G.num_classes, shape[-1], base)

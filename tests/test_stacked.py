@@ -37,6 +37,7 @@ def test_mode_count_and_kl_by_hand():
   assert result["stacked_modes"] == 3 and result["stacked_samples"] == 4
   assert result["stacked_kl"] == pytest.approx(float(np.sum(q * np.log(q * 1000))))
   every = np.array([[m // 100, m // 10 % 10, m % 10] for m in range(1000)])
+  np.testing.assert_array_equal(stacked.channels_of(np.arange(1000)), every)
   assert stacked.mode_counts(every) == {"stacked_modes": 1000, "stacked_kl": pytest.approx(0.0),
                                         "stacked_samples": 1000}
   assert stacked.uniform_kl_floor(26_000) == pytest.approx(999 / 52_000)

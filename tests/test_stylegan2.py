@@ -182,7 +182,7 @@ def test_parameter_counts_equal_the_official_ones_for_ffhq_1024_config_f():
     ("fashion_mnist_stylegan2_ada", (32, 32, 1), 0, 837_867, 288_929),
 ])
 def test_parameter_counts_of_the_shipped_flagfiles(name, shape, classes, g_count, d_count):
-  counts, _, _ = flagfile_counts(name, shape, classes)
+  counts, _ = flagfile_counts(name, shape, classes)
   assert counts == (g_count, d_count), counts
 
 

@@ -50,6 +50,12 @@ def stacked(name: str, base: ImageData) -> ImageData:
                    class_names=tuple(f"{m:03d}" for m in range(MODES)))
 
 
+def channels_of(codes) -> np.ndarray:
+  """Returns the (N, 3) channel classes of modes 100·c_R + 10·c_G + c_B."""
+  codes = np.asarray(codes)
+  return np.stack([codes // 100, codes // 10 % 10, codes % 10], axis=1)
+
+
 def mode_counts(channel_classes: np.ndarray) -> dict:
   """Returns modes hit and KL(q ‖ uniform) of samples' per-channel classes (N, 3)."""
   codes = np.asarray(channel_classes) @ np.array([100, 10, 1])
