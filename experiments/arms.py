@@ -1,6 +1,7 @@
 """Experiments of several arms × seeds, one `experiments.run` process a run.
 
-`run_all` starts the runs that have not finished (`summary.json` absent) `jobs` at a time,
+`run_all` starts the runs that have not finished (`summary.json` absent) nor stopped on a
+NaN or Inf (`stopped_nonfinite`) `jobs` at a time,
 each `<root>/<arm>_s<seed>` with its log beside it, so an interrupted experiment continues
 where it stopped; `records` reads a run's metrics, `cell` prints mean ± sd over seeds.
 """
@@ -35,11 +36,23 @@ def finished(folder: str) -> bool:
   return os.path.exists(os.path.join(folder, "summary.json"))
 
 
+def stopped_nonfinite(folder: str) -> bool:
+  """Whether the run stopped on a NaN or Inf: the runner's last word in its log. Such a run
+  writes no summary, and run again it diverges again (the same seed)."""
+  log = folder + ".log"
+  if not os.path.exists(log):
+    return False
+  with open(log, encoding="utf-8", errors="replace") as f:
+    return "FATAL NonFiniteError" in f.read()
+
+
 def run_one(flagfile: str, root: str, arm: str, seed: str, arm_flags: Sequence[str],
             extra: Sequence[str]) -> str:
   folder = workdir(root, arm, seed)
   if finished(folder):
     return f"{arm} seed {seed}: finished before"
+  if stopped_nonfinite(folder):
+    return f"{arm} seed {seed}: stopped on a non-finite value before (log {folder}.log)"
   command = [sys.executable, "-m", "experiments.run", f"--flagfile={flagfile}",
              f"--workdir={folder}", f"--seed={seed}", *arm_flags, *extra]
   os.makedirs(root, exist_ok=True)

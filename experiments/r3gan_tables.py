@@ -13,10 +13,15 @@ FD = "eval/fd_fashion_mnist_classifier"
 def ablation_summary(root: str, arm: str, seed: str) -> dict | None:
   """Returns a finished run's last and best counts, KL, divergence and time, else None."""
   folder = arms.workdir(root, arm, seed)
-  if not arms.finished(folder):
-    return None
   rows = arms.records(folder)
   evaluations = [r for r in rows if "eval/stacked_modes" in r]
+  if arms.stopped_nonfinite(folder):  # the runner stopped it: no summary, no last count
+    last = evaluations[-1] if evaluations else {}
+    return {"step": last.get("step"), "modes": None, "kl": None,
+            "best": max((r["eval/stacked_modes"] for r in evaluations), default=None),
+            "diverged": "NaN (stopped)", "seconds": None}
+  if not arms.finished(folder):
+    return None
   if not evaluations:
     raise ValueError(f"{folder} finished without a stacked-modes evaluation: the domain "
                      f"classifier was unavailable (its log says why)")
@@ -32,7 +37,11 @@ def ablation_summary(root: str, arm: str, seed: str) -> dict | None:
 
 
 def cleared(run: dict) -> bool:
-  return run["modes"] >= BAR[0] and run["kl"] <= BAR[1]
+  return run["modes"] is not None and run["modes"] >= BAR[0] and run["kl"] <= BAR[1]
+
+
+def _shown(value, spec: str = "") -> str:
+  return "–" if value is None else format(value, spec)
 
 
 def ablation_table(root: str, arm_names: list[str], seeds: list[str]) -> str:
@@ -47,12 +56,14 @@ def ablation_table(root: str, arm_names: list[str], seeds: list[str]) -> str:
       if run is None:
         continue
       done.append(run)
-      lines.append(f"| {arm} | {seed} | {run['step']} | {run['modes']} | {run['kl']:.3f} | "
-                   f"{run['best']} | {run['diverged']} | {run['seconds']:.0f} |")
+      lines.append(f"| {arm} | {seed} | {_shown(run['step'])} | {_shown(run['modes'])} | "
+                   f"{_shown(run['kl'], '.3f')} | {_shown(run['best'])} | {run['diverged']} | "
+                   f"{_shown(run['seconds'], '.0f')} |")
     diverged = sum(run["diverged"] != "no" for run in done)
+    counted = [r for r in done if r["modes"] is not None]  # a stopped run has no last count
     means.append(f"| {arm} | {len(done)} of {len(seeds)} | "
-                 f"{arms.cell([r['modes'] for r in done], 1)} | "
-                 f"{arms.cell([r['kl'] for r in done], 3)} | {diverged} of {len(done)} | "
+                 f"{arms.cell([r['modes'] for r in counted], 1)} | "
+                 f"{arms.cell([r['kl'] for r in counted], 3)} | {diverged} of {len(done)} | "
                  f"{sum(map(cleared, done))} of {len(done)} |")
   return "\n".join(lines) + "\n\n" + "\n".join(means)
 

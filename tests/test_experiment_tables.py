@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from experiments import r3gan_tables
+from experiments import arms, r3gan_tables
 
 
 def _run(root, arm, seed, evaluations, losses=(0.5,), seconds=100.0):
@@ -37,6 +37,23 @@ def test_summary_flags_divergence_and_the_bar(tmp_path):
       "modes collapsed", 700, 300)
   assert r3gan_tables.ablation_summary(root, "b", "1")["diverged"] == "NaN"
   assert r3gan_tables.ablation_summary(root, "b", "2") is None  # never ran
+  # A run the runner stopped on a NaN has no summary; it is diverged, not missing.
+  stopped = os.path.join(root, "c_s0")
+  os.makedirs(stopped)
+  with open(os.path.join(stopped, "metrics.jsonl"), "w") as f:
+    f.write(json.dumps({"step": 500, "eval/stacked_modes": 640, "eval/stacked_kl": 1.5}) + "\n")
+  with open(stopped + ".log", "w") as f:
+    f.write("...\nFATAL NonFiniteError: non-finite d/loss at step 730; ...\n")
+  assert r3gan_tables.ablation_summary(root, "c", "0") == {
+      "step": 500, "modes": None, "kl": None, "best": 640, "diverged": "NaN (stopped)",
+      "seconds": None}
+  assert "| c | 0 | 500 | – | – | 640 | NaN (stopped) | – |" in r3gan_tables.ablation_table(
+      root, ["c"], ["0"])
+  assert "| c | 1 of 1 | – | – | 1 of 1 | 0 of 1 |" in r3gan_tables.ablation_table(
+      root, ["c"], ["0"])
+  # Run again it would diverge again: the driver leaves it.
+  assert "stopped on a non-finite value before" in arms.run_one(
+      "none.flags", root, "c", "0", [], [])
   text = r3gan_tables.ablation_table(root, ["a", "b"], ["0", "1", "2"])
   assert "| a | 2 of 3 | 1000.0 ± 0.0 | 0.080 ± 0.014 | 0 of 2 | 1 of 2 |" in text
   assert "| b | 2 of 3 | 450.0 ± 212.1 | 2.000 ± 1.414 | 2 of 2 | 0 of 2 |" in text
