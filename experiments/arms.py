@@ -1,9 +1,9 @@
 """Experiments of several arms × seeds, one `experiments.run` process a run.
 
-`run_all` starts the runs that have not finished (`summary.json` absent) nor stopped on a
-NaN or Inf (`stopped_nonfinite`) `jobs` at a time,
-each `<root>/<arm>_s<seed>` with its log beside it, so an interrupted experiment continues
-where it stopped; `records` reads a run's metrics, `cell` prints mean ± sd over seeds.
+`run_all` starts the runs that have neither finished (`summary.json`) nor stopped on a NaN
+or Inf (`stopped_nonfinite`), `jobs` at a time, each `<root>/<arm>_s<seed>` with its log
+beside it, so an interrupted experiment continues where it stopped; `records` reads a run's
+metrics, `cell` prints mean ± sd over seeds.
 """
 
 import json
