@@ -8,7 +8,7 @@ regularisers take their share. Prints seconds per thousand real images (s/kimg),
 the step's FLOPs (XLA's cost analysis), and model FLOPs utilisation against a large f32
 matmul measured in the same process (or `--peak_tflops`, a device's nominal peak).
 
-  python -m experiments.bench_stylegan2 --resolution=64 --batch=32            # CPU
+  python -m experiments.bench_stylegan2 --resolution=64 --batch=8 --windows=1  # CPU
   python -m experiments.bench_stylegan2 --resolution=256 --batch=64 \
       --bf16_resolutions=4 --peak_tflops=989                                   # one H200
 
@@ -21,7 +21,7 @@ import statistics
 import time
 
 import jax
-from absl import app, flags
+from absl import app, flags, logging
 
 import jaxgan
 from experiments import timing
@@ -35,6 +35,8 @@ flags.DEFINE_integer("channel_max", 512, "Most channels of a layer.")
 flags.DEFINE_integer("bf16_resolutions", 0, "Mixed precision: the top blocks in bfloat16.")
 flags.DEFINE_float("ada_p", 0.2, "ADA's probability, fixed (its pipeline's cost is in).")
 flags.DEFINE_integer("windows", 3, "Timed windows of 16 steps.")
+flags.DEFINE_integer("warmup", 1, "Untimed steps after compiling (the lazy terms are branches "
+                     "of the one compiled program, so nothing compiles later).")
 flags.DEFINE_integer("matmul_size", 2048, "Side of the f32 matmul of the measured peak.")
 flags.DEFINE_float("peak_tflops", 0.0, "A device's nominal peak TFLOP/s for MFU (0: the "
                    "measured f32 matmul).")
@@ -81,7 +83,11 @@ def main(argv):
     box["state"] = jax.block_until_ready(s)
     jax.block_until_ready(metrics)
 
-  run(WINDOW)  # warm-up, and the lazy branches' first execution
+  logging.info("compiled in %.0f s; %d warm-up steps", compile_s, FLAGS.warmup)
+  t0 = time.perf_counter()
+  run(FLAGS.warmup)
+  logging.info("warm-up: %.1f s a step; timing %d windows of %d steps",
+               (time.perf_counter() - t0) / max(FLAGS.warmup, 1), FLAGS.windows, WINDOW)
   rates = timing.alternate({"stylegan2": run}, WINDOW, FLAGS.windows)["stylegan2"]
   steps_per_s = statistics.median(rates)
   peak = (FLAGS.peak_tflops * 1e12 if FLAGS.peak_tflops
