@@ -1,5 +1,8 @@
 """experiments/timing.py: the runner's compiled step as the benchmarks time it."""
 
+import numpy as np
+import pytest
+
 from experiments import timing
 from jaxgan.config import Config
 
@@ -11,3 +14,26 @@ def test_the_timed_step_carries_the_objectives_own_state():
   contestant = timing.jaxgan_contestant(config)
   assert contestant["flops"] > 0
   assert timing.rate(contestant["run"], 2) > 0
+
+
+def test_synthetic_images_take_the_shape_and_classes_the_run_would_see():
+  cifar = timing.synthetic_images(Config(dataset="cifar10").validate().data, 6, seed=1)
+  assert (cifar.image_shape, cifar.num_classes, cifar.num_examples) == ((32, 32, 3), 10, 6)
+  x, y = cifar.read(np.arange(6))
+  assert x.dtype == np.uint8 and x.shape == (6, 32, 32, 3) and set(y) <= set(range(10))
+  assert x.std() > 50  # random pixels, not a constant canvas
+  padded = timing.synthetic_images(Config(dataset="fashion_mnist", pad_to=32).validate().data, 4)
+  assert padded.image_shape == (32, 32, 1)
+  assert not padded.read(np.arange(4))[0][:, :2].any()  # the canvas's zero border
+  folder = Config(dataset="image_folder", data_path="unused", image_size=64, image_channels=3,
+                  mirror=True).validate().data
+  mirrored = timing.synthetic_images(folder, 3)
+  assert (mirrored.image_shape, mirrored.num_classes, mirrored.num_examples) == ((64, 64, 3), 0,
+                                                                                 6)
+  x = mirrored.read(np.arange(6))[0]
+  np.testing.assert_array_equal(x[3:], x[:3, :, ::-1])
+
+
+def test_synthetic_images_name_a_dataset_of_unknown_shape():
+  with pytest.raises(ValueError, match="'ring8'"):
+    timing.synthetic_images(Config(dataset="ring8").validate().data, 4)
