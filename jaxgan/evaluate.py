@@ -113,10 +113,6 @@ class InceptionEvaluation:
     rows = [i % self.data.num_examples for i in range(start, stop)]
     return np.asarray(images.scale_pixels(self.data.read(rows)[0]))
 
-  def stacked_classes(self, images: np.ndarray) -> np.ndarray:
-    """Returns the classifier's class of each channel of stacked images: (N, 3)."""
-    return self._classify(images)[1]
-
   def _fake(self, state):
     for images, _ in sample_batches(self.sample, state, self.key, self.num, self.batch_size,
                                     self.num_classes):
@@ -198,6 +194,10 @@ class DomainEvaluation:
       _, probs = self.classifier.predict(self.params, grey)
       return None, np.argmax(probs, axis=1).reshape(-1, 3)
     return self.classifier.predict(self.params, images)
+
+  def stacked_classes(self, images: np.ndarray) -> np.ndarray:
+    """Returns the classifier's class of each channel of stacked images: (N, 3)."""
+    return self._classify(images)[1]
 
   def _fake(self, state):
     parts, requested = [], []

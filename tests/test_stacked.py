@@ -1,6 +1,7 @@
 """Stacked (Fashion-)MNIST: the dataset's construction and the 1000-mode count by hand."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -41,3 +42,19 @@ def test_mode_count_and_kl_by_hand():
   assert stacked.mode_counts(every) == {"stacked_modes": 1000, "stacked_kl": pytest.approx(0.0),
                                         "stacked_samples": 1000}
   assert stacked.uniform_kl_floor(26_000) == pytest.approx(999 / 52_000)
+
+
+def test_the_domain_evaluation_labels_each_channel_as_a_grey_image_and_counts_modes():
+  from jaxgan.evaluate import DomainEvaluation
+  from jaxgan.metrics import classifier
+  weights = os.path.join(classifier.WEIGHTS_DIR, "fashion_mnist_classifier.npz")
+  rng = np.random.default_rng(0)
+  grey = rng.uniform(-1, 1, (60, 28, 28, 1)).astype(np.float32)
+  grey *= rng.uniform(0, 1, (60, 1, 28, 1)) > np.linspace(0, 1, 60)[:, None, None, None]
+  alone = np.argmax(classifier.predict(classifier.load(weights)[0], grey)[1], axis=1)
+  assert len(set(alone)) >= 3  # the images are told apart, so the channels' order matters
+  fake = np.concatenate([grey[0::3], grey[1::3], grey[2::3]], axis=-1)  # (20, 28, 28, 3)
+  rgb = images.ImageData("stacked_fashion_mnist", [], 0, (28, 28, 3), np.dtype(np.uint8), ())
+  judge = DomainEvaluation(None, rgb, 20, None, weights)
+  np.testing.assert_array_equal(judge.stacked_classes(fake), alone.reshape(20, 3))
+  assert judge.score(fake) == stacked.mode_counts(alone.reshape(20, 3))
