@@ -16,36 +16,34 @@ import numpy as np
 import jaxgan
 from jaxgan import config as config_lib
 from jaxgan.config import Config
-from jaxgan.data import images, mixtures, pipeline, transforms
+from jaxgan.data import images, mixtures, pipeline, stacked, transforms
 from jaxgan.data.feeds import make_device_train_fn, make_mixture_train_fn
 from jaxgan.wiring import build, objective_of
 
 
-# (image shape, classes) of the image datasets whose shape the name fixes.
-SHAPES = {"cifar10": ((32, 32, 3), 10), "fashion_mnist": ((28, 28, 1), 10),
-          "mnist": ((28, 28, 1), 10), "stacked_fashion_mnist": ((28, 28, 3), 0),
-          "stacked_mnist": ((28, 28, 3), 0)}
-
-
 def synthetic_images(section: config_lib.Data, examples: int, seed: int = 0
                      ) -> images.ImageData:
-  """Returns `examples` random uint8 images shaped as the run would see `section`'s dataset
-  (`image_folder` at `image_size` with `image_channels`; `mirror` and `pad_to` applied), with
-  random labels where the dataset has classes: a step's cost without the data's files."""
-  if section.dataset in SHAPES:
-    shape, classes = SHAPES[section.dataset]
-  elif section.dataset == "image_folder":
-    shape, classes = (section.image_size, section.image_size, section.image_channels), 0
+  """Returns `examples` random uint8 images as the run would see `section`'s dataset: a
+  builder's shape and classes (a stacked set stacked from such a base), `image_folder` at
+  `image_size` with `image_channels`, then `mirror` and `pad_to`: a step's cost without the
+  data's files."""
+  name = stacked.NAMES.get(section.dataset, section.dataset)
+  if name in images.BUILDERS:
+    builder = images.BUILDERS[name]
+    shape, class_names = builder.IMAGE_SHAPE, builder.CLASS_NAMES
+  elif name == "image_folder":
+    shape, class_names = (section.image_size, section.image_size, section.image_channels), ()
   else:
     raise ValueError(f"dataset={section.dataset!r} has no known image shape; synthetic images "
-                     f"cover {', '.join([*SHAPES, 'image_folder'])}")
+                     f"cover {', '.join([*images.BUILDERS, *stacked.NAMES, 'image_folder'])}")
   rng = np.random.default_rng(seed)
   pixels = rng.integers(0, 256, (examples, *shape), np.uint8)
-  labels = rng.integers(0, max(classes, 1), examples)
-  source = [{"image": p, "label": int(y)} if classes else {"image": p}
+  labels = rng.integers(0, max(len(class_names), 1), examples)
+  source = [{"image": p, "label": int(y)} if class_names else {"image": p}
             for p, y in zip(pixels, labels)]
-  data = images.ImageData(section.dataset, source, examples, shape, np.dtype(np.uint8),
-                          tuple(str(c) for c in range(classes)), variant="synthetic")
+  data = images.ImageData(name, source, examples, shape, np.dtype(np.uint8), class_names,
+                          variant="synthetic")
+  data = stacked.stacked(section.dataset, data) if section.dataset in stacked.NAMES else data
   data = transforms.mirrored(data) if section.mirror else data
   return transforms.padded(data, section.pad_to) if section.pad_to else data
 

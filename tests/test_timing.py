@@ -32,6 +32,22 @@ def test_synthetic_images_take_the_shape_and_classes_the_run_would_see():
                                                                                  6)
   x = mirrored.read(np.arange(6))[0]
   np.testing.assert_array_equal(x[3:], x[:3, :, ::-1])
+  stacked = timing.synthetic_images(Config(dataset="stacked_fashion_mnist").validate().data, 5)
+  assert (stacked.image_shape, stacked.num_classes) == ((28, 28, 3), 1000)
+  base = timing.synthetic_images(Config(dataset="fashion_mnist").validate().data, 5)
+  x, codes = stacked.read(np.arange(5))
+  grey = base.read(np.arange(5))[0][..., 0]
+  for image, code in zip(x, codes):  # every channel is a base image, labelled by its class
+    rows = [int(np.flatnonzero((grey == image[..., c]).all(axis=(1, 2)))[0]) for c in range(3)]
+    assert code == int(base.read(rows)[1] @ np.array([100, 10, 1]))
+
+
+def test_the_timed_step_builds_conditional_players_for_labelled_data():
+  # As the runner does: a conditional flagfile's players need the data's classes.
+  config = Config(dataset="fashion_mnist", model="dcgan28", g_conditioning="concat",
+                  d_conditioning="projection", num_steps=10, batch_size=8).validate()
+  data = timing.synthetic_images(config.data, 16)
+  assert timing.jaxgan_contestant(config, data)["flops"] > 0
 
 
 def test_synthetic_images_name_a_dataset_of_unknown_shape():

@@ -29,8 +29,9 @@ from jaxgan.data.catalog import CATALOG_PREFIX, OURS
 from jaxgan.data.image_data import ImageData
 from jaxgan.data.readers import DataError
 
-_IDX_BUILDERS = {"fashion_mnist": builders.FashionMnist, "mnist": builders.Mnist,
-                 "cifar10": builders.Cifar10}
+# Our builders of labelled images of one fixed shape (`IMAGE_SHAPE`, `CLASS_NAMES`).
+BUILDERS = {"fashion_mnist": builders.FashionMnist, "mnist": builders.Mnist,
+            "cifar10": builders.Cifar10}
 
 
 def _missing_message(dataset: str, manual_dir: str, builder) -> str:
@@ -70,8 +71,8 @@ def load(dataset: str, *, split: str = "train", data_dir: str | None = None,
     base = load(stacked.NAMES[dataset], split=split, data_dir=data_dir, manual_dir=manual_dir)
     return stacked.stacked(dataset, base)
   kwargs = {"data_dir": data_dir} if data_dir else {}
-  if dataset in _IDX_BUILDERS:
-    cls = _IDX_BUILDERS[dataset]
+  if dataset in BUILDERS:
+    cls = BUILDERS[dataset]
     builder = cls(file_format="array_record", **kwargs)
     if not builder.is_prepared():
       default = (builders.DEBIAN_FASHION_MNIST if dataset == "fashion_mnist"
