@@ -12,6 +12,17 @@ same images. A conditional generator draws class `--class`, or classes 0, 1, …
 output is written beside its final name and moved there at the end, so a stopped export
 leaves no partial result; an existing output is refused unless `--overwrite`. Nothing in the
 workdir changes.
+
+Style mixing (StyleGAN2 players):
+
+    python -m experiments.sample --workdir=runs/NAME --mix_layers=0-3 --num=ROWS \
+        [--mix_cols=COLS] --out=FIGURE.png|FILE.npz [--truncation=PSI] [--class=C] ...
+
+draws `--num` row and `--mix_cols` column sources; each cell is its row's image with the
+per-layer latents `--mix_layers` (indices or ranges, say 0-3 or 0,1,6-7) taken from its
+column's. Low indices are the coarse resolutions: `--mix_layers=list` prints what each
+index drives. A .png gets the grid (column sources along the top, row sources down the
+left), a .npz the images as arrays (`jaxgan.export.export_style_mix`).
 """
 
 import os
@@ -20,11 +31,15 @@ import sys
 from absl import app, flags, logging
 
 from jaxgan.checkpoint import QuietOrbax
-from jaxgan.export import export
+from jaxgan.export import export, export_style_mix, parse_layers
+from jaxgan.models.stylegan2 import style_layers
+from jaxgan.runs import restore_run
 
 flags.DEFINE_string("workdir", None, "The run's directory (with config.json and checkpoints/).")
-flags.DEFINE_integer("num", None, "How many images.", lower_bound=1)
-flags.DEFINE_string("out", None, "A folder for PNGs, or a file ending in .npz.")
+flags.DEFINE_integer("num", None, "How many images (style mixing: row sources).",
+                     lower_bound=1)
+flags.DEFINE_string("out", None, "A folder for PNGs, or a file ending in .npz (style mixing: "
+                    "a .png or a .npz).")
 flags.DEFINE_integer("step", None, "The checkpoint's step (default: the latest).")
 flags.DEFINE_float("truncation", 1.0, "Truncation psi (stylegan2; 1 = none).")
 flags.DEFINE_integer("class", None, "The class of every image (conditional generators; "
@@ -32,8 +47,11 @@ flags.DEFINE_integer("class", None, "The class of every image (conditional gener
 flags.DEFINE_integer("seed", 0, "Seed of the samples.")
 flags.DEFINE_integer("batch", 64, "Images per generator call.", lower_bound=1)
 flags.DEFINE_bool("overwrite", False, "Replace an existing output.")
-for _name in ("workdir", "num", "out"):
-  flags.mark_flag_as_required(_name)
+flags.DEFINE_string("mix_layers", None, "Style mixing: the layers each cell takes from its "
+                    "column's latent (say 0-3); 'list' prints the layers.")
+flags.DEFINE_integer("mix_cols", None, "Style mixing: column sources (default: --num).",
+                     lower_bound=1)
+flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
 
 
@@ -45,13 +63,35 @@ def main(argv):
     sys.stderr.write(f"\r{done}/{total} images")
     sys.stderr.write("\n" if done == total else "")
 
+  if FLAGS.mix_layers == "list":
+    try:
+      generator = restore_run(FLAGS.workdir, FLAGS.step).generator
+    except ValueError as e:
+      raise app.UsageError(str(e)) from e
+    if not hasattr(generator, "num_ws"):
+      raise app.UsageError(f"{type(generator).__name__} has no per-layer styles to mix")
+    for i, name in enumerate(style_layers(generator.resolution)):
+      print(f"{i}\t{name}")
+    return
+  for name in ("num", "out"):
+    if FLAGS[name].value is None:
+      raise app.UsageError(f"--{name} is required")
+  common = dict(step=FLAGS.step, truncation=FLAGS.truncation, label=FLAGS["class"].value,
+                seed=FLAGS.seed, batch=FLAGS.batch, overwrite=FLAGS.overwrite)
   try:
-    path = export(FLAGS.workdir, FLAGS.num, FLAGS.out, step=FLAGS.step,
-                  truncation=FLAGS.truncation, label=FLAGS["class"].value, seed=FLAGS.seed,
-                  batch=FLAGS.batch, overwrite=FLAGS.overwrite, progress=progress)
+    if FLAGS.mix_layers is not None:
+      cols = FLAGS.mix_cols or FLAGS.num
+      path = export_style_mix(FLAGS.workdir, FLAGS.num, cols, parse_layers(FLAGS.mix_layers),
+                              FLAGS.out, **common)
+      what = f"a style-mixing figure ({FLAGS.num} x {cols})"
+    else:
+      if FLAGS.mix_cols is not None:
+        raise ValueError("--mix_cols is for style mixing: give --mix_layers too")
+      path = export(FLAGS.workdir, FLAGS.num, FLAGS.out, progress=progress, **common)
+      what = f"{FLAGS.num} images"
   except ValueError as e:  # a bad request, or no run there (WorkdirError is one)
     raise app.UsageError(str(e)) from e
-  print(f"{FLAGS.num} images of {path} written to {os.path.abspath(FLAGS.out)}")
+  print(f"{what} of {path} written to {os.path.abspath(FLAGS.out)}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 `export(workdir, num, out, ...)` is `python -m experiments.sample` (which documents the
 flags): it restores the run read-only (`jaxgan.runs`), draws `num` images in batches keyed
 `fold_in(key(seed), batch index)`, and writes them beside `out` before moving them there.
+`export_style_mix(workdir, rows, cols, layers, out, ...)` is its `--mix_layers` form: a
+StyleGAN2 style-mixing figure, written the same way.
 """
 
 import os
@@ -10,12 +12,15 @@ import shutil
 import tempfile
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from jaxgan.models.stylegan2 import layer_mask
+from jaxgan.players import as_player
 from jaxgan.runs import restore_run
 from jaxgan.sample import make_sample_fn
-from jaxgan.viz import to_uint8  # the sample grids' conversion
+from jaxgan.viz import image_grid, to_uint8  # the sample grids' conversion
 
 
 def labels_for(num: int, num_classes: int, label: int | None) -> np.ndarray | None:
@@ -30,6 +35,19 @@ def labels_for(num: int, num_classes: int, label: int | None) -> np.ndarray | No
       np.int32)
 
 
+def _generator(run, workdir: str, truncation: float):
+  """The run's generator, truncated to ψ = `truncation` (refused where G has no truncation)."""
+  if run.config.data.is_mixture:
+    raise ValueError(f"the run in {workdir} generates 2D points, not images")
+  generator = run.generator
+  if truncation != 1.0:
+    if not hasattr(generator, "truncation_psi"):
+      raise ValueError(f"--truncation={truncation}: model={run.config.players.model!r} has no "
+                       f"truncation (stylegan2 has)")
+    generator = generator.clone(truncation_psi=truncation)
+  return generator
+
+
 def export(workdir: str, num: int, out: str, *, step: int | None = None,
            truncation: float = 1.0, label: int | None = None, seed: int = 0, batch: int = 64,
            overwrite: bool = False, progress=None) -> str:
@@ -39,14 +57,7 @@ def export(workdir: str, num: int, out: str, *, step: int | None = None,
   if os.path.exists(out) and not overwrite and (to_npz or os.listdir(out)):
     raise ValueError(f"--out={out} exists; give --overwrite to replace it")
   run = restore_run(workdir, step)
-  if run.config.data.is_mixture:
-    raise ValueError(f"the run in {workdir} generates 2D points, not images")
-  generator = run.generator
-  if truncation != 1.0:
-    if not hasattr(generator, "truncation_psi"):
-      raise ValueError(f"--truncation={truncation}: model={run.config.players.model!r} has no "
-                       f"truncation (stylegan2 has)")
-    generator = generator.clone(truncation_psi=truncation)
+  generator = _generator(run, workdir, truncation)
   labels = labels_for(num, getattr(generator, "num_classes", 0), label)  # G's, not the data's
   sample, key = make_sample_fn(generator), jax.random.key(seed)
   parent = os.path.dirname(out) or "."
@@ -79,4 +90,97 @@ def export(workdir: str, num: int, out: str, *, step: int | None = None,
     os.replace(target, out)
   finally:
     shutil.rmtree(staging, ignore_errors=True)
+  return run.path
+
+
+def parse_layers(text: str) -> list[int]:
+  """'0-3' or '0,1,4-5' as a list of indices (the `--mix_layers` syntax)."""
+  chosen = []
+  try:
+    for part in text.split(","):
+      first, _, last = part.strip().partition("-")
+      chosen += range(int(first), int(last or first) + 1)
+  except ValueError:
+    raise ValueError(f"--mix_layers={text!r}: write indices and ranges, say 0-3 or 0,1,6-7"
+                     ) from None
+  if not chosen:
+    raise ValueError(f"--mix_layers={text!r} names no layer")
+  return chosen
+
+
+def export_style_mix(workdir: str, rows: int, cols: int, layers, out: str, *,
+                     step: int | None = None, truncation: float = 1.0,
+                     label: int | None = None, seed: int = 0, batch: int = 64,
+                     overwrite: bool = False) -> str:
+  """Writes a style-mixing figure of the run's EMA generator (StyleGAN2) to `out`.
+
+  `rows` and `cols` source latents are drawn from `seed`; cell (r, c) is row r's image with
+  the per-layer latents `layers` (indices, `stylegan2.style_layers`) taken from column c's.
+  `out` ending in .png gets the grid (column sources along the top, row sources down the
+  left; images under 64 px enlarged as a run's sample grids are); ending in .npz, uint8
+  arrays `rows` (R, H, W, C), `cols` (C', H, W, C) and `mixed` (R, C', H, W, C), with
+  `layers`. A conditional generator draws every image of class
+  `label`. Each image draws its own noise inputs, as in training, so the finest detail of a
+  cell may differ from its sources'. Returns the checkpoint used.
+  """
+  out = os.path.abspath(out)
+  if not out.endswith((".png", ".npz")):
+    raise ValueError(f"--out={out}: a style-mixing figure is written to a .png or a .npz")
+  if os.path.exists(out) and not overwrite:
+    raise ValueError(f"--out={out} exists; give --overwrite to replace it")
+  if rows < 1 or cols < 1:
+    raise ValueError(f"a style-mixing figure needs >= 1 row and column; got {rows} x {cols}")
+  run = restore_run(workdir, step)
+  generator = _generator(run, workdir, truncation)
+  if not hasattr(generator, "num_ws"):
+    raise ValueError(f"model={run.config.players.model!r} has no per-layer styles to mix "
+                     f"(stylegan2 has)")
+  layers = tuple(int(i) for i in layers)
+  layer_mask(layers, generator.num_ws)  # names a bad index before anything compiles
+  if generator.num_classes and label is None:
+    raise ValueError(f"the generator is conditional ({generator.num_classes} classes): give "
+                     f"--class for the figure's images")
+  labels = labels_for(1, generator.num_classes, label)
+  player, key = as_player(generator), jax.random.key(seed)
+
+  @jax.jit
+  def generate(state, key, z, mix_z, y):
+    return player.apply(state.g_ema, state.g_state, z, y, False, rng=key, mix_z=mix_z,
+                        mix_layers=layers)[0]
+
+  z_rows = jax.random.normal(jax.random.fold_in(key, 0), (rows, player.latent_dim))
+  z_cols = jax.random.normal(jax.random.fold_in(key, 1), (cols, player.latent_dim))
+  # Every image in one list: the sources (mixed with themselves: their own w everywhere),
+  # then the cells row by row.
+  z = jnp.concatenate([z_rows, z_cols, jnp.repeat(z_rows, cols, axis=0)])
+  mix_z = jnp.concatenate([z_rows, z_cols, jnp.tile(z_cols, (rows, 1))])
+  total, chunks = z.shape[0], []
+  batch = min(batch, total)
+  y = None if labels is None else jnp.full((batch,), labels[0])
+  for i, start in enumerate(range(0, total, batch)):
+    n = min(batch, total - start)
+    pick = np.resize(np.arange(start, start + n), batch)
+    chunks.append(np.asarray(generate(run.state, jax.random.fold_in(key, 2 + i), z[pick],
+                                      mix_z[pick], y))[:n])
+  images = np.concatenate(chunks)
+  row_images, col_images = images[:rows], images[rows:rows + cols]
+  mixed = images[rows + cols:].reshape(rows, cols, *images.shape[1:])
+  os.makedirs(os.path.dirname(out), exist_ok=True)
+  target = out + ".partial"
+  try:
+    if out.endswith(".png"):
+      blank = np.ones_like(images[:1])
+      tiles = [blank, col_images] + [t for r in range(rows) for t in (row_images[r:r + 1],
+                                                                      mixed[r])]
+      # Enlarged as a run's sample grids are, so that small images stay visible.
+      grid = image_grid(np.concatenate(tiles), rows + 1, scale=max(1, 64 // images.shape[1]))
+      Image.fromarray(grid).save(target, format="PNG")
+    else:
+      with open(target, "wb") as f:
+        np.savez(f, rows=to_uint8(row_images), cols=to_uint8(col_images),
+                 mixed=to_uint8(mixed), layers=np.asarray(layers))
+    os.replace(target, out)
+  finally:
+    if os.path.exists(target):
+      os.remove(target)
   return run.path

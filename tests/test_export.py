@@ -1,6 +1,8 @@
 """A run's EMA samples out as PNGs or one .npz (`jaxgan.export`, `experiments.sample`)."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,6 +11,9 @@ from PIL import Image
 from jaxgan import export as export_lib
 from jaxgan.config import Config
 from jaxgan.train import train_and_evaluate
+from conftest import FAST_ENV
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +73,71 @@ def test_labels_cycle_or_stay_and_bad_requests_are_named():
     export_lib.labels_for(3, 0, 1)
   np.testing.assert_array_equal(export_lib.to_uint8(np.array([-1.5, -1.0, 0.0, 1.0])),
                                 [0, 0, 128, 255])
+
+
+def test_a_style_mixing_figure_takes_the_chosen_layers_from_the_columns(stylegan_run, tmp_path):
+  before = sorted(os.listdir(stylegan_run))
+  out = str(tmp_path / "mix.npz")
+  # 8 px: latents 0..3 drive 4 px (0, 1) and 8 px (1, 2, 3); every layer from the columns
+  # makes each cell its column's image, none of them can be chosen.
+  export_lib.export_style_mix(stylegan_run, 3, 2, range(4), out, seed=1, batch=4)
+  every = np.load(out)
+  assert every["mixed"].shape == (3, 2, 8, 8, 1) and every["rows"].shape == (3, 8, 8, 1)
+  np.testing.assert_array_equal(every["layers"], [0, 1, 2, 3])
+  # Only the noise inputs (their strength two Adam steps from 0) tell a cell from its column.
+  diff = np.abs(every["mixed"].astype(int) - every["cols"][None].astype(int))
+  assert diff.max() <= 2, diff.max()
+  assert np.abs(every["rows"][:, None].astype(int) - every["cols"][None].astype(int)).max() > 20
+  export_lib.export_style_mix(stylegan_run, 3, 2, [0, 1], out, seed=1, batch=4, overwrite=True)
+  coarse = np.load(out)
+  np.testing.assert_array_equal(coarse["rows"], every["rows"])  # the same sources
+  np.testing.assert_array_equal(coarse["cols"], every["cols"])
+  from_col = np.abs(coarse["mixed"].astype(int) - coarse["cols"][None].astype(int)).max()
+  from_row = np.abs(coarse["mixed"].astype(int) - coarse["rows"][:, None].astype(int)).max()
+  assert from_col > 20 and from_row > 20  # a blend of both
+  # The picture: (3 + 1) x (2 + 1) tiles of 8 px with 2 px gaps, the corner left white, the
+  # column sources along the top, the row sources down the left.
+  png = str(tmp_path / "mix.png")
+  export_lib.export_style_mix(stylegan_run, 3, 2, [0, 1], png, seed=1, batch=4)
+  grid = np.asarray(Image.open(png))[::8, ::8]  # enlarged 8 times, as 8 px sample grids are
+  assert grid.shape == (4 * 10 + 2, 3 * 10 + 2, 3)
+  tile = lambda r, c: grid[2 + 10 * r:10 + 10 * r, 2 + 10 * c:10 + 10 * c, 0]
+  assert (tile(0, 0) == 255).all()
+  np.testing.assert_array_equal(tile(0, 2), coarse["cols"][1, ..., 0])
+  np.testing.assert_array_equal(tile(3, 0), coarse["rows"][2, ..., 0])
+  np.testing.assert_array_equal(tile(2, 1), coarse["mixed"][1, 0, ..., 0])
+  for bad, match in [(dict(layers=[4]), "indices in 0..3"),
+                     (dict(out=str(tmp_path / "m.jpg")), "a .png or a .npz"),
+                     (dict(out=png), "exists; give --overwrite")]:
+    kw = {**dict(rows=2, cols=2, layers=[0], out=str(tmp_path / "n.npz")), **bad}
+    with pytest.raises(ValueError, match=match):
+      export_lib.export_style_mix(stylegan_run, kw.pop("rows"), kw.pop("cols"), kw.pop("layers"),
+                                  kw.pop("out"), **kw)
+  assert export_lib.parse_layers("0-2,5") == [0, 1, 2, 5]
+  with pytest.raises(ValueError, match="--mix_layers='a-b'"):
+    export_lib.parse_layers("a-b")
+  assert not [p for p in os.listdir(tmp_path) if p.endswith(".partial")]
+  assert sorted(os.listdir(stylegan_run)) == before
+
+
+def test_the_sample_command_lists_the_layers_and_draws_the_figure(stylegan_run, tmp_path):
+  sample = lambda *args: subprocess.run(
+      [sys.executable, "-m", "experiments.sample", f"--workdir={stylegan_run}", *args],
+      cwd=ROOT, capture_output=True, text=True, timeout=240, env=FAST_ENV)
+  listed = sample("--mix_layers=list")
+  assert listed.returncode == 0, listed.stderr
+  assert listed.stdout.splitlines() == ["0\t4: conv", "1\t8: up-conv, 4: toRGB", "2\t8: conv",
+                                        "3\t8: toRGB"]
+  out = str(tmp_path / "mix.npz")
+  drawn = sample("--mix_layers=0-1", "--num=2", "--mix_cols=3", f"--out={out}", "--seed=1",
+                 "--batch=4")
+  assert drawn.returncode == 0, drawn.stderr
+  want = str(tmp_path / "want.npz")
+  export_lib.export_style_mix(stylegan_run, 2, 3, [0, 1], want, seed=1, batch=4)
+  for name in ("rows", "cols", "mixed", "layers"):
+    np.testing.assert_array_equal(np.load(out)[name], np.load(want)[name])
+  bad = sample("--mix_layers=0-9", "--num=2", f"--out={tmp_path / 'bad.png'}")
+  assert bad.returncode != 0 and "indices in 0..3" in bad.stderr
+  assert not os.path.exists(tmp_path / "bad.png")
+  stray = sample("--mix_cols=2", "--num=2", f"--out={tmp_path / 'pngs'}")
+  assert stray.returncode != 0 and "give --mix_layers" in stray.stderr

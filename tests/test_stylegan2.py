@@ -142,6 +142,50 @@ def test_style_mixing_takes_later_layers_from_a_second_latent():
       rtol=1e-5, atol=1e-6)
 
 
+def test_style_layers_name_what_each_latent_drives():
+  assert stylegan2.style_layers(16) == ["4: conv", "8: up-conv, 4: toRGB", "8: conv",
+                                        "16: up-conv, 8: toRGB", "16: conv", "16: toRGB"]
+  assert _tiny().num_ws == len(stylegan2.style_layers(8)) == 4
+  np.testing.assert_array_equal(stylegan2.layer_mask([0, 2], 4), [True, False, True, False])
+  for bad in ([4], [-1], []):
+    with pytest.raises(ValueError, match="indices in 0..3"):
+      stylegan2.layer_mask(bad, 4)
+
+
+def test_style_mixing_at_sampling_takes_the_chosen_layers_from_the_second_latent():
+  z = jax.random.normal(jax.random.key(0), (4, 8))
+  z2 = jax.random.normal(jax.random.key(5), (4, 8))
+  G = _tiny(mixing_prob=0.0, use_noise=False)
+  variables = G.init({"params": jax.random.key(1)}, z)
+  params = {"params": variables["params"]}
+  run = lambda g, v, *a, **kw: g.apply(v, *a, train=False, rngs={"noise": jax.random.key(2)},
+                                       **kw)
+  w = stylegan2.MappingNetwork(8, 2).apply({"params": variables["params"]["mapping"]}, z)
+  w2 = stylegan2.MappingNetwork(8, 2).apply({"params": variables["params"]["mapping"]}, z2)
+  # The reference: z's image with the chosen layers' latents moved to w2 through ws_delta.
+  chosen = np.array([False, True, True, False])
+  delta = np.where(chosen[None, :, None], (w2 - w)[:, None, :], 0.0)
+  want = run(G, {**variables, **params}, z, ws_delta=jnp.asarray(delta))
+  got = run(G, variables, z, mix_z=z2, mix_layers=(1, 2))
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  assert not np.allclose(got, run(G, variables, z), atol=1e-3)
+  # Every layer from z2 is z2's image; mixing a latent with itself changes nothing.
+  np.testing.assert_allclose(run(G, variables, z, mix_z=z2, mix_layers=range(4)),
+                             run(G, variables, z2), rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(run(G, variables, z, mix_z=z, mix_layers=(0, 3)),
+                                run(G, variables, z))
+  # mix_z is truncated as z is: at ψ = 0 both are w̄, so mixing moves nothing.
+  tracked = {**variables, "stats": {"w_avg": jnp.mean(w, axis=0)}}
+  flat = _tiny(mixing_prob=0.0, use_noise=False, truncation_psi=0.0)
+  np.testing.assert_allclose(run(flat, tracked, z, mix_z=z2, mix_layers=(0, 1)),
+                             run(flat, tracked, z), rtol=1e-6, atol=1e-6)
+  with pytest.raises(ValueError, match="indices in 0..3"):
+    run(G, variables, z, mix_z=z2, mix_layers=(4,))
+  with pytest.raises(ValueError, match="style mixing at sampling"):
+    G.apply(variables, z, mix_z=z2, mix_layers=(0,), rngs={"noise": jax.random.key(2)},
+            mutable=["stats"])
+
+
 def test_players_run_conditionally_and_refuse_what_they_cannot_be():
   z = jax.random.normal(jax.random.key(0), (4, 8))
   y = jnp.array([0, 1, 2, 1])

@@ -38,10 +38,12 @@ upsample-then-convolve (upsampling): the official kernels' order differs only at
 """
 
 import math
+from typing import Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxgan.models import equalized, layers, resample
 
@@ -69,6 +71,27 @@ def block_dtype(res: int, resolution: int, bf16_resolutions: int):
     return jnp.float32
   lowest = max(resolution // 2 ** (bf16_resolutions - 1), 8)
   return jnp.bfloat16 if res >= lowest else jnp.float32
+
+
+def style_layers(resolution: int) -> list[str]:
+  """What each of G's per-layer latents drives, by index: "4: conv", "8: up-conv, 4: toRGB",
+  … (a toRGB shares its w with the next block's upsampling convolution)."""
+  names = []
+  for i, res in enumerate(block_resolutions(resolution)):
+    if i:
+      names[-1] = f"{res}: up-conv, {names[-1]}"
+    names += [f"{res}: conv", f"{res}: toRGB"]
+  return names
+
+
+def layer_mask(chosen: Sequence[int], num_ws: int) -> np.ndarray:
+  """A boolean mask of the num_ws per-layer latents, True at the indices in `chosen`."""
+  chosen = [int(i) for i in chosen]
+  bad = [i for i in chosen if not 0 <= i < num_ws]
+  if not chosen or bad:
+    raise ValueError(f"style-mixing layers {chosen}: give indices in 0..{num_ws - 1} (this "
+                     f"generator has {num_ws} per-layer latents)")
+  return np.isin(np.arange(num_ws), chosen)
 
 
 def _clip(x: jax.Array, clamp: float | None) -> jax.Array:
@@ -181,9 +204,14 @@ class StyleGAN2Generator(nn.Module):
     return 2 * len(block_resolutions(self.resolution))
 
   @nn.compact
-  def __call__(self, z, y=None, train: bool = True, ws_delta=None):
+  def __call__(self, z, y=None, train: bool = True, ws_delta=None, mix_z=None,
+               mix_layers: Sequence[int] = ()):
     """`ws_delta` (B, num_ws, w_dim), added to the per-layer latents after mixing, is how
-    path-length regularisation differentiates the image in w (`jaxgan.path_length`)."""
+    path-length regularisation differentiates the image in w (`jaxgan.path_length`).
+
+    `mix_z` (B, latent_dim) is style mixing at sampling (train=False): the layers named in
+    `mix_layers` (indices of the num_ws per-layer latents, `style_layers`) take the w of
+    mix_z, truncated as z's is, and the others z's."""
     layers.check_conditioning(self.num_classes, self.conditioning, ("concat",))
     resolutions = block_resolutions(self.resolution)
     mapping = MappingNetwork(self.w_dim, self.mapping_layers, self.num_classes,
@@ -193,9 +221,19 @@ class StyleGAN2Generator(nn.Module):
     if train and not self.is_initializing():
       mean = jnp.mean(jax.lax.stop_gradient(w), axis=0)
       w_avg.value = mean + self.w_avg_beta * (w_avg.value - mean)
-    if not train and self.truncation_psi != 1.0:
-      w = w_avg.value + self.truncation_psi * (w - w_avg.value)
-    ws = jnp.broadcast_to(w[:, None, :], (w.shape[0], self.num_ws, self.w_dim))
+
+    def truncate(w):
+      if train or self.truncation_psi == 1.0:
+        return w
+      return w_avg.value + self.truncation_psi * (w - w_avg.value)
+
+    ws = jnp.broadcast_to(truncate(w)[:, None, :], (w.shape[0], self.num_ws, self.w_dim))
+    if mix_z is not None:
+      if train:
+        raise ValueError("mix_z is style mixing at sampling (train=False); training mixes "
+                         "by mixing_prob")
+      chosen = layer_mask(mix_layers, self.num_ws)
+      ws = jnp.where(chosen[None, :, None], truncate(mapping(mix_z, y))[:, None, :], ws)
     if train and self.mixing_prob > 0:
       ws = self._mix(ws, mapping, z, y)
     if ws_delta is not None:
