@@ -10,7 +10,8 @@ updates) take their share. Prints seconds per thousand real images (s/kimg, Styl
 unit), images/s, the step's FLOPs by XLA's cost analysis (an upper bound where a lazy term
 is a `lax.cond`, whose both branches count), model FLOPs utilisation against `--peak_tflops`
 (a device's nominal peak) or a large f32 matmul measured in the same process, and the time
-to `--images` real images (default: the flagfile's whole run).
+to `--images` real images (default: the flagfile's whole run). `--profile=N` traces N more
+steps and prints their time per XLA operation (`experiments/profile_step.py`).
 
   # issue 21: StyleGAN2-ADA at 256 px on one H200 (NVIDIA: 21.6-24.2 s/kimg on one V100)
   python -m experiments.bench_flagfile --flagfile=experiments/configs/ffhq256_stylegan2_ada.flags \
@@ -29,7 +30,7 @@ import statistics
 import jax
 from absl import app, flags, logging
 
-from experiments import run, timing
+from experiments import profile_step, run, timing
 
 WINDOW = 16  # steps: R1 every 16 D updates and path length every 4 G updates both fall in
 
@@ -40,6 +41,8 @@ flags.DEFINE_integer("matmul_size", 2048, "Side of the f32 matmul of the measure
 flags.DEFINE_float("peak_tflops", 0.0, "A device's nominal peak TFLOP/s for MFU (0: the "
                    "measured f32 matmul).")
 flags.DEFINE_string("out", None, "Optional path of a JSON file with the results.")
+flags.DEFINE_integer("profile", 0, "Also trace this many steps and print the step's time per "
+                     "XLA operation (experiments/profile_step.py); 0: no trace.", lower_bound=0)
 FLAGS = flags.FLAGS
 
 
@@ -75,6 +78,9 @@ def main(argv):
         f"{result['step_gflops_upper']:.1f} GFLOP, MFU <= {result['mfu_upper']:.1%} of "
         f"{peak / 1e9:.0f} GFLOP/s ({result['peak_source']}); {target / 1e6:g}M images in "
         f"{result['hours_to_images']:.1f} h")
+  if FLAGS.profile:
+    result["profile"] = profile_step.profile(contestant, FLAGS.profile)
+    print(result["profile"])
   if FLAGS.out:
     with open(FLAGS.out, "w", encoding="utf-8") as f:
       json.dump(result, f, indent=2)
