@@ -89,7 +89,14 @@ def cell(values: list[float], digits: int) -> str:
   return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def summary_seconds(folder: str) -> float:
-  """The training time a finished run's summary.json records (its last process's)."""
-  with open(os.path.join(folder, "summary.json"), encoding="utf-8") as f:
-    return float(json.load(f)["train_seconds"])
+def logged_seconds(folder: str) -> float | None:
+  """The wall time a run's training records account for, over every process of a resumed
+  run: the sum of Δstep / steps_per_sec from step 0 (evaluations between two records
+  included, start-up and compiles not). None when no record carries a rate.
+  `summary.json`'s `train_seconds` is only its last process's."""
+  total, last, seen = 0.0, 0, False
+  for record in records(folder):
+    if "steps_per_sec" in record:
+      total += (record["step"] - last) / record["steps_per_sec"]
+      last, seen = record["step"], True
+  return total if seen else None

@@ -33,7 +33,7 @@ def ablation_summary(root: str, arm: str, seed: str) -> dict | None:
   return {"step": last["step"], "modes": last["eval/stacked_modes"],
           "kl": last["eval/stacked_kl"], "best": best,
           "diverged": "NaN" if nan else ("modes collapsed" if collapsed else "no"),
-          "seconds": arms.summary_seconds(folder)}
+          "seconds": arms.logged_seconds(folder)}
 
 
 def cleared(run: dict) -> bool:
@@ -45,7 +45,7 @@ def _shown(value, spec: str = "") -> str:
 
 
 def ablation_table(root: str, arm_names: list[str], seeds: list[str]) -> str:
-  lines = ["| arm | seed | step | modes | KL | most modes seen | diverged | wall s |",
+  lines = ["| arm | seed | step | modes | KL | most modes seen | diverged | logged s |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
   means = ["| arm | seeds done | modes | KL | diverged | at the bar (1000, KL <= 0.078) |",
            "| --- | --- | --- | --- | --- | --- |"]
@@ -76,11 +76,11 @@ def comparison_summary(root: str, model: str, seed: str) -> dict | None:
   last = [r for r in arms.records(folder) if FD in r][-1]
   return {"step": last["step"], "fd": last[FD],
           "kid": last["eval/kid_fashion_mnist_classifier"], "class_kl": last["eval/class_kl"],
-          "seconds": arms.summary_seconds(folder)}
+          "seconds": arms.logged_seconds(folder)}
 
 
 def comparison_table(root: str, models: list[str], seeds: list[str]) -> str:
-  rows = ["| model | seed | steps | FD | KID | class KL | wall s |",
+  rows = ["| model | seed | steps | FD | KID | class KL | logged s |",
           "| --- | --- | --- | --- | --- | --- | --- |"]
   means = ["| model | seeds done | FD | KID | class KL |", "| --- | --- | --- | --- | --- |"]
   for model in models:
@@ -90,7 +90,7 @@ def comparison_table(root: str, models: list[str], seeds: list[str]) -> str:
         continue
       done.append(run)
       rows.append(f"| {model} | {seed} | {run['step']} | {run['fd']:.1f} | {run['kid']:.1f} | "
-                  f"{run['class_kl']:.3f} | {run['seconds']:.0f} |")
+                  f"{run['class_kl']:.3f} | {_shown(run['seconds'], '.0f')} |")
     column = lambda key: [run[key] for run in done]
     means.append(f"| {model} | {len(done)} of {len(seeds)} | {arms.cell(column('fd'), 1)} | "
                  f"{arms.cell(column('kid'), 1)} | {arms.cell(column('class_kl'), 3)} |")

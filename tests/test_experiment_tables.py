@@ -14,8 +14,9 @@ def _run(root, arm, seed, evaluations, losses=(0.5,), seconds=100.0):
   folder = os.path.join(root, f"{arm}_s{seed}")
   os.makedirs(folder)
   with open(os.path.join(folder, "metrics.jsonl"), "w") as f:
-    for i, loss in enumerate(losses):
-      f.write(json.dumps({"step": i + 1, "d/loss": loss, "g/loss": 1.0}) + "\n")
+    for i, loss in enumerate(losses):  # one step each, `seconds` in all
+      f.write(json.dumps({"step": i + 1, "d/loss": loss, "g/loss": 1.0,
+                          "steps_per_sec": len(losses) / seconds}) + "\n")
     for step, modes, kl in evaluations:
       f.write(json.dumps({"step": step, "eval/stacked_modes": modes,
                           "eval/stacked_kl": kl}) + "\n")
@@ -73,12 +74,16 @@ def test_the_comparison_table_takes_each_runs_last_evaluation(tmp_path):
     folder = os.path.join(root, f"{model}_s{seed}")
     os.makedirs(folder)
     with open(os.path.join(folder, "metrics.jsonl"), "w") as f:
+      # 400 steps at 1/s, then (a second process) 400 at 4/s: 500 s, whatever the last
+      # process's summary says.
+      f.write(json.dumps({"step": 400, "d/loss": 0.5, "steps_per_sec": 1.0}) + "\n")
+      f.write(json.dumps({"step": 800, "d/loss": 0.5, "steps_per_sec": 4.0}) + "\n")
       for step, fd in zip((400, 800), fds):
         f.write(json.dumps({"step": step, r3gan_tables.FD: fd, "eval/class_kl": fd / 100,
                             "eval/kid_fashion_mnist_classifier": fd / 2}) + "\n")
     with open(os.path.join(folder, "summary.json"), "w") as f:
       json.dump({"train_seconds": 700.0}, f)
   text = r3gan_tables.comparison_table(root, ["r3gan", "dcgan"], ["0", "1"])
-  assert "| r3gan | 0 | 800 | 50.0 | 25.0 | 0.500 | 700 |" in text
+  assert "| r3gan | 0 | 800 | 50.0 | 25.0 | 0.500 | 500 |" in text
   assert "| r3gan | 2 of 2 | 60.0 ± 14.1 | 30.0 ± 7.1 | 0.600 ± 0.141 |" in text
   assert "| dcgan | 1 of 2 | 30.0 | 15.0 | 0.300 |" in text
