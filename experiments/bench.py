@@ -21,6 +21,11 @@ process with an empty and then a filled persistent compilation cache; the input 
 images/s against what the step consumes; and a few steps under `jax.transfer_guard` to show
 the loop makes no implicit host transfers. With `--profile`, the jaxgan step's time per XLA
 operation (`experiments/profile_step.py`). Writes `bench.json` and `bench.md` to `--out_dir`.
+
+`python -m experiments.bench --flagfile=F [overrides]` is `experiments.bench_flagfile`: a
+training flagfile's step in s/kimg, images/s and MFU, say StyleGAN2 at 64 px on the CPU
+(`fashion_mnist_stylegan2_ada.flags --pad_to=64`) or at 256 px on a GPU
+(`ffhq256_stylegan2_ada.flags`).
 """
 
 import json
@@ -503,4 +508,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  if any(arg.startswith("--flagfile") for arg in sys.argv[1:]):
+    # A training flagfile's step (StyleGAN2 at 64 px here, 256 px on a GPU; R3GAN): the
+    # runner's flags are bench_flagfile's, so it runs in its own Python.
+    os.execv(sys.executable, [sys.executable, "-m", "experiments.bench_flagfile",
+                              *sys.argv[1:]])
   app.run(main)

@@ -1,5 +1,9 @@
 """experiments/timing.py: the runner's compiled step as the benchmarks time it."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -53,3 +57,16 @@ def test_the_timed_step_builds_conditional_players_for_labelled_data():
 def test_synthetic_images_name_a_dataset_of_unknown_shape():
   with pytest.raises(ValueError, match="'ring8'"):
     timing.synthetic_images(Config(dataset="ring8").validate().data, 4)
+
+
+def test_the_bench_command_hands_a_training_flagfile_to_bench_flagfile():
+  # Issue 21 names `experiments.bench` for StyleGAN2's s/kimg: given a training flagfile, it
+  # is bench_flagfile (whose flags its help lists), not the DCGAN comparison.
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.bench",
+       "--flagfile=experiments/configs/fashion_mnist_stylegan2_ada.flags", "--helpshort"],
+      cwd=root, capture_output=True, text=True, timeout=120)
+  shown = proc.stdout + proc.stderr
+  assert "Timed windows of 16 steps" in shown and "--peak_tflops" in shown, shown[-2000:]
+  assert "--contestants" not in shown
