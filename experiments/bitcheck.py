@@ -94,11 +94,23 @@ def data_flags(name: str, root: str) -> list[str]:
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _in_any_checkout(value):
+  """`value` with the checkout's own path spelled `<repo>`, in nested dicts and lists too."""
+  if isinstance(value, str):
+    return value.replace(REPO, "<repo>")
+  if isinstance(value, dict):
+    return {k: _in_any_checkout(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return [_in_any_checkout(v) for v in value]
+  return value
+
+
 def _without_timing(record: dict) -> dict:
   """Returns the record without timings, the checkout's own path spelled `<repo>` (messages
-  name files inside it, and two checkouts compared lie in different folders)."""
-  return {k: v.replace(REPO, "<repo>") if isinstance(v, str) else v
-          for k, v in record.items() if k not in TIMING and k not in FLAGS.drop_keys}
+  and the evaluation protocol's weights file name files inside it, and two checkouts
+  compared lie in different folders)."""
+  return {k: _in_any_checkout(v) for k, v in record.items()
+          if k not in TIMING and k not in FLAGS.drop_keys}
 
 
 def records_sha256(workdir: str) -> tuple[str, int]:

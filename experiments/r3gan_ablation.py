@@ -12,8 +12,8 @@ experiment continues where it stopped; `--report_only` starts nothing. Prints on
 run and one per arm: modes and KL at the last evaluation, the most modes any evaluation saw,
 whether the run diverged (the runner stopped it on a NaN, or the last count fell under
 half the best: modes collapsing), the wall time its training records account for over all
-its processes (`arms.logged_seconds`), and how many seeds clear the paper's bar (1000 modes, KL <= 0.078). `--arms=rpgan_r1_r2
---seeds=0,1,2,3,4` is the issue's five-seed check.
+its processes (`arms.logged_seconds`), and how many seeds clear the paper's bar (1000
+modes, KL <= 0.078). `--arms=rpgan_r1_r2 --seeds=0,1,2,3,4` is the issue's five-seed check.
 """
 
 import os

@@ -31,9 +31,7 @@ import sys
 from absl import app, flags, logging
 
 from jaxgan.checkpoint import QuietOrbax
-from jaxgan.export import export, export_style_mix, parse_layers
-from jaxgan.models.stylegan2 import style_layers
-from jaxgan.runs import restore_run
+from jaxgan.export import export, export_style_mix, parse_layers, style_layer_names
 
 flags.DEFINE_string("workdir", None, "The run's directory (with config.json and checkpoints/).")
 flags.DEFINE_integer("num", None, "How many images (style mixing: row sources).",
@@ -65,12 +63,10 @@ def main(argv):
 
   if FLAGS.mix_layers == "list":
     try:
-      generator = restore_run(FLAGS.workdir, FLAGS.step).generator
+      names = style_layer_names(FLAGS.workdir, FLAGS.step)
     except ValueError as e:
       raise app.UsageError(str(e)) from e
-    if not hasattr(generator, "num_ws"):
-      raise app.UsageError(f"{type(generator).__name__} has no per-layer styles to mix")
-    for i, name in enumerate(style_layers(generator.resolution)):
+    for i, name in enumerate(names):
       print(f"{i}\t{name}")
     return
   for name in ("num", "out"):

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from jaxgan.models.stylegan2 import layer_mask
+from jaxgan.models.stylegan2 import layer_mask, style_layers
 from jaxgan.players import as_player
 from jaxgan.runs import restore_run
 from jaxgan.sample import make_sample_fn
@@ -46,6 +46,20 @@ def _generator(run, workdir: str, truncation: float):
                        f"truncation (stylegan2 has)")
     generator = generator.clone(truncation_psi=truncation)
   return generator
+
+
+def _styled(run, generator):
+  """`generator`, refused by name unless it has per-layer styles (StyleGAN2)."""
+  if not hasattr(generator, "num_ws"):
+    raise ValueError(f"model={run.config.players.model!r} has no per-layer styles to mix "
+                     f"(stylegan2 has)")
+  return generator
+
+
+def style_layer_names(workdir: str, step: int | None = None) -> list[str]:
+  """What each per-layer latent of the run's generator drives (`stylegan2.style_layers`)."""
+  run = restore_run(workdir, step)
+  return style_layers(_styled(run, run.generator).resolution)
 
 
 def export(workdir: str, num: int, out: str, *, step: int | None = None,
@@ -119,9 +133,9 @@ def export_style_mix(workdir: str, rows: int, cols: int, layers, out: str, *,
   `out` ending in .png gets the grid (column sources along the top, row sources down the
   left; images under 64 px enlarged as a run's sample grids are); ending in .npz, uint8
   arrays `rows` (R, H, W, C), `cols` (C', H, W, C) and `mixed` (R, C', H, W, C), with
-  `layers`. A conditional generator draws every image of class
-  `label`. Each image draws its own noise inputs, as in training, so the finest detail of a
-  cell may differ from its sources'. Returns the checkpoint used.
+  `layers`. A conditional generator draws every image of class `label`. Each image draws
+  its own noise inputs, as in training, so the finest detail of a cell may differ from its
+  sources'. Returns the checkpoint used.
   """
   out = os.path.abspath(out)
   if not out.endswith((".png", ".npz")):
@@ -131,16 +145,13 @@ def export_style_mix(workdir: str, rows: int, cols: int, layers, out: str, *,
   if rows < 1 or cols < 1:
     raise ValueError(f"a style-mixing figure needs >= 1 row and column; got {rows} x {cols}")
   run = restore_run(workdir, step)
-  generator = _generator(run, workdir, truncation)
-  if not hasattr(generator, "num_ws"):
-    raise ValueError(f"model={run.config.players.model!r} has no per-layer styles to mix "
-                     f"(stylegan2 has)")
+  generator = _styled(run, _generator(run, workdir, truncation))
   layers = tuple(int(i) for i in layers)
   layer_mask(layers, generator.num_ws)  # names a bad index before anything compiles
   if generator.num_classes and label is None:
     raise ValueError(f"the generator is conditional ({generator.num_classes} classes): give "
                      f"--class for the figure's images")
-  labels = labels_for(1, generator.num_classes, label)
+  labels_for(1, generator.num_classes, label)  # names a class out of range
   player, key = as_player(generator), jax.random.key(seed)
 
   @jax.jit
@@ -156,7 +167,7 @@ def export_style_mix(workdir: str, rows: int, cols: int, layers, out: str, *,
   mix_z = jnp.concatenate([z_rows, z_cols, jnp.tile(z_cols, (rows, 1))])
   total, chunks = z.shape[0], []
   batch = min(batch, total)
-  y = None if labels is None else jnp.full((batch,), labels[0])
+  y = jnp.full((batch,), label, jnp.int32) if generator.num_classes else None
   for i, start in enumerate(range(0, total, batch)):
     n = min(batch, total - start)
     pick = np.resize(np.arange(start, start + n), batch)

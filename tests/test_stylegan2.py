@@ -157,7 +157,6 @@ def test_style_mixing_at_sampling_takes_the_chosen_layers_from_the_second_latent
   z2 = jax.random.normal(jax.random.key(5), (4, 8))
   G = _tiny(mixing_prob=0.0, use_noise=False)
   variables = G.init({"params": jax.random.key(1)}, z)
-  params = {"params": variables["params"]}
   run = lambda g, v, *a, **kw: g.apply(v, *a, train=False, rngs={"noise": jax.random.key(2)},
                                        **kw)
   w = stylegan2.MappingNetwork(8, 2).apply({"params": variables["params"]["mapping"]}, z)
@@ -165,7 +164,7 @@ def test_style_mixing_at_sampling_takes_the_chosen_layers_from_the_second_latent
   # The reference: z's image with the chosen layers' latents moved to w2 through ws_delta.
   chosen = np.array([False, True, True, False])
   delta = np.where(chosen[None, :, None], (w2 - w)[:, None, :], 0.0)
-  want = run(G, {**variables, **params}, z, ws_delta=jnp.asarray(delta))
+  want = run(G, variables, z, ws_delta=jnp.asarray(delta))
   got = run(G, variables, z, mix_z=z2, mix_layers=(1, 2))
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
   assert not np.allclose(got, run(G, variables, z), atol=1e-3)
