@@ -9,7 +9,12 @@ as separate processes (`--jobs` at a time), reusing finished runs, so an interru
 experiment continues where it stopped; `--report_only` starts nothing. Prints a markdown table
 of the last evaluation (FD, KID and class KL in the domain classifier's space, mean ±
 sd over seeds), D's overfitting heuristic r_t = E[sign D(real)] averaged over the last 100
-steps, and ADA's final p; draws r_t and p over training for every run into `--plot`.
+steps, ADA's final p, and D's memorising measured directly (`jaxgan.metrics.overfit`): r_v,
+r_t's twin on 2,000 real images the runs never train on, and the area under the ROC curve
+of D's outputs on 2,000 training images against those (0.5: D cannot tell them apart). The
+file measures it at every evaluation (`--overfit_images`); a run made without it is probed
+once at its last checkpoint, kept in its `overfit.json`. Draws r_t, p and the memorising
+AUC over training for every run into `--plot`.
 """
 
 import os
@@ -18,16 +23,18 @@ import statistics
 from absl import app, flags
 
 from experiments import arms
-from jaxgan import viz
+from jaxgan import runs, viz
+from jaxgan.metrics import overfit
 
 ARMS = {"none": ["--augment="], "diffaugment": ["--augment=color,translation,cutout"],
         "ada": []}
 FLAGFILE = os.path.join(os.path.dirname(__file__), "configs",
                         "fashion_mnist_limited_stylegan2_ada.flags")
+NUM_PROBED = 2000  # training and held-out images of a probe after the fact, as the file's
 
 arms.define_flags("runs/limited", "arm", list(ARMS), jobs=2)
-flags.DEFINE_string("plot", None, "Where the picture of r_t and p goes (default: "
-                    "<root>/limited_data.png).")
+flags.DEFINE_string("plot", None, "Where the picture of r_t, p and D's memorising goes "
+                    "(default: <root>/limited_data.png).")
 FLAGS = flags.FLAGS
 
 
@@ -45,40 +52,61 @@ def summary(arm: str, seed: str) -> dict | None:
   last = max(r["step"] for r in train)
   late = [r["d/real_sign"] for r in train if r["step"] > last - 100]
   evaluation = [r for r in rows if "eval/fd_fashion_mnist_classifier" in r][-1]
+  probe = memorising(folder, evaluation)
   return {"step": evaluation["step"], "kimg": train[-1]["kimg"],
           "fd": evaluation["eval/fd_fashion_mnist_classifier"],
           "kid": evaluation["eval/kid_fashion_mnist_classifier"],
           "class_kl": evaluation["eval/class_kl"], "rt": statistics.mean(late),
-          "p": train[-1].get("aug/p")}
+          "p": train[-1].get("aug/p"), "rv": probe["overfit_rv"],
+          "auc": probe["overfit_auc_train_held"]}
+
+
+def memorising(folder: str, evaluation: dict) -> dict:
+  """D's memorising at the run's last evaluation: as the run measured it
+  (`--overfit_images`), else probed once at that checkpoint and kept in its overfit.json."""
+  if "eval/overfit_rv" in evaluation:
+    return {k.removeprefix("eval/"): v for k, v in evaluation.items()}
+  saved = [r for r in overfit.load(folder) if r["step"] == evaluation["step"]]
+  if not saved:
+    saved = runs.probe_overfit(folder, [evaluation["step"]], NUM_PROBED)
+    overfit.save(folder, saved)
+  return saved[0]
 
 
 def table() -> str:
-  lines = ["| arm | seeds done | FD | KID | class KL | r_t (last 100 steps) | p (end) |",
-           "| --- | --- | --- | --- | --- | --- | --- |"]
+  lines = ["| arm | seeds done | FD | KID | class KL | r_t (last 100 steps) | p (end) | "
+           "r_v (end) | AUC train/held (end) |", "| --- " * 9 + "|"]
   budget = ""
   for arm in FLAGS.arms:
     done = [s for seed in FLAGS.seeds if (s := summary(arm, seed))]
     column = lambda key: [d[key] for d in done if d[key] is not None]
     lines.append(f"| {arm} | {len(done)} of {len(FLAGS.seeds)} | {arms.cell(column('fd'), 1)} | "
                  f"{arms.cell(column('kid'), 1)} | {arms.cell(column('class_kl'), 3)} | "
-                 f"{arms.cell(column('rt'), 2)} | {arms.cell(column('p'), 2)} |")
+                 f"{arms.cell(column('rt'), 2)} | {arms.cell(column('p'), 2)} | "
+                 f"{arms.cell(column('rv'), 2)} | {arms.cell(column('auc'), 3)} |")
     if done:
       budget = f"{done[0]['step']} steps, {done[0]['kimg']:g}k real images"
   return "\n".join(lines) + (f"\n\nBudget: {budget} per run." if budget else "")
 
 
 def plot(path: str) -> None:
-  """r_t of every run (and ADA's p) over training, one panel each."""
-  merged, panels = [], {"r_t = E[sign D(real)]": [], "ADA's p": []}
+  """r_t of every run, ADA's p and D's memorising over training, a panel each."""
+  auc = "D's memorising: AUC of D(train) against D(held out)"
+  merged, panels = [], {"r_t = E[sign D(real)]": [], "ADA's p": [], auc: []}
   for arm in FLAGS.arms:
     for seed in FLAGS.seeds:
-      name = f"{arm} s{seed}"
-      for r in arms.records(workdir(arm, seed)):
+      name, folder = f"{arm} s{seed}", workdir(arm, seed)
+      for r in arms.records(folder):
         if "d/real_sign" in r:
           merged.append({"step": r["step"], f"{name} r_t": r["d/real_sign"],
                          **({f"{name} p": r["aug/p"]} if "aug/p" in r else {})})
+        if "eval/overfit_auc_train_held" in r:
+          merged.append({"step": r["step"], f"{name} AUC": r["eval/overfit_auc_train_held"]})
+      merged += [{"step": r["step"], f"{name} AUC": r["overfit_auc_train_held"]}
+                 for r in overfit.load(folder)]
       panels["r_t = E[sign D(real)]"].append(f"{name} r_t")
       panels["ADA's p"].append(f"{name} p")
+      panels[auc].append(f"{name} AUC")
   viz.plot_curves(merged, panels).save(path)
 
 
@@ -90,7 +118,7 @@ def main(argv):
   print(table())
   path = FLAGS.plot or os.path.join(FLAGS.root, "limited_data.png")
   plot(path)
-  print(f"r_t and p over training: {path}")
+  print(f"r_t, p and D's memorising over training: {path}")
 
 
 if __name__ == "__main__":

@@ -319,6 +319,11 @@ class Evaluation:
                                  "train (as the run sees them) or test (the whole test split; "
                                  "the limited-data setting's yardstick).",
                                  choices=lambda: ("train", "test"))
+  overfit_images: int = option(0, "Each evaluation also measures D's memorising its "
+                               "training images (jaxgan.metrics.overfit): D's outputs on this "
+                               "many training images, as many it never trained on (those "
+                               "train_subset leaves out, else the test split) and as many "
+                               "samples; 0 = off.", at_least=0)
 
 
 @dataclasses.dataclass(frozen=True)

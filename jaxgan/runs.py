@@ -2,17 +2,21 @@
 
 `restore_run(workdir, step)` is what `experiments.evaluate` and `experiments.sample` start
 from; it reads and changes nothing but the checkpoint it restores (read only).
+`probe_overfit(workdir, steps, num)` measures D's memorising at the checkpoints it keeps
+(`jaxgan.metrics.overfit`).
 """
 
 import json
 import os
 from typing import Any, NamedTuple
 
+import jax
 import numpy as np
 
 from jaxgan import wiring
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import SECTION_OF, Config
+from jaxgan.metrics import overfit
 from jaxgan.state import create_state
 from jaxgan.workdir import CONFIG_FILE, WorkdirError
 
@@ -53,3 +57,19 @@ def restore_run(workdir: str, step: int | None = None) -> Run:
   restored = checkpoints.restore(target, step, move_corrupt=False)
   return Run(config, data, generator, discriminator, restored.state, restored.step,
              restored.path)
+
+
+def probe_overfit(workdir: str, steps=None, num: int = 2000, seed: int = 0) -> list[dict]:
+  """Returns D's memorising (`overfit.OverfitEvaluation`, generated images from `seed`) as
+  `{"step": s, ...}` at each checkpoint step of the run in `workdir` (default: all it
+  keeps), read only."""
+  run = restore_run(workdir)
+  if run.data is None:
+    raise ValueError(f"{workdir} is a 2D mixture run: there are no images to hold out")
+  probe = overfit.OverfitEvaluation(run.generator, run.discriminator, run.data,
+                                    wiring.load_held_out(run.config.data, num), num,
+                                    run.config.run.batch_size, jax.random.key(seed))
+  checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
+  return [{"step": int(step), **probe(checkpoints.restore(run.state, step,
+                                                          move_corrupt=False).state)}
+          for step in steps or checkpoints.steps()]

@@ -160,7 +160,7 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
   records = Records(workdir, config, start, is_writer, plan.checkpoints.directory)
   try:
     evaluator = wiring.evaluator(config.evaluation, config.data, data, made, eval_key, feed.stats,
-                                 records.out_dir, records.tensorboard)
+                                 records.out_dir, records.tensorboard, config.run.batch_size)
     if hasattr(evaluator, "load_frames"):
       evaluator.load_frames(start.step)
     records.open()

@@ -24,6 +24,7 @@ from jaxgan.data import images, mixtures, stacked, transforms
 from jaxgan.evaluate import (DomainEvaluation, InceptionEvaluation, MixtureEvaluator,
                              SampleEvaluator)
 from jaxgan.metrics.classifier import WEIGHTS_DIR
+from jaxgan.metrics import overfit
 from jaxgan.metrics.inception_eval import InceptionMetrics
 from jaxgan.models.registry import build_players
 from jaxgan.objective import Objective
@@ -79,17 +80,34 @@ def objective_of(section: config_lib.Objective, horizon: int = 1) -> Objective:
   return objective_lib.build(**dataclasses.asdict(section), horizon=horizon)
 
 
-def load_images(section: config_lib.Data) -> images.ImageData:
-  """Returns the training images as the run sees them (`train_subset`, `mirror`, `pad_to`)."""
-  data = images.load(section.dataset, data_dir=section.data_dir or None,
+def _open(section: config_lib.Data, split: str = "train") -> images.ImageData:
+  return images.load(section.dataset, split=split, data_dir=section.data_dir or None,
                      manual_dir=section.manual_dir or None, path=section.data_path or None,
                      image_size=section.image_size, channels=section.image_channels,
                      fit=section.image_fit, bad_images=section.bad_images,
                      workers=section.workers)
+
+
+def load_images(section: config_lib.Data) -> images.ImageData:
+  """Returns the training images as the run sees them (`train_subset`, `mirror`, `pad_to`)."""
+  data = _open(section)
   if section.train_subset:
     data = transforms.subset(data, section.train_subset)
   if section.mirror:
     data = transforms.mirrored(data)
+  return transforms.padded(data, section.pad_to) if section.pad_to else data
+
+
+def load_held_out(section: config_lib.Data, m: int) -> images.ImageData:
+  """Returns at most `m` real images the run never trains on, padded as its own: those its
+  `train_subset` leaves out, or without a subset `m` of the test split."""
+  if section.train_subset:
+    data = _open(section)
+    data = transforms.held_out(data, section.train_subset,
+                               min(m, data.num_examples - section.train_subset))
+  else:
+    data = _open(section, "test")
+    data = transforms.held_out(data, 0, min(m, data.num_examples))
   return transforms.padded(data, section.pad_to) if section.pad_to else data
 
 
@@ -190,13 +208,22 @@ def players(config: Config, data: Data, key: jax.Array, mesh=None, axis=None) ->
 
 
 def evaluator(section: config_lib.Evaluation, data_section: config_lib.Data, data: Data,
-              made: Players, key: jax.Array, stats, out_dir, tensorboard):
+              made: Players, key: jax.Array, stats, out_dir, tensorboard, batch_size: int):
   """Returns the run's evaluator: mode coverage for mixtures, sample grids and scores for
-  images (`stats`: the real images' (mean, std))."""
+  images (`stats`: the real images' (mean, std)), with D's memorising measured in batches
+  of `batch_size` where `section.overfit_images` asks for it."""
   name = data.info["name"]
   if isinstance(data.source, mixtures.Mixture):
     return MixtureEvaluator(made.generator, made.discriminator, data.source, name, key,
                             section.eval_samples, out_dir, tensorboard)
+  found = scorers(section, data_section, made.generator, data.source, key)
+  if section.overfit_images:
+    try:
+      found += (overfit.OverfitEvaluation(
+          made.generator, made.discriminator, data.source,
+          load_held_out(data_section, section.overfit_images), section.overfit_images,
+          batch_size, jax.random.fold_in(key, 3)),)
+    except ValueError as e:  # too few images, or no held-out split (a DataError)
+      raise ConfigError(f"overfit_images={section.overfit_images}: {e}") from e
   return SampleEvaluator(made.generator, data.shape, stats, key, section.grid_size, out_dir,
-                         tensorboard, scorers(section, data_section, made.generator, data.source,
-                                               key))
+                         tensorboard, found)

@@ -37,7 +37,7 @@ CHANGEABLE_ON_RESUME = frozenset({
     "data_dir", "manual_dir", "data_path", "data_placement", "data_workers", "log_every",
     "eval_every", "eval_samples", "grid_size", "tensorboard", "checkpoint_every",
     "keep_checkpoints", "on_nonfinite", "inception_weights", "fid_samples", "fid_cache_dir",
-    "domain_samples"})
+    "domain_samples", "overfit_images"})
 
 
 class WorkdirError(ConfigError):

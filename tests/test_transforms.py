@@ -38,6 +38,20 @@ def test_a_subset_is_the_same_rows_every_time_and_refuses_more_than_there_are():
     transforms.subset(data, 51)
 
 
+def test_held_out_examples_are_the_ones_the_subset_leaves_out():
+  data, images, _ = grey_set()
+  rows_of = lambda part: [next(i for i in range(50) if np.array_equal(images[i], g))
+                          for g in part.read(range(part.num_examples))[0]]
+  train, held = rows_of(transforms.subset(data, 20)), rows_of(transforms.held_out(data, 20, 30))
+  assert sorted(train + held) == list(range(50))
+  assert sorted(rows_of(transforms.held_out(data, 20, 10))) == sorted(
+      set(rows_of(transforms.subset(data, 30))) - set(train))
+  assert rows_of(transforms.held_out(data, 20, 10)) == held[:10]  # in the same order
+  assert sorted(rows_of(transforms.held_out(data, 0, 50))) == list(range(50))
+  with pytest.raises(DataError, match="31 held-out examples .* subset of 20: .* has 50"):
+    transforms.held_out(data, 20, 31)
+
+
 def test_padding_centres_each_image_on_zeros_and_keeps_its_label():
   data, images, labels = grey_set()
   wide = transforms.padded(data, 32)

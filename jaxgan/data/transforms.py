@@ -3,6 +3,8 @@
 - `subset(data, n)`: the first n examples of a permutation fixed by `seed` (0 unless asked),
   so every run and seed of an experiment trains on the same n images (Karras et al. 2020's
   limited-data experiments train on subsets of 1k–30k images).
+- `held_out(data, n, m)`: m examples that `subset(data, n)` leaves out, the real images
+  against which D's memorising its n is measured (`jaxgan.metrics.overfit`).
 - `mirrored(data)`: the examples and then their left-right mirror images, twice as many
   (StyleGAN's `--mirror`: for sets without a meaningful left and right, such as faces).
 - `padded(data, size)`: each image centred on a `size` × `size` canvas of zeros, the
@@ -45,6 +47,18 @@ def subset(data: ImageData, n: int, seed: int = 0) -> ImageData:
   rows = np.sort(np.random.default_rng(seed).permutation(data.num_examples)[:n])
   return dataclasses.replace(data, source=_Rows(data.source, rows), num_examples=n,
                              variant=_joined(data.variant, f"subset{n}s{seed}"))
+
+
+def held_out(data: ImageData, n: int, m: int, seed: int = 0) -> ImageData:
+  """Returns `m` examples of `data` that `subset(data, n, seed)` leaves out: the next `m` of
+  its permutation, in that order (so the first k of them are `held_out(data, n, k)`), real
+  images a limited-data run never trains on. `n` 0 draws from the whole set."""
+  if not 0 <= n < data.num_examples or not 0 < m <= data.num_examples - n:
+    raise DataError(f"{m} held-out examples are not available beside a subset of {n}: "
+                    f"{data.name} has {data.num_examples} examples")
+  rows = np.random.default_rng(seed).permutation(data.num_examples)[n:n + m]
+  return dataclasses.replace(data, source=_Rows(data.source, rows), num_examples=m,
+                             variant=_joined(data.variant, f"heldout{m}of{n}s{seed}"))
 
 
 class _Mirrored:

@@ -1,0 +1,47 @@
+r"""Does D memorise its training images? `python -m experiments.overfit --workdir=runs/NAME`.
+
+    python -m experiments.overfit --workdir=W [--steps=500,1000] [--num=2000] [--seed=S]
+
+For each checkpoint of the run in `--workdir` (default: all it keeps), scores with D
+`--num` of the run's training images, `--num` real images it never trained on (those its
+`--train_subset` leaves out, or the test split) and `--num` samples of its raw generator,
+and prints D's mean logits, r_t = E[sign D(x_train)] beside its held-out twin r_v, and
+the areas under the ROC curve of training against held-out images (0.5: no memorising)
+and of held-out against generated (`jaxgan.metrics.overfit`). The records are merged by
+step into `<workdir>/overfit.json`; nothing else in the workdir changes.
+"""
+
+from absl import app, flags, logging
+
+from jaxgan.checkpoint import CheckpointError, QuietOrbax
+from jaxgan.metrics import overfit
+from jaxgan.runs import probe_overfit
+from jaxgan.workdir import WorkdirError
+
+flags.DEFINE_string("workdir", None, "The run's directory (with config.json and checkpoints/).")
+flags.DEFINE_list("steps", [], "Checkpoint steps (default: every one kept).")
+flags.DEFINE_integer("num", 2000, "Images of each kind (rounded down to the run's batch).",
+                     lower_bound=1)
+flags.DEFINE_integer("seed", 0, "Seed of the generated images.")
+flags.mark_flag_as_required("workdir")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  logging.get_absl_handler().addFilter(QuietOrbax())
+  try:
+    steps = [int(s) for s in FLAGS.steps]
+  except ValueError as e:
+    raise app.UsageError(f"--steps={','.join(FLAGS.steps)} is not a list of integers") from e
+  try:
+    records = probe_overfit(FLAGS.workdir, steps or None, FLAGS.num, FLAGS.seed)
+  except (WorkdirError, CheckpointError, ValueError) as e:  # no run, no such step, no images
+    raise app.UsageError(str(e)) from e
+  path = overfit.save(FLAGS.workdir, records)
+  print(overfit.table(records))
+  print(f"written to {path}")
+
+
+if __name__ == "__main__":
+  app.run(main)
