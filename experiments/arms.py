@@ -2,7 +2,7 @@
 
 `run_all` starts the runs that have neither finished (`summary.json`) nor stopped on a NaN
 or Inf (`stopped_nonfinite`), `jobs` at a time, each `<root>/<arm>_s<seed>` with its log
-beside it, so an interrupted experiment continues where it stopped; `records` reads a run's
+beside it (appended to), so an interrupted experiment continues where it stopped; `records` reads a run's
 metrics, `cell` prints mean ± sd over seeds.
 """
 
@@ -56,7 +56,7 @@ def run_one(flagfile: str, root: str, arm: str, seed: str, arm_flags: Sequence[s
   command = [sys.executable, "-m", "experiments.run", f"--flagfile={flagfile}",
              f"--workdir={folder}", f"--seed={seed}", *arm_flags, *extra]
   os.makedirs(root, exist_ok=True)
-  with open(folder + ".log", "w", encoding="utf-8") as log:
+  with open(folder + ".log", "a", encoding="utf-8") as log:  # a resumed run's log goes on
     done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
   return f"{arm} seed {seed}: exit {done.returncode} (log {folder}.log)"
 

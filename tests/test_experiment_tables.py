@@ -87,3 +87,21 @@ def test_the_comparison_table_takes_each_runs_last_evaluation(tmp_path):
   assert "| r3gan | 0 | 800 | 50.0 | 25.0 | 0.500 | 500 |" in text
   assert "| r3gan | 2 of 2 | 60.0 ± 14.1 | 30.0 ± 7.1 | 0.600 ± 0.141 |" in text
   assert "| dcgan | 1 of 2 | 30.0 | 15.0 | 0.300 |" in text
+
+
+def test_a_resumed_run_appends_to_its_log(tmp_path, monkeypatch):
+  calls = []
+
+  def fake_run(command, stdout, **kwargs):  # the runner, writing one line of its own
+    calls.append(command)
+    stdout.write(f"process {len(calls)} of {command[4]}\n")
+    return type("Done", (), {"returncode": 0})()
+
+  monkeypatch.setattr(arms.subprocess, "run", fake_run)
+  for _ in range(2):
+    assert arms.run_one("x.flags", str(tmp_path), "a", "0", ["--loss=rpgan"], ["--x=1"]) == (
+        f"a seed 0: exit 0 (log {tmp_path}/a_s0.log)")
+  with open(tmp_path / "a_s0.log") as f:
+    assert f.read() == (f"process 1 of --workdir={tmp_path}/a_s0\n"
+                        f"process 2 of --workdir={tmp_path}/a_s0\n")
+  assert calls[0][5:] == ["--seed=0", "--loss=rpgan", "--x=1"]
