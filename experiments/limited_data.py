@@ -91,7 +91,7 @@ def table() -> str:
 
 def plot(path: str) -> None:
   """r_t of every run, ADA's p and D's memorising over training, a panel each."""
-  auc = "D's memorising: AUC of D(train) against D(held out)"
+  auc = "AUC train/held"  # D's memorising: its outputs on training against held-out images
   merged, panels = [], {"r_t = E[sign D(real)]": [], "ADA's p": [], auc: []}
   for arm in FLAGS.arms:
     for seed in FLAGS.seeds:
