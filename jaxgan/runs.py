@@ -70,6 +70,6 @@ def probe_overfit(workdir: str, steps=None, num: int = 2000, seed: int = 0) -> l
                                     wiring.load_held_out(run.config.data, num), num,
                                     run.config.run.batch_size, jax.random.key(seed))
   checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
-  return [{"step": int(step), **probe(checkpoints.restore(run.state, step,
-                                                          move_corrupt=False).state)}
-          for step in steps or checkpoints.steps()]
+  restored = lambda step: (run.state if step == run.step else  # the latest: restored above
+                           checkpoints.restore(run.state, step, move_corrupt=False).state)
+  return [{"step": int(step), **probe(restored(step))} for step in steps or checkpoints.steps()]

@@ -29,7 +29,9 @@ import optax
 import pytest
 
 from jaxgan import wiring
+from jaxgan.config import Config
 from jaxgan.models import MLPDiscriminator, MLPGenerator
+from jaxgan.train import train_and_evaluate
 
 
 # The tests check values to float32 rounding. On a GPU, JAX's default float32 matmuls and
@@ -60,6 +62,21 @@ HOST_DEVICES = {"JAX_PLATFORMS": "cpu"}
 
 # The environment of the runs the tests start as subprocesses (XLA_FLAGS as above).
 FAST_ENV = dict(os.environ)
+
+
+def tiny_stylegan2_run(root, num_images: int, seed: int, **config) -> tuple[str, np.ndarray]:
+  """Trains a tiny StyleGAN2 (latent 4, 4 channels, minibatch stddev in groups of 2, batch 4)
+  on `num_images` random 8×8 grey images drawn with `seed`, with `config`'s other settings,
+  in `root/run`; returns the workdir and the images."""
+  pixels = np.random.default_rng(seed).integers(0, 256, (num_images, 8, 8, 1), dtype=np.uint8)
+  np.savez(os.path.join(root, "d.npz"), x=pixels)
+  workdir = os.path.join(root, "run")
+  train_and_evaluate(Config(
+      dataset="array", data_path=os.path.join(root, "d.npz"),
+      data_dir=os.path.join(root, "tfds"), model="stylegan2", latent_dim=4, channel_base=32,
+      channel_max=4, mapping_layers=1, mbstd_group=2, batch_size=4, log_every=1, grid_size=4,
+      tensorboard=False, **config), workdir)
+  return workdir, pixels
 
 
 def read_records(workdir) -> list[dict]:

@@ -9,9 +9,7 @@ import pytest
 from PIL import Image
 
 from jaxgan import export as export_lib
-from jaxgan.config import Config
-from jaxgan.train import train_and_evaluate
-from conftest import FAST_ENV
+from conftest import FAST_ENV, tiny_stylegan2_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -19,16 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def stylegan_run(tmp_path_factory):
   """Two steps of a tiny StyleGAN2 on 16 random 8×8 grey images."""
-  root = tmp_path_factory.mktemp("export")
-  pixels = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 1), dtype=np.uint8)
-  np.savez(root / "d.npz", x=pixels)
-  workdir = str(root / "run")
-  train_and_evaluate(Config(
-      dataset="array", data_path=str(root / "d.npz"), data_dir=str(root / "tfds"),
-      model="stylegan2", latent_dim=4, channel_base=32, channel_max=4, mapping_layers=1,
-      mbstd_group=2, batch_size=4, num_steps=2, log_every=1, eval_every=2, grid_size=4,
-      tensorboard=False), workdir)
-  return workdir
+  return tiny_stylegan2_run(tmp_path_factory.mktemp("export"), 16, 0, num_steps=2,
+                            eval_every=2)[0]
 
 
 def test_exports_are_deterministic_by_seed_in_both_formats_and_refuse_to_overwrite(

@@ -11,13 +11,11 @@ import numpy as np
 import pytest
 
 from jaxgan import wiring
-from jaxgan.config import Config
 from jaxgan.metrics import overfit
 from jaxgan.players import as_player
 from jaxgan.runs import probe_overfit, restore_run
 from jaxgan.sample import make_sample_fn
-from jaxgan.train import train_and_evaluate
-from conftest import FAST_ENV, read_records
+from conftest import FAST_ENV, read_records, tiny_stylegan2_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.xdist_group("overfit")  # one worker trains the fixture's run, once
@@ -47,16 +45,8 @@ def test_the_summary_of_hand_made_logits():
 @pytest.fixture(scope="module")
 def limited_run(tmp_path_factory):
   """Three steps of a tiny StyleGAN2 (minibatch stddev in D) on 8 of 24 random images."""
-  root = tmp_path_factory.mktemp("overfit")
-  pixels = np.random.default_rng(1).integers(0, 256, (24, 8, 8, 1), dtype=np.uint8)
-  np.savez(root / "d.npz", x=pixels)
-  workdir = str(root / "run")
-  train_and_evaluate(Config(
-      dataset="array", data_path=str(root / "d.npz"), data_dir=str(root / "tfds"),
-      train_subset=8, model="stylegan2", latent_dim=4, channel_base=32, channel_max=4,
-      mapping_layers=1, mbstd_group=2, batch_size=4, num_steps=3, log_every=1, eval_every=3,
-      checkpoint_every=1, grid_size=4, tensorboard=False, overfit_images=9), workdir)
-  return workdir, pixels
+  return tiny_stylegan2_run(tmp_path_factory.mktemp("overfit"), 24, 1, train_subset=8,
+                            num_steps=3, eval_every=3, checkpoint_every=1, overfit_images=9)
 
 
 def test_the_probe_scores_the_training_subset_against_the_images_it_left_out(limited_run):

@@ -33,6 +33,7 @@ import numpy as np
 
 from jaxgan.costs import split_logits
 from jaxgan.data.images import scale_pixels
+from jaxgan.evaluate import sample_batches
 from jaxgan.players import as_player
 from jaxgan.sample import make_sample_fn
 
@@ -88,7 +89,8 @@ def summarise(train: np.ndarray, held: np.ndarray, fake: np.ndarray) -> dict[str
 class OverfitEvaluation:
   """The probe as one of a run's evaluations (a scorer of `jaxgan.evaluate.SampleEvaluator`):
   the same `num` training and held-out images every time (`num` rounded down to a multiple
-  of `batch`, D's batch in training), and `num` samples of the raw generator from `key`."""
+  of `batch`, D's batch in training), and `num` samples of the raw generator from `key`
+  (`evaluate.sample_batches`: a conditional one's labels uniform over its classes)."""
 
   def __init__(self, generator, discriminator, data, held, num: int, batch: int,
                key: jax.Array):
@@ -100,16 +102,15 @@ class OverfitEvaluation:
     self.discriminator, self.batch, self.num, self.key = discriminator, batch, n, key
     self.train, self.held = data.read(range(n)), held.read(range(n))
     self.sample = make_sample_fn(generator)
-    self.conditional = as_player(generator).num_classes > 0
+    self.num_classes = as_player(generator).num_classes
 
   def __call__(self, state) -> dict[str, float]:
-    fake_y = self.held[1] if self.conditional else None
-    fake = np.concatenate([np.asarray(self.sample(
-        state, jax.random.fold_in(self.key, i), self.batch,
-        None if fake_y is None else fake_y[i:i + self.batch], use_ema=False))
-                           for i in range(0, self.num, self.batch)])
+    fakes = list(sample_batches(self.sample, state, self.key, self.num, self.batch,
+                                self.num_classes, use_ema=False))
+    fake = (np.concatenate([np.asarray(x) for x, _ in fakes]),
+            np.concatenate([y for _, y in fakes]) if self.num_classes else None)
     scores = [d_logits(self.discriminator, state.d_params, state.d_state, x, y, self.batch)
-              for x, y in (self.train, self.held, (fake, fake_y))]
+              for x, y in (self.train, self.held, fake)]
     return {"overfit_images": self.num, **summarise(*scores)}
 
   @staticmethod
