@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxgan import wiring
+from jaxgan import ada, wiring
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import SECTION_OF, Config
 from jaxgan.metrics import overfit
@@ -59,10 +59,15 @@ def restore_run(workdir: str, step: int | None = None) -> Run:
              restored.path)
 
 
-def probe_overfit(workdir: str, steps=None, num: int = 2000, seed: int = 0) -> list[dict]:
+def probe_overfit(workdir: str, steps=None, num: int = 2000, seed: int = 0,
+                  augment_p=()) -> list[dict]:
   """Returns D's memorising (`overfit.OverfitEvaluation`, generated images from `seed`) as
   `{"step": s, ...}` at each checkpoint step of the run in `workdir` (default: all it
-  keeps), read only."""
+  keeps), read only. With probabilities in `augment_p`, each record also holds
+  `overfit_augmented`: `{"p", "rt", "rv"}` of the training and held-out images put through
+  the run's ADA pipeline (`--ada_pipeline`) at each p (`overfit.augmented_signs`)."""
+  if bad := [p for p in augment_p if not 0.0 <= p <= 1.0]:
+    raise ValueError(f"augmentation probabilities must be in [0, 1], got {bad}")
   run = restore_run(workdir)
   if run.data is None:
     raise ValueError(f"{workdir} is a 2D mixture run: there are no images to hold out")
@@ -72,4 +77,17 @@ def probe_overfit(workdir: str, steps=None, num: int = 2000, seed: int = 0) -> l
   checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
   restored = lambda step: (run.state if step == run.step else  # the latest: restored above
                            checkpoints.restore(run.state, step, move_corrupt=False).state)
-  return [{"step": int(step), **probe(restored(step))} for step in steps or checkpoints.steps()]
+  ops, batch = ada.parse_ops(run.config.objective.ada_pipeline), run.config.run.batch_size
+  key = jax.random.fold_in(jax.random.key(seed), 7)
+
+  def augmented(state):
+    signs = lambda images, p: overfit.augmented_signs(
+        run.discriminator, state.d_params, state.d_state, *images, p, ops, key, batch)
+    return [{"p": float(p), "rt": signs(probe.train, p), "rv": signs(probe.held, p)}
+            for p in augment_p]
+
+  def record(step):
+    state = restored(step)
+    return {"step": int(step), **probe(state),
+            **({"overfit_augmented": augmented(state)} if augment_p else {})}
+  return [record(step) for step in steps or checkpoints.steps()]

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import wiring
+from jaxgan import ada, wiring
 from jaxgan.metrics import overfit
 from jaxgan.players import as_player
 from jaxgan.runs import probe_overfit, restore_run
@@ -85,11 +85,37 @@ def test_the_probe_scores_the_training_subset_against_the_images_it_left_out(lim
                      np.concatenate([train, held[:4]]), None, batch=8)
 
 
+def test_augmented_signs_are_d_on_ada_s_pipeline_at_p(limited_run):
+  workdir, _ = limited_run
+  records = probe_overfit(workdir, steps=[3], num=8, seed=5, augment_p=[0.0, 0.5])
+  clean, half = records[0]["overfit_augmented"]
+  assert clean == {"p": 0.0, "rt": records[0]["overfit_rt"], "rv": records[0]["overfit_rv"]}
+  run = restore_run(workdir, 3)
+  d, ops = as_player(run.discriminator), ada.parse_ops(run.config.objective.ada_pipeline)
+  key = jax.random.fold_in(jax.random.key(5), 7)
+
+  def rt(x):  # by hand: four draws of the pipeline over D's training batches of 4
+    x = x.astype(np.float32) / 127.5 - 1
+    signs = [np.sign(np.asarray(d.apply(
+        run.state.d_params, run.state.d_state,
+        ada.augment(x[i:i + 4], jax.random.fold_in(jax.random.fold_in(key, draw), i // 4), 0.5,
+                    ops), None, False)[0]))
+             for draw in range(4) for i in (0, 4)]
+    return float(np.mean(signs))
+
+  train, held = run.data.read(range(8))[0], wiring.load_held_out(run.config.data, 8).read(
+      range(8))[0]
+  assert half == pytest.approx({"p": 0.5, "rt": rt(train), "rv": rt(held)}, abs=1e-9)
+  assert (half["rt"], half["rv"]) != (clean["rt"], clean["rv"])  # the pipeline did move D
+  with pytest.raises(ValueError, match=r"must be in \[0, 1\], got \[1.5\]"):
+    probe_overfit(workdir, steps=[3], num=8, augment_p=[0.5, 1.5])
+
+
 def test_the_command_prints_the_table_and_merges_its_records_by_step(limited_run):
   workdir, _ = limited_run
   overfit.save(workdir, [{"step": 1, "old": True}, {"step": 3, "old": True}])
   done = subprocess.run([sys.executable, "-m", "experiments.overfit", f"--workdir={workdir}",
-                         "--steps=3", "--num=8"], cwd=ROOT, env=FAST_ENV,
+                         "--steps=3", "--num=8", "--augment_p=0.5"], cwd=ROOT, env=FAST_ENV,
                         capture_output=True, text=True, timeout=240, check=False)
   assert done.returncode == 0, done.stderr[-2000:]
   assert "| step | D(train) | D(held out) | D(G(z)) | r_t | r_v |" in done.stdout
@@ -97,6 +123,9 @@ def test_the_command_prints_the_table_and_merges_its_records_by_step(limited_run
     saved = json.load(f)
   assert [(r["step"], "old" in r) for r in saved] == [(1, True), (3, False)]
   assert f"| 3 | {saved[1]['overfit_train_logit']:.3f} |" in done.stdout
+  augmented = saved[1]["overfit_augmented"][0]
+  assert ("| step | p | r_t | r_v |" in done.stdout and f"| 3 | 0.500 | {augmented['rt']:.3f} | "
+          f"{augmented['rv']:.3f} |" in done.stdout)
   bad = subprocess.run([sys.executable, "-m", "experiments.overfit", f"--workdir={workdir}",
                         "--steps=3x"], cwd=ROOT, env=FAST_ENV, capture_output=True,
                        text=True, timeout=240, check=False)

@@ -8,6 +8,10 @@ held-out data; this probe measures it directly, for any checkpoint:
 - `d_logits(discriminator, d_params, d_state, x, labels)`: D's logits on clean images, in
   batches of the same size for every set (a minibatch-stddev layer mixes each batch's
   images, so batch size is held fixed);
+- `augmented_signs(discriminator, ..., x, labels, p, ops, key, batch)`: r_t (or r_v) of
+  images put through ADA's pipeline at probability p, which is what ADA's controller
+  measures in training (how far D's recognising of its training images survives the
+  augmentation);
 - `summarise(train, held, fake)`: the mean logits, r_t and its held-out twin r_v =
   E[sign D(x_held)], and two areas under the ROC curve: training against held-out real
   (0.5: D cannot tell them apart; 1: it recognises every training image) and held-out real
@@ -20,8 +24,9 @@ held-out data; this probe measures it directly, for any checkpoint:
   `save` merges them by step into `<workdir>/overfit.json`, `load` reads them back and
   `table` prints them.
 
-Only D's own outputs are read: an augmenting view (ADA, DiffAugment) is not applied, so for
-an augmented run this is D on the images as they are, not as it trained on them.
+Only D's own outputs are read: an augmenting view (ADA, DiffAugment) is not applied (but
+by `augmented_signs`), so for an augmented run this is D on the images as they are, not as
+it trained on them.
 """
 
 import functools
@@ -31,6 +36,7 @@ import os
 import jax
 import numpy as np
 
+from jaxgan import ada
 from jaxgan.costs import split_logits
 from jaxgan.data.images import scale_pixels
 from jaxgan.evaluate import sample_batches
@@ -64,6 +70,26 @@ def _compiled(player):
     out, _ = player.apply(d_params, d_state, scale_pixels(x), y, False)
     return split_logits(out)[0].reshape(x.shape[0])
   return apply
+
+
+def augmented_signs(discriminator, d_params, d_state, x: np.ndarray, labels: np.ndarray | None,
+                    p: float, ops, key: jax.Array, batch: int, draws: int = 4) -> float:
+  """Returns E[sign D(A(x))], A ADA's pipeline of `ops` at probability `p`
+  (`jaxgan.ada.augment`), over `draws` draws; batch i of draw d uses fold_in(fold_in(key, d),
+  i). With `p` 0 it is r_t (or r_v) of the images as they are."""
+  if len(x) % batch:
+    raise ValueError(f"{len(x)} images do not split into batches of {batch}")
+  player = as_player(discriminator)
+  apply = _compiled(player)
+  signs = []
+  for d in range(draws):
+    for i in range(0, len(x), batch):
+      clean = scale_pixels(jax.numpy.asarray(x[i:i + batch]))
+      seen = ada.augment(clean, jax.random.fold_in(jax.random.fold_in(key, d), i // batch), p,
+                         ops) if p > 0 else clean
+      y = None if labels is None or not player.num_classes else labels[i:i + batch]
+      signs.append(np.sign(np.asarray(apply(d_params, d_state, seen, y))))
+  return float(np.mean(np.concatenate(signs)))
 
 
 def auc(positive: np.ndarray, negative: np.ndarray) -> float:
@@ -156,4 +182,13 @@ def table(records: list[dict]) -> str:
   for r in records:
     lines.append(f"| {r['step']} | " + " | ".join(f"{r[key]:.3f}" for _, key in _COLUMNS)
                  + " |")
+  return "\n".join(lines)
+
+
+def augmented_table(records: list[dict]) -> str:
+  """Returns the records' `overfit_augmented` as a markdown table, a row per step and p."""
+  lines = ["| step | p | r_t | r_v |", "|---|---|---|---|"]
+  for r in records:
+    lines += [f"| {r['step']} | {a['p']:.3f} | {a['rt']:.3f} | {a['rv']:.3f} |"
+              for a in r.get("overfit_augmented", [])]
   return "\n".join(lines)
