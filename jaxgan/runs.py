@@ -2,8 +2,8 @@
 
 `restore_run(workdir, step)` is what `experiments.evaluate` and `experiments.sample` start
 from; it reads and changes nothing but the checkpoint it restores (read only).
-`probe_overfit(workdir, steps, num)` measures D's memorising at the checkpoints it keeps
-(`jaxgan.metrics.overfit`).
+`probe_overfit(workdir, steps, num, augment_p=...)` measures D's memorising at the
+checkpoints it keeps (`jaxgan.metrics.overfit`), also through ADA's pipeline at each p.
 """
 
 import json

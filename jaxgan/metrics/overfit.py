@@ -76,20 +76,16 @@ def augmented_signs(discriminator, d_params, d_state, x: np.ndarray, labels: np.
                     p: float, ops, key: jax.Array, batch: int, draws: int = 4) -> float:
   """Returns E[sign D(A(x))], A ADA's pipeline of `ops` at probability `p`
   (`jaxgan.ada.augment`), over `draws` draws; batch i of draw d uses fold_in(fold_in(key, d),
-  i). With `p` 0 it is r_t (or r_v) of the images as they are."""
-  if len(x) % batch:
-    raise ValueError(f"{len(x)} images do not split into batches of {batch}")
-  player = as_player(discriminator)
-  apply = _compiled(player)
-  signs = []
-  for d in range(draws):
-    for i in range(0, len(x), batch):
-      clean = scale_pixels(jax.numpy.asarray(x[i:i + batch]))
-      seen = ada.augment(clean, jax.random.fold_in(jax.random.fold_in(key, d), i // batch), p,
-                         ops) if p > 0 else clean
-      y = None if labels is None or not player.num_classes else labels[i:i + batch]
-      signs.append(np.sign(np.asarray(apply(d_params, d_state, seen, y))))
-  return float(np.mean(np.concatenate(signs)))
+  i). With `p` 0 it is r_t (or r_v) of the images as they are (one draw: all are alike)."""
+  def seen(d):
+    if p == 0:
+      return x
+    return np.concatenate([np.asarray(ada.augment(
+        scale_pixels(jax.numpy.asarray(x[i:i + batch])),
+        jax.random.fold_in(jax.random.fold_in(key, d), i // batch), p, ops))
+                           for i in range(0, len(x), batch)])
+  return float(np.mean([np.sign(d_logits(discriminator, d_params, d_state, seen(d), labels,
+                                         batch)) for d in range(draws if p > 0 else 1)]))
 
 
 def auc(positive: np.ndarray, negative: np.ndarray) -> float:
