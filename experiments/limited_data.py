@@ -11,12 +11,17 @@ of the last evaluation (FD, KID and class KL in the domain classifier's space, m
 sd over seeds), D's overfitting heuristic r_t = E[sign D(real)] averaged over the last 100
 steps, ADA's final p, and D's memorising measured directly (`jaxgan.metrics.overfit`): r_v,
 r_t's twin on 2,000 real images the runs never train on, and the area under the ROC curve
-of D's outputs on 2,000 training images against those (0.5: D cannot tell them apart). The
+of D's outputs on 2,000 training images against those (0.5: D cannot tell them apart); and
+under it, real images scored as the samples are (`runs.score_real_images`, kept in
+<root>/real_images.json): the training images repeated, what a generator copying them
+exactly would score, and held-out ones, the floor. The
 file measures it at every evaluation (`--overfit_images`); a run made without it is probed
 once at its last checkpoint, kept in its `overfit.json`. Draws r_t, p and the memorising
 AUC over training for every run into `--plot`.
 """
 
+import dataclasses
+import json
 import os
 import statistics
 
@@ -86,7 +91,37 @@ def table() -> str:
                  f"{arms.cell(column('rv'), 2)} | {arms.cell(column('auc'), 3)} |")
     if done:
       budget = f"{done[0]['step']} steps, {done[0]['kimg']:g}k real images"
+  for name, scores in real_images().items():
+    lines.append(f"| {name} | – | {scores['fd_fashion_mnist_classifier']:.1f} | "
+                 f"{scores['kid_fashion_mnist_classifier']:.1f} | {scores['class_kl']:.3f} |"
+                 + " – |" * 4)
   return "\n".join(lines) + (f"\n\nBudget: {budget} per run." if budget else "")
+
+
+REAL_NAMES = {"training": "real: the training images, repeated",
+              "held_out": "real: held-out images"}
+
+
+def real_images() -> dict[str, dict]:
+  """Real images scored as the first finished run scores its samples, by row name; kept in
+  <root>/real_images.json beside the data and evaluation settings they were scored with."""
+  folder = next((workdir(arm, seed) for seed in FLAGS.seeds for arm in FLAGS.arms
+                 if arms.finished(workdir(arm, seed))), None)
+  if folder is None:
+    return {}
+  config = runs.saved_config(folder)
+  settings = json.loads(json.dumps({"data": dataclasses.asdict(config.data),  # as saved
+                                    "evaluation": dataclasses.asdict(config.evaluation)}))
+  path = os.path.join(FLAGS.root, "real_images.json")
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      saved = json.load(f)
+    if saved["settings"] == settings:
+      return saved["scores"]
+  scores = {REAL_NAMES[k]: v for k, v in runs.score_real_images(config).items()}
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump({"settings": settings, "scores": scores}, f, indent=1)
+  return scores
 
 
 def plot(path: str) -> None:

@@ -4,6 +4,8 @@
 from; it reads and changes nothing but the checkpoint it restores (read only).
 `probe_overfit(workdir, steps, num, augment_p=...)` measures D's memorising at the
 checkpoints it keeps (`jaxgan.metrics.overfit`), also through ADA's pipeline at each p.
+`score_real_images(config)` scores real images as such a run scores its samples: the
+references its FD and KID stand beside.
 """
 
 import json
@@ -16,6 +18,7 @@ import numpy as np
 from jaxgan import ada, wiring
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import SECTION_OF, Config
+from jaxgan.data import images
 from jaxgan.metrics import overfit
 from jaxgan.state import create_state
 from jaxgan.workdir import CONFIG_FILE, WorkdirError
@@ -91,3 +94,33 @@ def probe_overfit(workdir: str, steps=None, num: int = 2000, seed: int = 0,
     return {"step": int(step), **probe(state),
             **({"overfit_augmented": augmented(state)} if augment_p else {})}
   return [record(step) for step in steps or checkpoints.steps()]
+
+
+def score_real_images(config: Config) -> dict[str, dict]:
+  """Returns the domain metrics of real images scored as the run of `config` scores its
+  samples (its `domain_samples` of them, against its reference, `wiring.domain_scorer`):
+
+  - "training": the run's training images as it sees them, repeated in order up to that
+    number: what a generator that reproduced exactly the images it trains on would score;
+  - "held_out" (runs on a `train_subset` only): as many real images the run never trains
+    on, the score a generator of the data's own distribution would reach.
+  """
+  if config.data.is_mixture:
+    raise ValueError(f"{config.data.dataset} is a 2D mixture: there are no images to score")
+  data = wiring.load_images(config.data)
+  eval_key = jax.random.split(jax.random.key(config.run.seed), 3)[2]  # as training's
+  scorer = wiring.domain_scorer(config.evaluation, config.data, None, data, eval_key)
+  if scorer is None:
+    raise ValueError(f"{config.data.dataset} has no domain classifier (Fashion-MNIST and "
+                     "MNIST, plain or stacked, have)")
+  num = config.evaluation.domain_samples
+
+  def pixels(images_data):  # its first `num` images, repeated in order up to `num`
+    x = np.asarray(images_data.read(range(min(num, images_data.num_examples)))[0])
+    x = x[np.arange(num) % len(x)]
+    return np.asarray(images.scale_pixels(x)) if x.dtype == np.uint8 else x
+
+  scores = {"training": scorer.score(pixels(data))}
+  if config.data.train_subset:
+    scores["held_out"] = scorer.score(pixels(wiring.load_held_out(config.data, num)))
+  return scores

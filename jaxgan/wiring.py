@@ -114,9 +114,7 @@ def load_held_out(section: config_lib.Data, m: int) -> images.ImageData:
 def scorers(section: config_lib.Evaluation, data_section: config_lib.Data, generator,
             data: images.ImageData, eval_key: jax.Array) -> tuple:
   """Returns the sample scorers of an image run: Inception metrics, and the domain
-  classifier's for the datasets it was trained on (against the training images as the run
-  sees them, or with `domain_reference="test"` the base set's whole test split)."""
-  dataset = data_section.dataset
+  classifier's (`domain_scorer`) for the datasets it was trained on."""
   if len(data.image_shape) != 3:
     return ()
   metrics, reason = InceptionMetrics.from_path(section.inception_weights)
@@ -125,18 +123,29 @@ def scorers(section: config_lib.Evaluation, data_section: config_lib.Data, gener
   found = [InceptionEvaluation(
       generator, metrics, reason, data, section.fid_samples, jax.random.fold_in(eval_key, 1),
       section.fid_cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "jaxgan"))]
+  domain = domain_scorer(section, data_section, generator, data, eval_key)
+  return tuple(found + ([domain] if domain else []))
+
+
+def domain_scorer(section: config_lib.Evaluation, data_section: config_lib.Data, generator,
+                  data: images.ImageData, eval_key: jax.Array) -> DomainEvaluation | None:
+  """Returns the domain classifier's scorer of a Fashion-MNIST or MNIST run (plain or
+  stacked; None for other data), against the training images as the run sees them, or
+  with `domain_reference="test"` the base set's whole test split. `generator` None gives
+  one that only rates images made elsewhere (`DomainEvaluation.score`)."""
+  dataset = data_section.dataset
   base = stacked.NAMES.get(dataset, dataset)
-  if base in ("fashion_mnist", "mnist"):
-    reference = data
-    if section.domain_reference == "test" and base == dataset:
-      reference = images.load(base, split="test", data_dir=data_section.data_dir or None,
-                              manual_dir=data_section.manual_dir or None)
-    found.append(DomainEvaluation(generator, data, section.domain_samples,
-                                  jax.random.fold_in(eval_key, 2),
-                                  os.path.join(WEIGHTS_DIR, f"{base}_classifier.npz"),
-                                  reference=reference,
-                                  reference_split="test" if reference is not data else "train"))
-  return tuple(found)
+  if base not in ("fashion_mnist", "mnist"):
+    return None
+  reference = data
+  if section.domain_reference == "test" and base == dataset:
+    reference = images.load(base, split="test", data_dir=data_section.data_dir or None,
+                            manual_dir=data_section.manual_dir or None)
+  return DomainEvaluation(generator, data, section.domain_samples,
+                          jax.random.fold_in(eval_key, 2),
+                          os.path.join(WEIGHTS_DIR, f"{base}_classifier.npz"),
+                          reference=reference,
+                          reference_split="test" if reference is not data else "train")
 
 
 def device_mesh(batch_size: int, packing: int):

@@ -6,7 +6,11 @@ import jax
 import numpy as np
 import pytest
 
+from jaxgan import runs, wiring
+from jaxgan.config import Config
+from jaxgan.data import images
 from jaxgan.metrics import classifier, domain
+from conftest import write_idx_dataset
 
 
 def test_class_histogram_kl_coverage_and_conditional_accuracy_by_hand():
@@ -53,3 +57,34 @@ def test_classifier_learns_a_separable_toy_task_and_its_file_round_trips(tmp_pat
     classifier.load(str(tmp_path / "bad.npz"))
   with pytest.raises(FileNotFoundError, match="train_classifier"):
     classifier.load(str(tmp_path / "none.npz"))
+
+
+def test_real_images_are_scored_as_the_runs_samples(tmp_path):
+  """`runs.score_real_images`: the run's training subset repeated in order, and the images
+  the subset leaves out, each scored by the run's own domain scorer (test-split reference)."""
+  config = Config(dataset="fashion_mnist", data_dir=str(tmp_path / "tfds"),
+                  manual_dir=write_idx_dataset(str(tmp_path / "raw")), train_subset=5,
+                  pad_to=32, domain_samples=12, domain_reference="test").validate()
+  scores = runs.score_real_images(config)
+  # The subset and the held-out rows by hand: the first 5 of seed 0's permutation, the next
+  # 12; the value each row's image is filled with, as the prepared dataset stores them.
+  order = np.random.default_rng(0).permutation(24)
+  value = images.load("fashion_mnist", data_dir=config.data.data_dir).read_all()[0][:, 0, 0, 0]
+  subset, held = value[np.sort(order[:5])], value[order[5:17]]
+  as_run = lambda values: np.pad(  # image i is filled with i; [-1, 1], padded with -1 to 32
+      np.repeat(values.astype(np.float32) / 127.5 - 1, 28 * 28).reshape(-1, 28, 28, 1),
+      ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=-1.0)
+  scorer = wiring.domain_scorer(config.evaluation, config.data, None,
+                                wiring.load_images(config.data),
+                                jax.random.split(jax.random.key(0), 3)[2])
+  assert scorer.reference_split == "test"
+  for name, values in (("training", subset[np.arange(12) % 5]), ("held_out", held)):
+    expected = scorer.score(as_run(values))
+    assert scores[name]["fd_fashion_mnist_classifier"] == pytest.approx(
+        expected["fd_fashion_mnist_classifier"], rel=1e-6)
+    assert scores[name]["class_shares"] == expected["class_shares"]
+  assert scores["training"]["fd_fashion_mnist_classifier"] != pytest.approx(
+      scores["held_out"]["fd_fashion_mnist_classifier"], rel=1e-3)
+  assert set(runs.score_real_images(config.replace(train_subset=0))) == {"training"}
+  with pytest.raises(ValueError, match="ring8 is a 2D mixture"):
+    runs.score_real_images(Config(dataset="ring8").validate())
