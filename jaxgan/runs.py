@@ -3,7 +3,8 @@
 `restore_run(workdir, step)` is what `experiments.evaluate` and `experiments.sample` start
 from; it reads and changes nothing but the checkpoint it restores (read only).
 `probe_overfit(workdir, steps, num, augment_p=...)` measures D's memorising at the
-checkpoints it keeps (`jaxgan.metrics.overfit`), also through ADA's pipeline at each p.
+checkpoints it keeps (`jaxgan.metrics.overfit`), also through ADA's pipeline at each p,
+and whether G copies its training images.
 `score_real_images(config)` scores real images as such a run scores its samples: the
 references its FD and KID stand beside.
 """
@@ -19,7 +20,10 @@ from jaxgan import ada, wiring
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import SECTION_OF, Config
 from jaxgan.data import images
+from jaxgan.evaluate import sample_batches
 from jaxgan.metrics import overfit
+from jaxgan.players import as_player
+from jaxgan.sample import make_sample_fn
 from jaxgan.state import create_state
 from jaxgan.workdir import CONFIG_FILE, WorkdirError
 
@@ -63,19 +67,22 @@ def restore_run(workdir: str, step: int | None = None) -> Run:
 
 
 def probe_overfit(workdir: str, steps=None, num: int = 2000, seed: int = 0,
-                  augment_p=()) -> list[dict]:
+                  augment_p=(), copying: bool = False) -> list[dict]:
   """Returns D's memorising (`overfit.OverfitEvaluation`, generated images from `seed`) as
   `{"step": s, ...}` at each checkpoint step of the run in `workdir` (default: all it
   keeps), read only. With probabilities in `augment_p`, each record also holds
   `overfit_augmented`: `{"p", "rt", "rv"}` of the training and held-out images put through
-  the run's ADA pipeline (`--ada_pipeline`) at each p (`overfit.augmented_signs`)."""
+  the run's ADA pipeline (`--ada_pipeline`) at each p (`overfit.augmented_signs`). With
+  `copying`, it also holds whether G copies (`overfit.copying`: as many EMA samples from
+  `seed` against as many training and held-out images, `num` or fewer, not rounded to a
+  batch)."""
   if bad := [p for p in augment_p if not 0.0 <= p <= 1.0]:
     raise ValueError(f"augmentation probabilities must be in [0, 1], got {bad}")
   run = restore_run(workdir)
   if run.data is None:
     raise ValueError(f"{workdir} is a 2D mixture run: there are no images to hold out")
-  probe = overfit.OverfitEvaluation(run.generator, run.discriminator, run.data,
-                                    wiring.load_held_out(run.config.data, num), num,
+  held = wiring.load_held_out(run.config.data, num)
+  probe = overfit.OverfitEvaluation(run.generator, run.discriminator, run.data, held, num,
                                     run.config.run.batch_size, jax.random.key(seed))
   checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
   restored = lambda step: (run.state if step == run.step else  # the latest: restored above
@@ -89,10 +96,20 @@ def probe_overfit(workdir: str, steps=None, num: int = 2000, seed: int = 0,
     return [{"p": float(p), "rt": signs(probe.train, p), "rv": signs(probe.held, p)}
             for p in augment_p]
 
+  n = min(num, run.data.num_examples, held.num_examples)
+  real = run.data.read(range(n))[0], held.read(range(n))[0]
+  sample, classes = make_sample_fn(run.generator), as_player(run.generator).num_classes
+
+  def copies(state):
+    fake = [np.asarray(x) for x, _ in sample_batches(
+        sample, state, jax.random.fold_in(jax.random.key(seed), 8), n, batch, classes)]
+    return overfit.copying(np.concatenate(fake), *real)
+
   def record(step):
     state = restored(step)
     return {"step": int(step), **probe(state),
-            **({"overfit_augmented": augmented(state)} if augment_p else {})}
+            **({"overfit_augmented": augmented(state)} if augment_p else {}),
+            **(copies(state) if copying else {})}
   return [record(step) for step in steps or checkpoints.steps()]
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from jaxgan import ada, wiring
+from jaxgan.evaluate import sample_batches
 from jaxgan.metrics import overfit
 from jaxgan.players import as_player
 from jaxgan.runs import probe_overfit, restore_run
@@ -42,11 +43,32 @@ def test_the_summary_of_hand_made_logits():
       "overfit_auc_held_fake": 6 / 8})
 
 
+def test_copying_by_hand_and_its_two_ends():
+  # 1-pixel images: fakes 0.1, 0.9 and 0.5 against training {0, 1} and held-out {0.3, 0.45}.
+  got = overfit.copying(np.array([[.1], [.9], [.5]]), np.array([[0.], [1.]]),
+                        np.array([[.3], [.45]]))
+  assert got == pytest.approx({"copy_share": 2 / 3, "copy_images": 3,  # 0.1, 0.9: train
+                               "copy_d_train": (.1 + .1 + .5) / 3,
+                               "copy_d_held": (.2 + .45 + .05) / 3})
+  rng = np.random.default_rng(0)
+  train, held, other = (rng.normal(size=(400, 16)) for _ in range(3))
+  assert overfit.copying(other, train, held)["copy_share"] == pytest.approx(0.5, abs=0.06)
+  near = lambda x: x + 0.01 * rng.normal(size=x.shape)
+  assert overfit.copying(near(train), train, held)["copy_share"] == 1.0
+  assert overfit.copying(near(held), train, held)["copy_share"] == 0.0
+  pixels = rng.integers(0, 256, (5, 4, 4, 1), dtype=np.uint8)  # scaled to [-1, 1] alike
+  assert overfit.copying(pixels, pixels, pixels[::-1] // 2)["copy_d_train"] == 0.0
+  with pytest.raises(ValueError, match="as many training as held-out images.*got 2, 3"):
+    overfit.copying(train[:1], train[:2], held[:3])
+
+
 @pytest.fixture(scope="module")
 def limited_run(tmp_path_factory):
-  """Three steps of a tiny StyleGAN2 (minibatch stddev in D) on 8 of 24 random images."""
+  """Three steps of a tiny StyleGAN2 (minibatch stddev in D) on 8 of 24 random images; G's
+  learning rate large enough that its EMA (decay 0.999) and raw samples differ clearly."""
   return tiny_stylegan2_run(tmp_path_factory.mktemp("overfit"), 24, 1, train_subset=8,
-                            num_steps=3, eval_every=3, checkpoint_every=1, overfit_images=9)
+                            num_steps=3, eval_every=3, checkpoint_every=1, overfit_images=9,
+                            g_lr=0.02)
 
 
 def test_the_probe_scores_the_training_subset_against_the_images_it_left_out(limited_run):
@@ -111,18 +133,36 @@ def test_augmented_signs_are_d_on_ada_s_pipeline_at_p(limited_run):
     probe_overfit(workdir, steps=[3], num=8, augment_p=[0.5, 1.5])
 
 
+def test_the_probe_measures_copying_on_ema_samples(limited_run):
+  """G's copying: 7 EMA samples from fold_in(key(5), 8) against the first 7 training and
+  7 held-out images."""
+  workdir, _ = limited_run
+  copied = probe_overfit(workdir, steps=[3], num=7, seed=5, copying=True)[0]
+  run = restore_run(workdir, 3)
+  train, held = run.data.read(range(7))[0], wiring.load_held_out(run.config.data, 7).read(
+      range(7))[0]
+  samples = lambda ema: np.concatenate([np.asarray(x) for x, _ in sample_batches(
+      make_sample_fn(run.generator), run.state, jax.random.fold_in(jax.random.key(5), 8), 7,
+      run.config.run.batch_size, use_ema=ema)])
+  expected = overfit.copying(samples(True), train, held)
+  assert {k: v for k, v in copied.items() if k.startswith("copy_")} == pytest.approx(expected)
+  assert overfit.copying(samples(False), train, held) != pytest.approx(expected, rel=1e-3)
+
+
 def test_the_command_prints_the_table_and_merges_its_records_by_step(limited_run):
   workdir, _ = limited_run
   overfit.save(workdir, [{"step": 1, "old": True}, {"step": 3, "old": True}])
   done = subprocess.run([sys.executable, "-m", "experiments.overfit", f"--workdir={workdir}",
-                         "--steps=3", "--num=8", "--augment_p=0.5"], cwd=ROOT, env=FAST_ENV,
-                        capture_output=True, text=True, timeout=240, check=False)
+                         "--steps=3", "--num=8", "--augment_p=0.5", "--copying"], cwd=ROOT,
+                        env=FAST_ENV, capture_output=True, text=True, timeout=240, check=False)
   assert done.returncode == 0, done.stderr[-2000:]
   assert "| step | D(train) | D(held out) | D(G(z)) | r_t | r_v |" in done.stdout
   with open(os.path.join(workdir, "overfit.json"), encoding="utf-8") as f:
     saved = json.load(f)
   assert [(r["step"], "old" in r) for r in saved] == [(1, True), (3, False)]
   assert f"| 3 | {saved[1]['overfit_train_logit']:.3f} |" in done.stdout
+  assert ("| step | share nearer a training image |" in done.stdout and
+          f"| 3 | {saved[1]['copy_share']:.3f} | {saved[1]['copy_d_train']:.4f} |" in done.stdout)
   augmented = saved[1]["overfit_augmented"][0]
   assert ("| step | p | r_t | r_v |" in done.stdout and f"| 3 | 0.500 | {augmented['rt']:.3f} | "
           f"{augmented['rv']:.3f} |" in done.stdout)

@@ -24,6 +24,13 @@ held-out data; this probe measures it directly, for any checkpoint:
   `save` merges them by step into `<workdir>/overfit.json`, `load` reads them back and
   `table` prints them.
 
+Whether G copies its training images, the other side of a small training set:
+`copying(fake, train, held)` finds each generated image's nearest neighbour (pixel L2) among
+the training images and among as many held-out ones: the share nearer a training image is
+0.5 for a generator of the data's distribution (train and held-out are alike to it) and 1
+for one that reproduces the training images (`probe_overfit(..., copying=True)`, on EMA
+samples, as the FD sees them).
+
 Only D's own outputs are read: an augmenting view (ADA, DiffAugment) is not applied (but
 by `augmented_signs`), so for an augmented run this is D on the images as they are, not as
 it trained on them.
@@ -108,6 +115,28 @@ def summarise(train: np.ndarray, held: np.ndarray, fake: np.ndarray) -> dict[str
           "overfit_auc_held_fake": auc(held, fake)}
 
 
+def copying(fake: np.ndarray, train: np.ndarray, held: np.ndarray) -> dict[str, float]:
+  """Returns, for images in [-1, 1] (or pixels: each set is scaled alike), the share of
+  `fake` whose nearest image (L2) among `train` is nearer than any among `held` (ties
+  counting half; the two sets must be of one size), and the mean distances to the nearest
+  of each set as a root-mean-square per pixel value (0: an exact copy)."""
+  if len(train) != len(held) or not len(train) or not len(fake):
+    raise ValueError(f"copying needs as many training as held-out images and some "
+                     f"generated ones; got {len(train)}, {len(held)} and {len(fake)}")
+  flat = lambda x: np.asarray(scale_pixels(np.asarray(x)), np.float64).reshape(len(x), -1)
+  fake, train, held = flat(fake), flat(train), flat(held)
+
+  def nearest(real):  # squared distance of each fake image to its nearest in `real`
+    d = (np.sum(fake ** 2, 1)[:, None] - 2 * fake @ real.T + np.sum(real ** 2, 1)[None])
+    return np.maximum(np.min(d, axis=1), 0.0)
+  d_train, d_held = nearest(train), nearest(held)
+  pixels = fake.shape[1]
+  return {"copy_share": float(np.mean((d_train < d_held) + 0.5 * (d_train == d_held))),
+          "copy_d_train": float(np.mean(np.sqrt(d_train / pixels))),
+          "copy_d_held": float(np.mean(np.sqrt(d_held / pixels))),
+          "copy_images": len(fake)}
+
+
 class OverfitEvaluation:
   """The probe as one of a run's evaluations (a scorer of `jaxgan.evaluate.SampleEvaluator`):
   the same `num` training and held-out images every time (`num` rounded down to a multiple
@@ -178,6 +207,15 @@ def table(records: list[dict]) -> str:
   for r in records:
     lines.append(f"| {r['step']} | " + " | ".join(f"{r[key]:.3f}" for _, key in _COLUMNS)
                  + " |")
+  return "\n".join(lines)
+
+
+def copying_table(records: list[dict]) -> str:
+  """Returns the records' copying numbers as a markdown table, a row per step."""
+  lines = ["| step | share nearer a training image | RMS to nearest training | RMS to "
+           "nearest held-out |", "|---|---|---|---|"]
+  lines += [f"| {r['step']} | {r['copy_share']:.3f} | {r['copy_d_train']:.4f} | "
+            f"{r['copy_d_held']:.4f} |" for r in records if "copy_share" in r]
   return "\n".join(lines)
 
 
