@@ -12,7 +12,6 @@ import dataclasses
 import json
 import os
 
-import jax
 from absl import app, flags, logging
 
 from jaxgan import wiring
@@ -41,7 +40,7 @@ def main(argv):
   except WorkdirError as e:
     raise app.UsageError(str(e)) from e
   config, data, generator, state, step = run.config, run.data, run.generator, run.state, run.step
-  eval_key = jax.random.split(jax.random.key(config.run.seed), 3)[2]  # as training's
+  eval_key = wiring.run_keys(config.run.seed)[2]
   if config.data.is_mixture:
     evaluator = MixtureEvaluator(generator, run.discriminator, mixtures.get(config.data.dataset),
                                  config.data.dataset, eval_key, config.evaluation.eval_samples,

@@ -22,8 +22,6 @@ from jaxgan.config import SECTION_OF, Config
 from jaxgan.data import images
 from jaxgan.evaluate import sample_batches
 from jaxgan.metrics import overfit
-from jaxgan.players import as_player
-from jaxgan.sample import make_sample_fn
 from jaxgan.state import create_state
 from jaxgan.workdir import CONFIG_FILE, WorkdirError
 
@@ -96,13 +94,14 @@ def probe_overfit(workdir: str, steps=None, num: int = 2000, seed: int = 0,
     return [{"p": float(p), "rt": signs(probe.train, p), "rv": signs(probe.held, p)}
             for p in augment_p]
 
-  n = min(num, run.data.num_examples, held.num_examples)
-  real = run.data.read(range(n))[0], held.read(range(n))[0]
-  sample, classes = make_sample_fn(run.generator), as_player(run.generator).num_classes
+  if copying:  # images not rounded to a batch, unlike the probe's
+    n = min(num, run.data.num_examples, held.num_examples)
+    real = run.data.read(range(n))[0], held.read(range(n))[0]
 
   def copies(state):
     fake = [np.asarray(x) for x, _ in sample_batches(
-        sample, state, jax.random.fold_in(jax.random.key(seed), 8), n, batch, classes)]
+        probe.sample, state, jax.random.fold_in(jax.random.key(seed), 8), n, batch,
+        probe.num_classes)]
     return overfit.copying(np.concatenate(fake), *real)
 
   def record(step):
@@ -125,8 +124,8 @@ def score_real_images(config: Config) -> dict[str, dict]:
   if config.data.is_mixture:
     raise ValueError(f"{config.data.dataset} is a 2D mixture: there are no images to score")
   data = wiring.load_images(config.data)
-  eval_key = jax.random.split(jax.random.key(config.run.seed), 3)[2]  # as training's
-  scorer = wiring.domain_scorer(config.evaluation, config.data, None, data, eval_key)
+  scorer = wiring.domain_scorer(config.evaluation, config.data, None, data,
+                                wiring.run_keys(config.run.seed)[2])
   if scorer is None:
     raise ValueError(f"{config.data.dataset} has no domain classifier (Fashion-MNIST and "
                      "MNIST, plain or stacked, have)")
@@ -134,8 +133,7 @@ def score_real_images(config: Config) -> dict[str, dict]:
 
   def pixels(images_data):  # its first `num` images, repeated in order up to `num`
     x = np.asarray(images_data.read(range(min(num, images_data.num_examples)))[0])
-    x = x[np.arange(num) % len(x)]
-    return np.asarray(images.scale_pixels(x)) if x.dtype == np.uint8 else x
+    return np.asarray(images.scale_pixels(x[np.arange(num) % len(x)]))
 
   scores = {"training": scorer.score(pixels(data))}
   if config.data.train_subset:

@@ -140,7 +140,7 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
   `WorkdirError`) and `DataError` on bad input before anything is written.
   """
   config.validate()
-  init_key, data_key, eval_key = jax.random.split(jax.random.key(config.run.seed), 3)
+  init_key, data_key, eval_key = wiring.run_keys(config.run.seed)
   is_writer = jax.process_index() == 0
   mesh, axis = wiring.device_mesh(config.run.batch_size, config.players.packing)
   plan = workdir_lib.plan(workdir, config, resume_from, start_over)  # this only reads

@@ -88,6 +88,12 @@ def _open(section: config_lib.Data, split: str = "train") -> images.ImageData:
                      workers=section.workers)
 
 
+def run_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Returns a run's (init, data, evaluation) keys from its seed, as training draws them."""
+  init_key, data_key, eval_key = jax.random.split(jax.random.key(seed), 3)
+  return init_key, data_key, eval_key
+
+
 def load_images(section: config_lib.Data) -> images.ImageData:
   """Returns the training images as the run sees them (`train_subset`, `mirror`, `pad_to`)."""
   data = _open(section)
