@@ -25,6 +25,7 @@ import torch
 from absl import app, flags, logging
 
 from experiments import torch_gan
+from jaxgan import wiring
 from jaxgan.data import images
 from jaxgan.evaluate import DomainEvaluation
 from jaxgan.metrics.classifier import WEIGHTS_DIR
@@ -65,8 +66,8 @@ def main(argv):
                    FLAGS.num_steps, step / (time.perf_counter() - t0), d_loss.item(),
                    g_loss.item())
   train_s = time.perf_counter() - t0
-  # The jaxgan runner's evaluation key for seed 0: split(key(seed), 3)[2], folded with 2.
-  eval_key = jax.random.fold_in(jax.random.split(jax.random.key(0), 3)[2], 2)
+  # The jaxgan runner's evaluation key for seed 0, folded with 2 as its domain scorer's.
+  eval_key = jax.random.fold_in(wiring.run_keys(0)[2], 2)
   scorer = DomainEvaluation(None, data, FLAGS.samples, eval_key,
                             os.path.join(WEIGHTS_DIR, "fashion_mnist_classifier.npz"))
   result = {"torch": torch.__version__, "threads": torch.get_num_threads(),
