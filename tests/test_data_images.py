@@ -356,3 +356,35 @@ def test_a_reader_error_reaches_the_consumer(small_mnist):
 def test_too_small_a_dataset_for_one_step_is_named(small_mnist):
   with pytest.raises(DataError, match="fewer than the 64"):
     images.DeviceData(small_mnist, jax.random.key(0), 2, 32)
+
+
+_PREPARE_TOGETHER = r"""
+import os, sys, time
+from jaxgan.data import images
+root, go = sys.argv[1], sys.argv[2]
+open(os.path.join(root, f"ready{os.getpid()}"), "w").close()
+while not os.path.exists(go):
+  time.sleep(0.005)
+x, y = images.load("mnist", data_dir=os.path.join(root, "tfds"),
+                   manual_dir=os.path.join(root, "raw")).read_all()
+print("read", len(x), int(x.astype(int).sum()))
+"""
+
+
+def test_runs_started_together_prepare_a_dataset_once(tmp_path):
+  # Two runs started at once on a fresh machine both find the dataset unprepared; without a
+  # lock the second one's rename onto the first one's result fails (FileExistsError).
+  write_idx_dataset(str(tmp_path / "raw"), gz=True)
+  go = str(tmp_path / "go")
+  procs = [subprocess.Popen([sys.executable, "-c", _PREPARE_TOGETHER, str(tmp_path), go],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=FAST_ENV) for _ in range(3)]
+  while len([f for f in os.listdir(tmp_path) if f.startswith("ready")]) < 3:
+    assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+  open(go, "w").close()
+  outs = [p.communicate(timeout=300) for p in procs]
+  assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outs]
+  x, _ = images.load("mnist", data_dir=str(tmp_path / "tfds"),
+                     manual_dir=str(tmp_path / "raw")).read_all()
+  want = f"read {len(x)} {int(x.astype(int).sum())}"
+  assert [out.strip().splitlines()[-1] for out, _ in outs] == [want] * 3

@@ -14,7 +14,9 @@ batches whether the data lives on the device or is streamed from the host
 (`jaxgan.data.pipeline`, grain), and a resumed run continues the same sequence.
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import os
 
 import jax
@@ -42,6 +44,48 @@ def _missing_message(dataset: str, manual_dir: str, builder) -> str:
 def _prepare(builder, manual_dir: str | None) -> None:
   config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
   builder.download_and_prepare(download_config=config)
+
+
+@contextlib.contextmanager
+def _held(builder):
+  """Holds an exclusive lock on preparing the builder's dataset, across processes (and hosts,
+  where the file system honours `flock`): two runs started together on a fresh machine would
+  otherwise both prepare it, and the second one's rename onto the first's result fails.
+
+  The lock file is removed on the way out, so nothing is left beside the data (and a failed
+  preparation leaves the data directory as it was); a run that was waiting on the removed
+  file finds the dataset prepared, or prepares it itself.
+  """
+  root = str(builder.data_dir_root)
+  os.makedirs(root, exist_ok=True)
+  path = os.path.join(root, f".{builder.name}.prepare.lock")
+  with open(path, "w") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      with contextlib.suppress(OSError):
+        os.remove(path)
+      fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _prepared(make, manual_dir=None, check=None):
+  """Returns `make()` prepared, preparing it at most once at a time (`_held`).
+
+  `check(builder)`, run before any lock or file is made, returns the folder of the raw files
+  or raises. A builder made before another process finished preparing does not see the
+  result (its info is read at construction), so it is made again once the lock is held.
+  """
+  builder = make()
+  if builder.is_prepared():
+    return builder
+  if check is not None:
+    manual_dir = check(builder)
+  with _held(builder):
+    builder = make()
+    if not builder.is_prepared():
+      _prepare(builder, manual_dir)
+  return builder
 
 
 def load(dataset: str, *, split: str = "train", data_dir: str | None = None,
@@ -72,17 +116,18 @@ def load(dataset: str, *, split: str = "train", data_dir: str | None = None,
     return stacked.stacked(dataset, base)
   kwargs = {"data_dir": data_dir} if data_dir else {}
   if dataset in BUILDERS:
-    cls = BUILDERS[dataset]
-    builder = cls(file_format="array_record", **kwargs)
-    if not builder.is_prepared():
+    def raw_files(builder) -> str:
       default = (builders.DEBIAN_FASHION_MNIST if dataset == "fashion_mnist"
                  else os.path.join(str(builder.data_dir_root), "downloads", "manual"))
-      manual_dir = manual_dir or default
-      present = (readers.cifar10_available(manual_dir) if dataset == "cifar10"
-                 else not readers.idx_files_missing(manual_dir))
-      if not os.path.isdir(manual_dir) or not present:
-        raise DataError(_missing_message(dataset, manual_dir, builder))
-      _prepare(builder, manual_dir)
+      where = manual_dir or default
+      present = (readers.cifar10_available(where) if dataset == "cifar10"
+                 else not readers.idx_files_missing(where))
+      if not os.path.isdir(where) or not present:
+        raise DataError(_missing_message(dataset, where, builder))
+      return where
+
+    builder = _prepared(lambda: BUILDERS[dataset](file_format="array_record", **kwargs),
+                        check=raw_files)
   elif dataset in ("image_folder", "array"):
     if not path:
       raise DataError(f"dataset {dataset!r} needs --data_path: the "
@@ -90,8 +135,7 @@ def load(dataset: str, *, split: str = "train", data_dir: str | None = None,
     if dataset == "image_folder":
       return _image_folder(path, split, data_dir, image_size, channels, fit, bad_images,
                            workers)
-    builder = builders.array_file(path, **kwargs)
-    _prepare(builder, None)
+    builder = _prepared(lambda: builders.array_file(path, **kwargs))
   else:
     return _load_catalog(dataset.removeprefix(CATALOG_PREFIX), split, data_dir)
 
