@@ -17,7 +17,7 @@ def ablation_summary(root: str, arm: str, seed: str) -> dict | None:
   evaluations = [r for r in rows if "eval/stacked_modes" in r]
   if arms.stopped_nonfinite(folder):  # the runner stopped it: no summary, no last count
     last = evaluations[-1] if evaluations else {}
-    return {"step": last.get("step"), "modes": None, "kl": None,
+    return {"step": last.get("step"), "modes": None, "kl": None, "kl_channels": None,
             "best": max((r["eval/stacked_modes"] for r in evaluations), default=None),
             "diverged": "NaN (stopped)", "seconds": None}
   if not arms.finished(folder):
@@ -32,6 +32,8 @@ def ablation_summary(root: str, arm: str, seed: str) -> dict | None:
   collapsed = last["eval/stacked_modes"] < best / 2
   return {"step": last["step"], "modes": last["eval/stacked_modes"],
           "kl": last["eval/stacked_kl"], "best": best,
+          # the part of the KL from each channel's class frequencies (records since 2026-12-02)
+          "kl_channels": last.get("eval/stacked_kl_channels"),
           "diverged": "NaN" if nan else ("modes collapsed" if collapsed else "no"),
           "seconds": arms.logged_seconds(folder)}
 
@@ -45,8 +47,8 @@ def _shown(value, spec: str = "") -> str:
 
 
 def ablation_table(root: str, arm_names: list[str], seeds: list[str]) -> str:
-  lines = ["| arm | seed | step | modes | KL | most modes seen | diverged | logged s |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+  lines = ["| arm | seed | step | modes | KL | KL of the channels' marginals | most modes seen "
+           "| diverged | logged s |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
   means = ["| arm | seeds done | modes | KL | diverged | at the bar (1000, KL <= 0.078) |",
            "| --- | --- | --- | --- | --- | --- |"]
   for arm in arm_names:
@@ -57,7 +59,8 @@ def ablation_table(root: str, arm_names: list[str], seeds: list[str]) -> str:
         continue
       done.append(run)
       lines.append(f"| {arm} | {seed} | {_shown(run['step'])} | {_shown(run['modes'])} | "
-                   f"{_shown(run['kl'], '.3f')} | {_shown(run['best'])} | {run['diverged']} | "
+                   f"{_shown(run['kl'], '.3f')} | {_shown(run['kl_channels'], '.3f')} | "
+                   f"{_shown(run['best'])} | {run['diverged']} | "
                    f"{_shown(run['seconds'], '.0f')} |")
     diverged = sum(run["diverged"] != "no" for run in done)
     counted = [r for r in done if r["modes"] is not None]  # a stopped run has no last count

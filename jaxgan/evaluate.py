@@ -259,7 +259,8 @@ class DomainEvaluation:
       return f"domain metrics {scores['domain']}"
     if "stacked_modes" in scores:
       return (f"{scores['stacked_modes']}/1000 stacked modes, KL {scores['stacked_kl']:.3f} "
-              f"({scores['stacked_samples']} samples)")
+              f"({scores['stacked_kl_channels']:.3f} of it the channels' marginals; "
+              f"{scores['stacked_samples']} samples)")
     fd = next(k for k in scores if k.startswith("fd_"))
     text = (f"{fd} {scores[fd]:.3f}, class KL {scores['class_kl']:.4f}, "
             f"{scores['classes_covered']} classes covered")

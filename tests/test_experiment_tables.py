@@ -46,9 +46,9 @@ def test_summary_flags_divergence_and_the_bar(tmp_path):
   with open(stopped + ".log", "w") as f:
     f.write("...\nFATAL NonFiniteError: non-finite d/loss at step 730; ...\n")
   assert r3gan_tables.ablation_summary(root, "c", "0") == {
-      "step": 500, "modes": None, "kl": None, "best": 640, "diverged": "NaN (stopped)",
-      "seconds": None}
-  assert "| c | 0 | 500 | – | – | 640 | NaN (stopped) | – |" in r3gan_tables.ablation_table(
+      "step": 500, "modes": None, "kl": None, "kl_channels": None, "best": 640,
+      "diverged": "NaN (stopped)", "seconds": None}
+  assert "| c | 0 | 500 | – | – | – | 640 | NaN (stopped) | – |" in r3gan_tables.ablation_table(
       root, ["c"], ["0"])
   assert "| c | 1 of 1 | – | – | 1 of 1 | 0 of 1 |" in r3gan_tables.ablation_table(
       root, ["c"], ["0"])
@@ -58,7 +58,14 @@ def test_summary_flags_divergence_and_the_bar(tmp_path):
   text = r3gan_tables.ablation_table(root, ["a", "b"], ["0", "1", "2"])
   assert "| a | 2 of 3 | 1000.0 ± 0.0 | 0.080 ± 0.014 | 0 of 2 | 1 of 2 |" in text
   assert "| b | 2 of 3 | 450.0 ± 212.1 | 2.000 ± 1.414 | 2 of 2 | 0 of 2 |" in text
-  assert "| b | 0 | 1000 | 300 | 3.000 | 700 | modes collapsed | 100 |" in text
+  assert "| b | 0 | 1000 | 300 | 3.000 | – | 700 | modes collapsed | 100 |" in text
+  # The marginals' part of the KL, where the records have it (since 2026-12-02).
+  with open(os.path.join(root, "a_s0", "metrics.jsonl"), "a") as f:
+    f.write(json.dumps({"step": 1500, "eval/stacked_modes": 1000, "eval/stacked_kl": 0.06,
+                        "eval/stacked_kl_channels": 0.025}) + "\n")
+  assert r3gan_tables.ablation_summary(root, "a", "0")["kl_channels"] == 0.025
+  assert "| a | 0 | 1500 | 1000 | 0.060 | 0.025 | 1000 | no | 100 |" in (
+      r3gan_tables.ablation_table(root, ["a"], ["0"]))
 
 
 def test_a_finished_run_without_evaluation_is_named(tmp_path):

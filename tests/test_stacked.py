@@ -37,9 +37,14 @@ def test_mode_count_and_kl_by_hand():
   q = np.array([0.5, 0.25, 0.25])
   assert result["stacked_modes"] == 3 and result["stacked_samples"] == 4
   assert result["stacked_kl"] == pytest.approx(float(np.sum(q * np.log(q * 1000))))
+  # The channels' marginals: R is 1 (1/2), 0, 9; G 2 (1/2), 0, 9; B 3 (1/2), 0, 9, each
+  # 1/2, 1/4, 1/4, so each channel's KL to uniform over 10 is the same number.
+  per_channel = 0.5 * math.log(5) + 2 * 0.25 * math.log(2.5)
+  assert result["stacked_kl_channels"] == pytest.approx(3 * per_channel)
   every = np.array([[m // 100, m // 10 % 10, m % 10] for m in range(1000)])
   np.testing.assert_array_equal(stacked.channels_of(np.arange(1000)), every)
   assert stacked.mode_counts(every) == {"stacked_modes": 1000, "stacked_kl": pytest.approx(0.0),
+                                        "stacked_kl_channels": pytest.approx(0.0),
                                         "stacked_samples": 1000}
   assert stacked.uniform_kl_floor(26_000) == pytest.approx(999 / 52_000)
 
@@ -58,3 +63,24 @@ def test_the_domain_evaluation_labels_each_channel_as_a_grey_image_and_counts_mo
   judge = DomainEvaluation(None, rgb, 20, None, weights)
   np.testing.assert_array_equal(judge.stacked_classes(fake), alone.reshape(20, 3))
   assert judge.score(fake) == stacked.mode_counts(alone.reshape(20, 3))
+
+
+def test_the_kl_splits_into_the_channels_marginals_and_their_dependence():
+  # Every channel uniform but B a copy of R: the marginals carry no KL, and the dependence
+  # is I(R; B) = log 10.
+  rng = np.random.default_rng(0)
+  every = np.array([[m // 100, m // 10 % 10, m % 10] for m in range(1000)])
+  copied = every.copy()
+  copied[:, 2] = copied[:, 0]
+  result = stacked.mode_counts(copied)
+  assert result["stacked_modes"] == 100 and result["stacked_kl_channels"] == pytest.approx(0.0)
+  assert result["stacked_kl"] == pytest.approx(math.log(10))
+  # Independent channels: the KL is the marginals' alone (up to sampling, so draw exactly:
+  # each channel's classes in fixed proportions p, every combination in proportion).
+  p = np.array([4, 2, 1, 1, 1, 1, 1, 1, 1, 1]) / 14
+  weights = (p[every[:, 0]] * p[every[:, 1]] * p[every[:, 2]] * 14 ** 3).round().astype(int)
+  balanced = np.repeat(every, weights, axis=0)
+  result = stacked.mode_counts(rng.permutation(balanced))
+  marginal = float(np.sum(p * np.log(p * 10)))
+  assert result["stacked_kl_channels"] == pytest.approx(3 * marginal)
+  assert result["stacked_kl"] == pytest.approx(3 * marginal)
