@@ -41,6 +41,9 @@ def test_mode_count_and_kl_by_hand():
   # 1/2, 1/4, 1/4, so each channel's KL to uniform over 10 is the same number.
   per_channel = 0.5 * math.log(5) + 2 * 0.25 * math.log(2.5)
   assert result["stacked_kl_channels"] == pytest.approx(3 * per_channel)
+  # Channels that differ: R always 0 (KL log 10), G and B each uniform over 4 classes.
+  uneven = stacked.mode_counts(np.array([[0, 0, 0], [0, 1, 1], [0, 2, 2], [0, 3, 3]]))
+  assert uneven["stacked_kl_channels"] == pytest.approx(math.log(10) + 2 * math.log(2.5))
   every = np.array([[m // 100, m // 10 % 10, m % 10] for m in range(1000)])
   np.testing.assert_array_equal(stacked.channels_of(np.arange(1000)), every)
   assert stacked.mode_counts(every) == {"stacked_modes": 1000, "stacked_kl": pytest.approx(0.0),
