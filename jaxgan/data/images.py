@@ -63,24 +63,23 @@ def _held(builder):
     fcntl.flock(f, fcntl.LOCK_EX)
     try:
       yield
-    finally:
+    finally:  # removed while still held; closing the file releases the lock
       with contextlib.suppress(OSError):
         os.remove(path)
-      fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _prepared(make, manual_dir=None, check=None):
+def _prepared(make, raw_files=None):
   """Returns `make()` prepared, preparing it at most once at a time (`_held`).
 
-  `check(builder)`, run before any lock or file is made, returns the folder of the raw files
-  or raises. A builder made before another process finished preparing does not see the
-  result (its info is read at construction), so it is made again once the lock is held.
+  `raw_files(builder)`, run before any lock or file is made, returns the folder of the raw
+  files or raises (None: the builder needs none). A builder made before another process
+  finished preparing does not see the result (its info is read at construction), so it is
+  made again once the lock is held.
   """
   builder = make()
   if builder.is_prepared():
     return builder
-  if check is not None:
-    manual_dir = check(builder)
+  manual_dir = raw_files(builder) if raw_files else None
   with _held(builder):
     builder = make()
     if not builder.is_prepared():
@@ -127,7 +126,7 @@ def load(dataset: str, *, split: str = "train", data_dir: str | None = None,
       return where
 
     builder = _prepared(lambda: BUILDERS[dataset](file_format="array_record", **kwargs),
-                        check=raw_files)
+                        raw_files)
   elif dataset in ("image_folder", "array"):
     if not path:
       raise DataError(f"dataset {dataset!r} needs --data_path: the "

@@ -11,6 +11,7 @@ KL(mode histogram ‖ uniform over 1000) and the part of it due to each channel'
 import numpy as np
 
 from jaxgan.data.image_data import ImageData
+from jaxgan.metrics.domain import kl
 
 NAMES = {"stacked_fashion_mnist": "fashion_mnist", "stacked_mnist": "mnist"}
 MODES = 1000
@@ -57,8 +58,7 @@ def channels_of(codes) -> np.ndarray:
 
 
 def _kl_to_uniform(q: np.ndarray) -> float:
-  hit = q > 0
-  return float(np.sum(q[hit] * np.log(q[hit] * len(q))))
+  return kl(q, np.full(len(q), 1 / len(q)))
 
 
 def mode_counts(channel_classes: np.ndarray) -> dict:
