@@ -40,13 +40,29 @@ class GInputs(NamedTuple):
 def lengths(synthesise, g_params, z, y, ws_shape, key) -> jax.Array:
   """Returns each sample's path length a (see the module's docstring)."""
   noise_key, g_key = jax.random.split(key)
-  delta = jnp.zeros((z.shape[0], *ws_shape), z.dtype)
-  images = jax.eval_shape(lambda: synthesise(g_params, z, y, delta, g_key))
+  delta_shape = (z.shape[0], *ws_shape)
+  of_delta = lambda d: synthesise(g_params, z, y, d, g_key)
+  images = jax.eval_shape(of_delta, jax.ShapeDtypeStruct(delta_shape, z.dtype))
   height, width = images.shape[1:3]
   pl_noise = jax.random.normal(noise_key, images.shape, images.dtype) / jnp.sqrt(
       height * width).astype(images.dtype)
-  grads = jax.grad(lambda d: jnp.sum(synthesise(g_params, z, y, d, g_key) * pl_noise))(delta)
+  return lengths_along(of_delta, pl_noise, delta_shape)
+
+
+def lengths_along(of_delta: Callable[[jax.Array], jax.Array], pl_noise: jax.Array,
+                  delta_shape: tuple[int, ...]) -> jax.Array:
+  """Returns √(mean over layers of Σ over w of (∂⟨g(w + δ), y⟩/∂δ)²) at δ = 0, per sample:
+  the path lengths of the images `of_delta(δ)` along the direction `pl_noise` (y)."""
+  delta = jnp.zeros(delta_shape, pl_noise.dtype)
+  grads = jax.grad(lambda d: jnp.sum(of_delta(d) * pl_noise))(delta)
   return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
+
+
+def penalty(a: jax.Array, mean: jax.Array, decay: float = 0.01):
+  """Returns (mean((a − ā')²), ā') with ā' = ā + decay · (mean(a) − ā) differentiated, as
+  the official code; ā' is returned without gradient, as the regulariser's next state."""
+  new_mean = mean + decay * (jnp.mean(a) - mean)
+  return jnp.mean(jnp.square(a - new_mean)), jax.lax.stop_gradient(new_mean)
 
 
 def path_length(weight: schedules.Hyper = 2.0, every: int = 4, decay: float = 0.01,
@@ -61,8 +77,7 @@ def path_length(weight: schedules.Hyper = 2.0, every: int = 4, decay: float = 0.
     n = max(1, g.labels.shape[0] // batch_shrink)
     z_key, key = jax.random.split(g.key)
     a = lengths(g.synthesise, g.g_params, g.z_of(z_key, n), g.labels[:n], g.ws_shape, key)
-    new_mean = mean + decay * (jnp.mean(a) - mean)  # differentiated, as the official code
-    return jnp.mean(jnp.square(a - new_mean)), jax.lax.stop_gradient(new_mean)
+    return penalty(a, mean, decay)
 
   every_step = regularisers.Regulariser(NAME, cost, weight,
                                         init=lambda: jnp.zeros((), jnp.float32))

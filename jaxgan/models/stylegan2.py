@@ -20,9 +20,10 @@ Generator = mapping network + synthesis network:
   (x · s) ⊛ W · d with d = 1 / √(Σ_{k,i} (W s)² + 1e-8), equal to convolving each sample with
   its own kernel (`modulated_conv`; the test holds it to the per-sample form).
 
-Discriminator (residual): a 1×1 "fromRGB" at the image's resolution, blocks of two 3×3
-convolutions (the second a filtered stride-2 downsampling) with a 1×1 downsampling skip, the
-sum scaled by √½, down to 4×4; then the minibatch standard deviation (one feature over groups
+Discriminator: a 1×1 "fromRGB" at the image's resolution, blocks of two 3×3 convolutions
+(the second a filtered stride-2 downsampling) down to 4×4, each with a 1×1 downsampling skip
+and the sum scaled by √½ (`architecture="resnet"`, the default) or without (`"orig"`, ADA's
+CIFAR-10 D); then the minibatch standard deviation (one feature over groups
 of 4), a 3×3 convolution, a dense layer and the output: a logit, or, conditional, the
 projection of D's feature onto an embedding of the label made by its own mapping network,
 divided by √dim.
@@ -33,8 +34,19 @@ Randomness: the noise inputs and style mixing draw from the "noise" stream, whic
 and sampling must provide (`jaxgan.players` passes a key from the step's or the sampler's);
 applying G without it raises, so that noise is never silently off.
 
-Resampling convolutions are written as filter-then-convolve (downsampling) and
-upsample-then-convolve (upsampling): the official kernels' order differs only at the borders.
+Resampling convolutions compute the official functions exactly, borders included:
+downsampling filters (zero-padded by 2) and then convolves with stride 2; upsampling is a
+stride-2 transposed convolution (no padding, so the (2H + 1)² result keeps every term) and
+then the [1, 3, 3, 1] filter with one pixel of zeros a side, as NVIDIA's `conv2d_resample`
+does. The upsampling layers' kernels are applied as a true convolution (flipped), the other
+layers' as a correlation, as the official code applies them, so official weights load as they
+are (`jaxgan.convert.stylegan2`). Filtering first and convolving "same" after, as jaxgan did
+before, differs at each layer's outer ring, and the difference spreads inward layer by layer:
+at 32 px it changed every pixel (BUILD_NOTES, "StyleGAN2 against the official code").
+
+Noise inputs (`noise_mode`): "random" draws fresh noise from the "noise" stream (training
+always does); "const" uses each layer's fixed noise image, kept in the "buffers" collection
+(drawn at initialisation, or an official network's `noise_const`); "none" adds none.
 """
 
 import math
@@ -109,9 +121,14 @@ def modulated_conv(x: jax.Array, w: jax.Array, styles: jax.Array, demodulate: bo
   divided by that kernel's norm over (k, k, i) if `demodulate`: (B, H, W, O)."""
   y = conv2d(x * styles[:, None, None, :].astype(x.dtype), w)
   if demodulate:
-    norms = jnp.einsum("bi,io->bo", jnp.square(styles), jnp.sum(jnp.square(w), axis=(0, 1)))
-    y = y * jax.lax.rsqrt(norms + eps)[:, None, None, :].astype(y.dtype)
+    y = y * demodulation(w, styles, eps).astype(y.dtype)
   return y
+
+
+def demodulation(w: jax.Array, styles: jax.Array, eps: float = 1e-8) -> jax.Array:
+  """Returns 1 / ‖w · styles[b]‖ over (k, k, i) for each sample and output: (B, 1, 1, O)."""
+  norms = jnp.einsum("bi,io->bo", jnp.square(styles), jnp.sum(jnp.square(w), axis=(0, 1)))
+  return jax.lax.rsqrt(norms + eps)[:, None, None, :]
 
 
 def _noise_key(module: nn.Module) -> jax.Array | None:
@@ -123,27 +140,52 @@ def _noise_key(module: nn.Module) -> jax.Array | None:
   return module.make_rng("noise")
 
 
+NOISE_MODES = ("random", "const", "none")
+
+
+def up_conv(x: jax.Array, w: jax.Array) -> jax.Array:
+  """x (B, H, W, I) upsampled 2x and convolved with the k×k kernel w, as the official layer:
+  a stride-2 transposed convolution of x by w (a true convolution of the zero-interleaved x,
+  kept whole: (2H + k − 2)²), then the [1, 3, 3, 1] filter with gain 4 and `(k − 1) // 2`
+  zeros a side, giving (B, 2H, 2W, O)."""
+  k = w.shape[0]
+  y = jax.lax.conv_general_dilated(
+      x, jnp.flip(w, (0, 1)).astype(x.dtype), (1, 1), [(k - 1, k - 1)] * 2,
+      lhs_dilation=(2, 2), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  return resample.blur(y, pad=(k - 1) // 2) * 4.0
+
+
 class SynthesisLayer(nn.Module):
-  """Modulated 3×3 convolution (upsampling first if `up`), noise, bias, activation."""
+  """Modulated 3×3 convolution (upsampling 2× if `up`), noise, bias, activation."""
   features: int
+  resolution: int
   up: bool = False
   use_noise: bool = True
+  noise_mode: str = "random"
   clamp: float | None = None
 
   @nn.compact
   def __call__(self, x, w):
     width = x.shape[-1]
     styles = equalized.Dense(width, bias_init=1.0, name="affine")(w)
+    kernel = equalized.weight(self, "kernel", (3, 3, width, self.features))
     if self.up:
-      x = resample.upsample(x)
-    y = modulated_conv(x, equalized.weight(self, "kernel", (3, 3, width, self.features)),
-                       styles)
+      y = up_conv(x * styles[:, None, None, :].astype(x.dtype), kernel)
+      y = y * demodulation(kernel, styles).astype(y.dtype)
+    else:
+      y = modulated_conv(x, kernel, styles)
     if self.use_noise:
       strength = self.param("noise_strength", nn.initializers.zeros, ())
-      key = _noise_key(self)
-      if key is not None:
-        noise = jax.random.normal(key, (*y.shape[:3], 1), y.dtype)
-        y = y + noise * strength.astype(y.dtype)
+      const = self.variable(
+          "buffers", "noise_const",
+          lambda: jax.random.normal(self.make_rng("params"), (self.resolution,) * 2))
+      if self.noise_mode == "const":
+        y = y + (const.value[None, :, :, None] * strength).astype(y.dtype)
+      elif self.noise_mode == "random":
+        key = _noise_key(self)
+        if key is not None:
+          noise = jax.random.normal(key, (*y.shape[:3], 1), y.dtype)
+          y = y + noise * strength.astype(y.dtype)
     return _clip(equalized.lrelu(y + equalized.bias(self, "bias", self.features).astype(
         y.dtype)), self.clamp)
 
@@ -197,6 +239,7 @@ class StyleGAN2Generator(nn.Module):
   truncation_psi: float = 1.0  # applied when not training
   w_avg_beta: float = 0.995
   use_noise: bool = True
+  noise_mode: str = "random"  # at sampling: "const" or "none" (`NOISE_MODES`)
   bf16_resolutions: int = 0  # mixed precision: the blocks of this many top resolutions
 
   @property
@@ -213,6 +256,11 @@ class StyleGAN2Generator(nn.Module):
     `mix_layers` (indices of the num_ws per-layer latents, `style_layers`) take the w of
     mix_z, truncated as z's is, and the others z's."""
     layers.check_conditioning(self.num_classes, self.conditioning, ("concat",))
+    if self.noise_mode not in NOISE_MODES:
+      raise ValueError(f"noise_mode {self.noise_mode!r}: give one of {NOISE_MODES}")
+    if train and self.noise_mode != "random" and not self.is_initializing():
+      raise ValueError(f"noise_mode {self.noise_mode!r} is for sampling; training draws "
+                       f"random noise")
     resolutions = block_resolutions(self.resolution)
     mapping = MappingNetwork(self.w_dim, self.mapping_layers, self.num_classes,
                              name="mapping")
@@ -248,10 +296,12 @@ class StyleGAN2Generator(nn.Module):
       x = x.astype(block_dtype(res, self.resolution, self.bf16_resolutions))
       with_up = res > 4
       if with_up:
-        x = SynthesisLayer(widths[res], up=True, use_noise=self.use_noise, clamp=clamp,
+        x = SynthesisLayer(widths[res], res, up=True, use_noise=self.use_noise,
+                           noise_mode=self.noise_mode, clamp=clamp,
                            name=f"b{res}_conv0")(x, ws[:, index])
         index += 1
-      x = SynthesisLayer(widths[res], use_noise=self.use_noise, clamp=clamp,
+      x = SynthesisLayer(widths[res], res, use_noise=self.use_noise,
+                         noise_mode=self.noise_mode, clamp=clamp,
                          name=f"b{res}_conv1")(x, ws[:, index])
       index += 1
       rgb = ToRGB(self.channels, clamp=clamp, name=f"b{res}_torgb")(x, ws[:, index])
@@ -318,6 +368,9 @@ def minibatch_stddev(x: jax.Array, group_size: int = 4, num_channels: int = 1) -
                                                                    num_channels))], axis=-1)
 
 
+D_ARCHITECTURES = ("resnet", "orig")
+
+
 class StyleGAN2Discriminator(nn.Module):
   """images (B, R, R, C) [, labels (B,)] → logits (B,)."""
   resolution: int
@@ -329,11 +382,17 @@ class StyleGAN2Discriminator(nn.Module):
   mbstd_group: int = 4
   mbstd_channels: int = 1
   bf16_resolutions: int = 0  # mixed precision: the blocks of this many top resolutions
+  architecture: str = "resnet"  # or "orig": no 1×1 skips (ADA's CIFAR-10 configuration)
 
   @nn.compact
   def __call__(self, x, y=None, train: bool = True):
     del train
     layers.check_conditioning(self.num_classes, self.conditioning, ("projection",))
+    if self.architecture not in D_ARCHITECTURES:
+      raise ValueError(f"StyleGAN2's D architecture {self.architecture!r}: give one of "
+                       f"{D_ARCHITECTURES}")
+    residual = self.architecture == "resnet"
+    gain = math.sqrt(0.5) if residual else 1.0
     resolutions = block_resolutions(self.resolution)[::-1]  # R, …, 8, 4
     width = lambda r: channels_at(r, self.channel_base, self.channel_max)
     clamp = CONV_CLAMP if self.bf16_resolutions else None
@@ -343,12 +402,12 @@ class StyleGAN2Discriminator(nn.Module):
               name=f"b{self.resolution}_fromrgb")(x.astype(dtype(self.resolution)))
     for res in resolutions[:-1]:
       x = x.astype(dtype(res))
-      skip = DConv(width(res // 2), 1, down=True, use_bias=False, activate=False,
-                   gain=math.sqrt(0.5), name=f"b{res}_skip")(x)
       h = DConv(width(res), clamp=clamp, name=f"b{res}_conv0")(x)
-      h = DConv(width(res // 2), down=True, gain=math.sqrt(0.5), clamp=clamp,
-                name=f"b{res}_conv1")(h)
-      x = skip + h
+      h = DConv(width(res // 2), down=True, gain=gain, clamp=clamp, name=f"b{res}_conv1")(h)
+      if residual:
+        h = h + DConv(width(res // 2), 1, down=True, use_bias=False, activate=False,
+                      gain=gain, name=f"b{res}_skip")(x)
+      x = h
     x = x.astype(out_dtype)  # the 4×4 epilogue in the input's precision
     c4 = width(4)
     x = minibatch_stddev(x, self.mbstd_group, self.mbstd_channels)

@@ -1,0 +1,184 @@
+"""Reads a network pickle of NVIDIA's StyleGAN2-ADA code (or R3GAN's, which keeps its format)
+as data, without running any of its code and without PyTorch.
+
+Such a file is `pickle.dump` of a dict: `G`, `D`, `G_ema`, `augment_pipe` (ADA's, or None)
+and `training_set_kwargs`. Each network is a "persistent class" instance, pickled as
+`torch_utils.persistence._reconstruct_persistent_obj(meta)`, where `meta` carries the Python
+source of the module that defined the class (which the official loader executes), the class
+name, and the instance's state: its `_init_kwargs` (the constructor's arguments),
+`_parameters`, `_buffers` and `_modules`. Tensors are `torch._utils._rebuild_tensor_v2` of a
+storage pickled as `torch.storage._load_from_bytes(bytes)`, the bytes a `torch.save` of the
+storage alone.
+
+`read(path)` uses an unpickler that admits only the globals those need. The persistence hook
+is read as a `Persistent` record (class name, state); the source it carries is kept as a
+string and never executed. Tensors become numpy arrays, parsed from the bytes here. Any other
+global stops the read with its name. `state_dict(obj)` flattens a record's parameters and
+buffers to the names `torch.nn.Module.state_dict()` gives.
+"""
+
+import collections
+import dataclasses
+import io
+import pickle
+import struct
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from jaxgan.convert.state_dict import ConvertError
+
+_STORAGES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
+             "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
+             "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_}
+
+
+@dataclasses.dataclass
+class Persistent:
+  """A persistent-class object read as data: its class and its pickled state."""
+  class_name: str
+  module_src: str
+  state: dict
+
+  @property
+  def init_kwargs(self) -> dict:
+    return dict(self.state.get("_init_kwargs") or {})
+
+  def child(self, name: str) -> "Persistent":
+    return self.state["_modules"][name]
+
+
+class _Storage:
+  def __init__(self, name: str):
+    if name not in _STORAGES:
+      raise ConvertError(f"tensor storage {name} is not supported")
+    self.dtype = np.dtype(_STORAGES[name])
+
+
+def _tensor(storage, offset, size, stride, *unused):
+  """The numpy array a torch tensor (storage, offset, size, stride) describes."""
+  del unused  # requires_grad, backward hooks, metadata
+  if not size:
+    return np.array(storage[offset], storage.dtype)
+  strides = tuple(s * storage.dtype.itemsize for s in stride)
+  return np.lib.stride_tricks.as_strided(storage[offset:], tuple(size), strides).copy()
+
+
+def _parameter(data, *unused):
+  del unused  # requires_grad, backward hooks[, state]
+  return data
+
+
+def _numpy_scalar(dtype, raw=None):
+  return np.frombuffer(raw, dtype)[0] if raw is not None else np.zeros((), dtype)[()]
+
+
+class _EasyDict(dict):
+  """dnnlib's EasyDict, read as the plain dict it is."""
+
+
+def _reconstruct(meta: dict) -> Persistent:
+  if meta.get("type") != "class":
+    raise ConvertError(f"a persistent object of type {meta.get('type')!r}; only classes are "
+                       f"read")
+  return Persistent(str(meta["class_name"]), str(meta.get("module_src", "")),
+                    dict(meta.get("state") or {}))
+
+
+_ALLOWED = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): _tensor,
+    ("torch._utils", "_rebuild_parameter"): _parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): _parameter,
+    ("torch.storage", "_load_from_bytes"): lambda raw: _storage_from_bytes(raw),
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct,
+    ("dnnlib.util", "EasyDict"): _EasyDict,
+    ("numpy", "dtype"): np.dtype,
+    ("numpy.core.multiarray", "scalar"): _numpy_scalar,
+    ("numpy._core.multiarray", "scalar"): _numpy_scalar,
+}
+
+
+class _Unpickler(pickle.Unpickler):
+  """Admits only `_ALLOWED`'s globals (and storages, through `load_storage`)."""
+
+  def __init__(self, file, load_storage=None):
+    super().__init__(file)
+    self.load_storage = load_storage
+
+  def find_class(self, module, name):
+    if (module, name) in _ALLOWED:
+      return _ALLOWED[(module, name)]
+    if module == "torch" and name in _STORAGES:
+      return _Storage(name)
+    raise ConvertError(f"the file asks for {module}.{name}, which a network pickle of "
+                       f"tensors and settings does not need; refusing to load it (nothing "
+                       f"in it was run)")
+
+  def persistent_load(self, pid):
+    # ('storage', storage type, key, location, numel[, view metadata])
+    if self.load_storage is None or not (isinstance(pid, tuple) and pid[0] == "storage"):
+      raise ConvertError(f"unexpected persistent id {pid!r}")
+    return self.load_storage(pid[1], str(pid[2]), int(pid[4]))
+
+
+def _storage_from_bytes(raw: bytes) -> np.ndarray:
+  """A storage that torch.save wrote alone (legacy stream or zip archive), as a flat array."""
+  if raw[:4] == b"PK\x03\x04":
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+      pkl = next(n for n in archive.namelist() if n.endswith("data.pkl"))
+      prefix = pkl[:-len("data.pkl")]
+      load = lambda kind, key, numel: np.frombuffer(
+          archive.read(f"{prefix}data/{key}"), kind.dtype, count=numel)
+      return _Unpickler(io.BytesIO(archive.read(pkl)), load).load()
+  f = io.BytesIO(raw)
+  for _ in range(3):  # magic number, protocol version, system info
+    pickle.load(f)
+  kinds = {}
+
+  def load(kind, key, numel):
+    kinds[key] = kind
+    return key
+
+  key = _Unpickler(f, load).load()
+  keys = pickle.load(f)
+  if keys != [key]:
+    raise ConvertError(f"a stored tensor's bytes hold storages {keys}, not one")
+  (numel,) = struct.unpack("<q", f.read(8))
+  dtype = kinds[key].dtype
+  return np.frombuffer(f.read(numel * dtype.itemsize), dtype, count=numel)
+
+
+def read(path: str) -> dict[str, Any]:
+  """Returns the pickle's top-level dict, networks as `Persistent` records."""
+  try:
+    with open(path, "rb") as f:
+      data = _Unpickler(f).load()
+  except ConvertError:
+    raise
+  except (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile, StopIteration,
+          ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+    raise ConvertError(f"{path} could not be read as a network pickle: "
+                       f"{type(e).__name__}: {e}") from e
+  if not isinstance(data, dict) or not isinstance(data.get("G_ema", data.get("G")), Persistent):
+    kind = type(data).__name__ if not isinstance(data, dict) else f"dict of {sorted(data)}"
+    raise ConvertError(f"{path} is a pickle of a {kind}, not a network pickle with G, D and "
+                       f"G_ema")
+  return data
+
+
+def state_dict(obj: Persistent, prefix: str = "") -> dict[str, np.ndarray]:
+  """Returns the record's parameters and buffers, and its children's, by their dotted names
+  (as `torch.nn.Module.state_dict()` names them; None entries left out)."""
+  out = {}
+  for group in ("_parameters", "_buffers"):
+    for name, value in (obj.state.get(group) or {}).items():
+      if value is not None:
+        out[prefix + name] = np.asarray(value)
+  for name, child in (obj.state.get("_modules") or {}).items():
+    if isinstance(child, Persistent):
+      out.update(state_dict(child, f"{prefix}{name}."))
+    elif child is not None:
+      raise ConvertError(f"{prefix}{name} is a {type(child).__name__}, not a network module")
+  return out
