@@ -8,7 +8,12 @@ run saved, draws `--num` images from its EMA generator in batches of `--batch` a
 them as PNGs `000000.png, …` in the folder `--out`, or as one `.npz` holding `images` (N, H,
 W, C) uint8 (and `labels` for a conditional generator). The same seed and batch give the
 same images. A conditional generator draws class `--class`, or classes 0, 1, …, K−1 in turn.
-`--truncation` ψ < 1 pulls each w toward the tracked mean w̄ (StyleGAN2 players only). The
+`--truncation` ψ < 1 pulls each w toward the tracked mean w̄ (StyleGAN2 players only).
+`--latents=Z.npy` draws the given z (N, latent_dim) instead, one image each, as the official
+generate.py draws given seeds; `--noise_mode=const|none` sets StyleGAN2's noise inputs to
+each layer's fixed noise image (a converted network's own) or to none; `--noema` draws the
+raw G. A run converted from an official pickle (`experiments.convert`) samples without its
+training images at hand. The
 output is written beside its final name and moved there at the end, so a stopped export
 leaves no partial result; an existing output is refused unless `--overwrite`. Nothing in the
 workdir changes.
@@ -45,12 +50,30 @@ flags.DEFINE_integer("class", None, "The class of every image (conditional gener
 flags.DEFINE_integer("seed", 0, "Seed of the samples.")
 flags.DEFINE_integer("batch", 64, "Images per generator call.", lower_bound=1)
 flags.DEFINE_bool("overwrite", False, "Replace an existing output.")
+flags.DEFINE_string("latents", None, "A .npy file of z, shape (N, latent_dim): draw these N "
+                    "images instead of --num from --seed.")
+flags.DEFINE_enum("noise_mode", "random", ["random", "const", "none"],
+                  "StyleGAN2's noise inputs: drawn afresh (random), each layer's fixed noise "
+                  "image (const; a converted network's own), or none.")
+flags.DEFINE_bool("ema", True, "Draw from the EMA of G; --noema draws the raw G.")
 flags.DEFINE_string("mix_layers", None, "Style mixing: the layers each cell takes from its "
                     "column's latent (say 0-3); 'list' prints the layers.")
 flags.DEFINE_integer("mix_cols", None, "Style mixing: column sources (default: --num).",
                      lower_bound=1)
 flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
+
+
+def _read_latents(path: str):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  try:
+    latents = np.load(path, allow_pickle=False)
+  except (OSError, ValueError) as e:
+    raise ValueError(f"--latents={path}: not a readable .npy array ({e})") from e
+  if latents.ndim != 2 or not np.issubdtype(latents.dtype, np.floating):
+    raise ValueError(f"--latents={path} holds a {latents.dtype} array of shape "
+                     f"{latents.shape}; give float z of shape (N, latent_dim)")
+  return latents
 
 
 def main(argv):
@@ -69,9 +92,10 @@ def main(argv):
     for i, name in enumerate(names):
       print(f"{i}\t{name}")
     return
-  for name in ("num", "out"):
-    if FLAGS[name].value is None:
-      raise app.UsageError(f"--{name} is required")
+  if FLAGS.out is None:
+    raise app.UsageError("--out is required")
+  if FLAGS.num is None and (FLAGS.latents is None or FLAGS.mix_layers is not None):
+    raise app.UsageError("--num is required")
   common = dict(step=FLAGS.step, truncation=FLAGS.truncation, label=FLAGS["class"].value,
                 seed=FLAGS.seed, batch=FLAGS.batch, overwrite=FLAGS.overwrite)
   try:
@@ -83,8 +107,12 @@ def main(argv):
     else:
       if FLAGS.mix_cols is not None:
         raise ValueError("--mix_cols is for style mixing: give --mix_layers too")
-      path = export(FLAGS.workdir, FLAGS.num, FLAGS.out, progress=progress, **common)
-      what = f"{FLAGS.num} images"
+      latents = None
+      if FLAGS.latents is not None:
+        latents = _read_latents(FLAGS.latents)
+      path = export(FLAGS.workdir, FLAGS.num, FLAGS.out, progress=progress, latents=latents,
+                    noise_mode=FLAGS.noise_mode, use_ema=FLAGS.ema, **common)
+      what = f"{FLAGS.num or len(latents)} images"
   except ValueError as e:  # a bad request, or no run there (WorkdirError is one)
     raise app.UsageError(str(e)) from e
   print(f"{what} of {path} written to {os.path.abspath(FLAGS.out)}")

@@ -17,7 +17,7 @@ from jaxgan import ada, augment, losses, optim, penalties, players as players_li
 from jaxgan.data import catalog, folder, mixtures, pipeline
 from jaxgan.errors import ConfigError
 from jaxgan.games.joint import RULES as JOINT_RULES
-from jaxgan.models import layers, registry
+from jaxgan.models import layers, registry, stylegan2
 from jaxgan.models.mlp import ACTIVATIONS
 from jaxgan.options import check, option
 
@@ -126,6 +126,18 @@ class Players:
   mbstd_group: int = option(4, "stylegan2: samples per group of D's minibatch standard "
                             "deviation (the batch on each device must divide by it).",
                             at_least=1)
+  mbstd_channels: int = option(1, "stylegan2: features D's minibatch standard deviation "
+                               "appends (its channels split into this many groups).",
+                               at_least=1)
+  w_dim: int = option(512, "stylegan2: dimension of the intermediate latent w.", at_least=1)
+  d_architecture: str = option("resnet", "stylegan2: D's blocks with 1x1 residual skips "
+                               "(resnet), or without (orig: ADA's CIFAR-10 D).",
+                               choices=lambda: stylegan2.D_ARCHITECTURES)
+  conv_clamp: float = option(0.0, "stylegan2: clip every convolution's output to +- this "
+                             "in any precision, as the official code does with its conv_clamp; "
+                             "0 = only the bfloat16 blocks, at 256.", at_least=0)
+  d_mapping_layers: int = option(8, "stylegan2: dense layers of a conditional D's label "
+                                 "mapping.", at_least=1)
   bf16_resolutions: int = option(0, "stylegan2: mixed precision, the blocks of this many "
                                  "highest resolutions (none below 8 px) in bfloat16, every "
                                  "layer clipped to +-256 (the paper's 4); 0 = float32.",
@@ -144,7 +156,10 @@ class Players:
     """Returns `build_players`' `style`: the stylegan2 players' sizes."""
     return dict(channel_base=self.channel_base, channel_max=self.channel_max,
                 mapping_layers=self.mapping_layers, mixing_prob=self.style_mixing,
-                mbstd_group=self.mbstd_group, bf16_resolutions=self.bf16_resolutions)
+                mbstd_group=self.mbstd_group, mbstd_channels=self.mbstd_channels,
+                bf16_resolutions=self.bf16_resolutions, conv_clamp=self.conv_clamp,
+                w_dim=self.w_dim,
+                architecture=self.d_architecture, d_mapping_layers=self.d_mapping_layers)
 
   @property
   def conditional(self) -> bool:

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from jaxgan.models import stylegan2
 from jaxgan.models.stylegan2 import layer_mask, style_layers
 from jaxgan.players import as_player
 from jaxgan.runs import restore_run
@@ -35,11 +36,19 @@ def labels_for(num: int, num_classes: int, label: int | None) -> np.ndarray | No
       np.int32)
 
 
-def _generator(run, workdir: str, truncation: float):
-  """The run's generator, truncated to ψ = `truncation` (refused where G has no truncation)."""
+def _generator(run, workdir: str, truncation: float, noise_mode: str = "random"):
+  """The run's generator, truncated to ψ = `truncation` (refused where G has no truncation),
+  its noise inputs drawn as `noise_mode` says (StyleGAN2: random, const or none)."""
   if run.config.data.is_mixture:
     raise ValueError(f"the run in {workdir} generates 2D points, not images")
   generator = run.generator
+  if noise_mode != "random":
+    if not hasattr(generator, "noise_mode"):
+      raise ValueError(f"--noise_mode={noise_mode}: model={run.config.players.model!r} has no "
+                       f"noise inputs (stylegan2 has)")
+    if noise_mode not in stylegan2.NOISE_MODES:
+      raise ValueError(f"--noise_mode={noise_mode}: give one of {stylegan2.NOISE_MODES}")
+    generator = generator.clone(noise_mode=noise_mode)
   if truncation != 1.0:
     if not hasattr(generator, "truncation_psi"):
       raise ValueError(f"--truncation={truncation}: model={run.config.players.model!r} has no "
@@ -58,20 +67,33 @@ def _styled(run, generator):
 
 def style_layer_names(workdir: str, step: int | None = None) -> list[str]:
   """What each per-layer latent of the run's generator drives (`stylegan2.style_layers`)."""
-  run = restore_run(workdir, step)
+  run = restore_run(workdir, step, with_data=False)
   return style_layers(_styled(run, run.generator).resolution)
 
 
-def export(workdir: str, num: int, out: str, *, step: int | None = None,
+def export(workdir: str, num: int | None, out: str, *, step: int | None = None,
            truncation: float = 1.0, label: int | None = None, seed: int = 0, batch: int = 64,
-           overwrite: bool = False, progress=None) -> str:
-  """Writes `num` samples of the run's EMA generator to `out`; returns the checkpoint used."""
+           overwrite: bool = False, progress=None, latents: np.ndarray | None = None,
+           noise_mode: str = "random", use_ema: bool = True) -> str:
+  """Writes `num` samples of the run's EMA generator (raw G if not `use_ema`) to `out`;
+  returns the checkpoint used. `latents` (N, latent_dim) are the z to draw (N images; `num`
+  None or N), as the official `generate.py` draws given seeds' z."""
   out = os.path.abspath(out)
   to_npz = out.endswith(".npz")
+  if latents is not None:
+    latents = np.asarray(latents)
+    if num is not None and num != len(latents):
+      raise ValueError(f"--num={num} but the latents file holds {len(latents)} latents")
+    num = len(latents)
+  if not num:
+    raise ValueError("give --num (how many images) or --latents")
   if os.path.exists(out) and not overwrite and (to_npz or os.listdir(out)):
     raise ValueError(f"--out={out} exists; give --overwrite to replace it")
-  run = restore_run(workdir, step)
-  generator = _generator(run, workdir, truncation)
+  run = restore_run(workdir, step, with_data=False)
+  generator = _generator(run, workdir, truncation, noise_mode)
+  if latents is not None and latents.shape[1:] != (generator.latent_dim,):
+    raise ValueError(f"the latents file holds an array of shape {latents.shape}; this run's "
+                     f"generator takes (N, {generator.latent_dim})")
   labels = labels_for(num, getattr(generator, "num_classes", 0), label)  # G's, not the data's
   sample, key = make_sample_fn(generator), jax.random.key(seed)
   parent = os.path.dirname(out) or "."
@@ -82,7 +104,10 @@ def export(workdir: str, num: int, out: str, *, step: int | None = None,
     for i, start in enumerate(range(0, num, batch)):
       n = min(batch, num - start)
       batch_labels = None if labels is None else np.resize(labels[start:start + n], batch)
-      images = to_uint8(sample(run.state, jax.random.fold_in(key, i), batch, batch_labels))[:n]
+      z = None if latents is None else np.resize(latents[start:start + n],
+                                                 (batch, latents.shape[1]))
+      images = to_uint8(sample(run.state, jax.random.fold_in(key, i), batch, batch_labels,
+                               use_ema=use_ema, z=z))[:n]
       if to_npz:
         chunks.append(images)
       else:
@@ -144,7 +169,7 @@ def export_style_mix(workdir: str, rows: int, cols: int, layers, out: str, *,
     raise ValueError(f"--out={out} exists; give --overwrite to replace it")
   if rows < 1 or cols < 1:
     raise ValueError(f"a style-mixing figure needs >= 1 row and column; got {rows} x {cols}")
-  run = restore_run(workdir, step)
+  run = restore_run(workdir, step, with_data=False)
   generator = _styled(run, _generator(run, workdir, truncation))
   layers = tuple(int(i) for i in layers)
   layer_mask(layers, generator.num_ws)  # names a bad index before anything compiles

@@ -11,25 +11,31 @@ from jaxgan.state import GANState, as_key
 
 
 def make_sample_fn(generator):
-  """Returns `sample(state, rng, n, labels=None, use_ema=True)` giving n generated samples.
+  """Returns `sample(state, rng, n, labels=None, use_ema=True, z=None)` giving n samples.
 
   Samples come from the EMA of the generator's parameters unless `use_ema` is False,
   with the generator in inference mode (running statistics, no mutation). `rng` is a
   PRNG key or an int seed; the generation itself is one compiled program per (n, use_ema).
   `generator` is a flax.linen or flax.nnx module (or a `jaxgan.players` player).
   A conditional generator needs `labels`: n class indices (or one int for all n samples).
+  `z` (n, latent_dim), when given, is the latents to draw from instead of drawing them.
   """
   player = as_player(generator)
   num_classes = player.num_classes
 
   @functools.partial(jax.jit, static_argnames=("n", "use_ema"))
-  def generate(state: GANState, key, labels, n: int, use_ema: bool) -> jax.Array:
+  def generate(state: GANState, key, labels, z, n: int, use_ema: bool) -> jax.Array:
     params = state.g_ema if use_ema else state.g_params
-    z = jax.random.normal(key, (n, player.latent_dim))
+    if z is None:
+      z = jax.random.normal(key, (n, player.latent_dim))
     return player.apply(params, state.g_state, z, labels, False,
                         rng=jax.random.fold_in(key, 5))[0]
 
-  def sample(state: GANState, rng, n: int, labels=None, use_ema: bool = True) -> jax.Array:
+  def sample(state: GANState, rng, n: int, labels=None, use_ema: bool = True,
+             z=None) -> jax.Array:
+    if z is not None and tuple(np.shape(z)) != (n, player.latent_dim):
+      raise ValueError(f"latents of shape {tuple(np.shape(z))}; this generator draws from "
+                       f"({n}, {player.latent_dim})")
     if num_classes:
       if labels is None:
         raise ValueError(f"the generator is conditional ({num_classes} classes): "
@@ -42,6 +48,7 @@ def make_sample_fn(generator):
       labels = jnp.broadcast_to(jnp.asarray(labels, jnp.int32), (n,))
     elif labels is not None:
       raise ValueError("labels= given, but the generator is not conditional")
-    return generate(state, as_key(rng), labels, n, use_ema)
+    z = None if z is None else jnp.asarray(z, jnp.float32)
+    return generate(state, as_key(rng), labels, z, n, use_ema)
 
   return sample

@@ -69,8 +69,10 @@ def config_differences(saved: dict[str, Any], config: Config) -> list[str]:
   now = config.to_dict()
   if "d_features" not in saved and saved.get("model") == "mlp":
     saved = {**saved, "d_norm": "none"}  # saved before d_norm applied to MLPs: it had none
-  # A field added to Config after the run was saved counts as its default there.
-  saved = {**Config().to_dict(), **saved}
+  # A field added to Config after the run was saved counts as its default there; what else
+  # the record holds (a converted network's origin and image shape) is not a setting.
+  defaults = Config().to_dict()
+  saved = {**defaults, **{k: v for k, v in saved.items() if k in defaults}}
   saved["d_norm"], now["d_norm"] = (resolve_d_norm(c["d_norm"], c["model"])
                                     for c in (saved, now))
   changeable = set(CHANGEABLE_ON_RESUME)

@@ -219,8 +219,9 @@ def test_parameter_counts_equal_the_official_ones_for_ffhq_1024_config_f():
 @pytest.mark.parametrize("name, shape, classes, g_count, d_count", [
     # ADA's paper256 configuration (FFHQ / image folders at 256 px).
     ("ffhq256_stylegan2_ada", (256, 256, 3), 0, 24_767_458, 24_001_089),
-    # ADA's CIFAR-10 configuration (conditional, a 2-layer mapping in G).
-    ("cifar10_stylegan2_ada", (32, 32, 3), 10, 20_215_315, 23_876_096),
+    # ADA's CIFAR-10 configuration (conditional, a 2-layer mapping in G, D without residual
+    # skips); both counts are what stylegan2-ada-pytorch's own networks give at d72cc7d.
+    ("cifar10_stylegan2_ada", (32, 32, 3), 10, 20_215_315, 23_089_664),
     # Ours, sized for the 2-core CPU (32 px grey, 10 classes, unconditional).
     ("fashion_mnist_stylegan2_ada", (32, 32, 1), 0, 837_867, 288_929),
 ])

@@ -61,8 +61,9 @@ def build_players(model: str, data_shape: tuple[int, ...], *, num_classes: int =
       initialised by `create_state`'s key.
     stages: r3gan's `widths` (G's, from the basis up; D takes them reversed; empty: the
       resolution's `R3GAN_WIDTHS`), `blocks` per stage, `expansion` and `group_size`.
-    style: stylegan2's `channel_base`, `channel_max`, `mapping_layers`, `mixing_prob` and
-      `mbstd_group` (empty: the official defaults, `jaxgan.models.stylegan2`).
+    style: stylegan2's `channel_base`, `channel_max`, `mapping_layers`, `mixing_prob`,
+      `w_dim`, `mbstd_group`, `mbstd_channels`, D's `architecture` and `d_mapping_layers`
+      (empty: the official defaults, `jaxgan.models.stylegan2`).
 
   Raises:
     ValueError naming the mismatch (a model at the wrong resolution, conditioning
@@ -169,11 +170,14 @@ def _r3gan(resolution, channels, latent_dim, g_cond, d_cond, stages):
 
 def _stylegan2(resolution, channels, latent_dim, g_cond, d_cond, style):
   """The pair with the sizes `style` gives (the modules' own defaults for the others); D's
-  label mapping keeps the official depth (8) whatever G's is."""
+  label mapping has its own depth (`d_mapping_layers`, officially 8 whatever G's is)."""
   pick = lambda names: {k: style[k] for k in names if k in style}
-  sizes = ("channel_base", "channel_max", "bf16_resolutions")
+  sizes = ("channel_base", "channel_max", "bf16_resolutions", "conv_clamp")
+  d_sizes = pick((*sizes, "mbstd_group", "mbstd_channels", "architecture"))
+  if "d_mapping_layers" in style:
+    d_sizes["mapping_layers"] = style["d_mapping_layers"]
   return (stylegan2.StyleGAN2Generator(resolution, channels, latent_dim,
-                                       **pick((*sizes, "mapping_layers", "mixing_prob")),
+                                       **pick((*sizes, "mapping_layers", "mixing_prob",
+                                               "w_dim")),
                                        **g_cond),
-          stylegan2.StyleGAN2Discriminator(resolution, **pick((*sizes, "mbstd_group")),
-                                           **d_cond))
+          stylegan2.StyleGAN2Discriminator(resolution, **d_sizes, **d_cond))

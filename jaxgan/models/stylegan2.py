@@ -74,6 +74,7 @@ def block_resolutions(resolution: int) -> list[int]:
 
 
 CONV_CLAMP = 256.0  # with mixed precision every layer's output is clipped to ± this (× gain)
+# (the official code clips at its `conv_clamp` in every precision; `conv_clamp` here does)
 
 
 def block_dtype(res: int, resolution: int, bf16_resolutions: int):
@@ -241,6 +242,8 @@ class StyleGAN2Generator(nn.Module):
   use_noise: bool = True
   noise_mode: str = "random"  # at sampling: "const" or "none" (`NOISE_MODES`)
   bf16_resolutions: int = 0  # mixed precision: the blocks of this many top resolutions
+  conv_clamp: float = 0.0  # every layer clipped to ± this in any precision (0: `CONV_CLAMP`
+  # with bf16 blocks only); the official configurations set 256
 
   @property
   def num_ws(self) -> int:
@@ -291,7 +294,7 @@ class StyleGAN2Generator(nn.Module):
     const = self.param("const", nn.initializers.normal(1.0), (4, 4, widths[4]))
     x = jnp.broadcast_to(const[None].astype(z.dtype), (z.shape[0], 4, 4, widths[4]))
     image, index = None, 0
-    clamp = CONV_CLAMP if self.bf16_resolutions else None
+    clamp = self.conv_clamp or (CONV_CLAMP if self.bf16_resolutions else None)
     for res in resolutions:
       x = x.astype(block_dtype(res, self.resolution, self.bf16_resolutions))
       with_up = res > 4
@@ -382,6 +385,7 @@ class StyleGAN2Discriminator(nn.Module):
   mbstd_group: int = 4
   mbstd_channels: int = 1
   bf16_resolutions: int = 0  # mixed precision: the blocks of this many top resolutions
+  conv_clamp: float = 0.0  # as G's
   architecture: str = "resnet"  # or "orig": no 1×1 skips (ADA's CIFAR-10 configuration)
 
   @nn.compact
@@ -395,7 +399,7 @@ class StyleGAN2Discriminator(nn.Module):
     gain = math.sqrt(0.5) if residual else 1.0
     resolutions = block_resolutions(self.resolution)[::-1]  # R, …, 8, 4
     width = lambda r: channels_at(r, self.channel_base, self.channel_max)
-    clamp = CONV_CLAMP if self.bf16_resolutions else None
+    clamp = self.conv_clamp or (CONV_CLAMP if self.bf16_resolutions else None)
     dtype = lambda res: block_dtype(res, self.resolution, self.bf16_resolutions)
     out_dtype = x.dtype
     x = DConv(width(self.resolution), 1, clamp=clamp,
@@ -411,7 +415,7 @@ class StyleGAN2Discriminator(nn.Module):
     x = x.astype(out_dtype)  # the 4×4 epilogue in the input's precision
     c4 = width(4)
     x = minibatch_stddev(x, self.mbstd_group, self.mbstd_channels)
-    x = DConv(c4, name="b4_conv")(x)
+    x = DConv(c4, clamp=clamp, name="b4_conv")(x)
     x = equalized.Dense(c4, activate=True, name="b4_fc")(x.reshape(x.shape[0], -1))
     if not self.num_classes:
       return equalized.Dense(1, name="b4_out")(x)[:, 0]

@@ -1,0 +1,65 @@
+r"""Turns an official StyleGAN2-ADA network pickle into a jaxgan run directory.
+
+  python -m experiments.convert --network=PATH.pkl --workdir=DIR [--data_path=FOLDER]
+
+The pickle (written by NVIDIA's stylegan2-ada-pytorch, its `G`, `D`, `G_ema` and ADA's
+`augment_pipe`) is read as data only: no code it carries runs, and PyTorch is not needed
+(`jaxgan.convert.network_pickle`). Sizes and options come from the file; an option jaxgan
+does not implement (StyleGAN3's layers, another resampling filter, a skip-architecture D, …)
+is refused by name. DIR gets `config.json` and `checkpoints/0`: G's weights, the EMA
+generator's (with its w average and noise buffers), D's, ADA's p, and fresh optimiser states.
+From there `experiments.sample`, `experiments.evaluate` and `experiments.run --workdir=DIR`
+(fine-tuning, with `--flagfile=DIR/converted.flags` and the training flags wanted) work as
+on any run. `--data_path` is the image folder for evaluating and fine-tuning (default: the
+path the pickle was trained on); sampling does not read it.
+"""
+
+import os
+import sys
+
+from absl import app, flags, logging
+
+flags.DEFINE_string("network", None, "The network pickle (.pkl) to convert.")
+flags.DEFINE_string("workdir", None, "The run directory to create (must not hold a run).")
+flags.DEFINE_string("data_path", None, "The image folder the run evaluates and fine-tunes on "
+                    "(default: the one the pickle names).")
+flags.DEFINE_integer("batch_size", 32, "The converted run's batch (fine-tuning).",
+                     lower_bound=1)
+flags.mark_flags_as_required(["network", "workdir"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  from jaxgan import converted_run  # pylint: disable=import-outside-toplevel
+  from jaxgan.checkpoint import QuietOrbax  # pylint: disable=import-outside-toplevel
+  logging.get_absl_handler().addFilter(QuietOrbax())
+  try:
+    found = converted_run.convert(FLAGS.network, FLAGS.workdir, FLAGS.data_path,
+                                  FLAGS.batch_size)
+  except ValueError as e:  # ConvertError and ConfigError are ValueErrors
+    sys.stderr.write(f"FATAL {type(e).__name__}: {e}\n")
+    sys.exit(2)
+  size = "x".join(str(n) for n in found["image_shape"])
+  ada = "" if found["ada_p"] is None else f", ADA p {found['ada_p']:.4f}"
+  print(f"converted {FLAGS.network} ({size}, {found['num_classes']} classes, w_dim "
+        f"{found['w_dim']}, D {found['d_architecture']}{ada}) into "
+        f"{os.path.abspath(FLAGS.workdir)}; sample with python -m experiments.sample "
+        f"--workdir={FLAGS.workdir} --num=16 --out=samples")
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """Parses the flags, answering a mistake with one FATAL line (no help dump), exit 2."""
+  try:
+    rest = FLAGS(argv)
+  except flags.Error as e:
+    sys.stderr.write(f"FATAL Flags parsing error: {e}\n")
+    sys.exit(2)
+  if len(rest) > 1:
+    sys.stderr.write(f"FATAL Flags parsing error: unexpected arguments {rest[1:]}\n")
+    sys.exit(2)
+  return rest
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=parse_flags)

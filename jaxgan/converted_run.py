@@ -1,0 +1,108 @@
+"""A network trained by its authors' code, written as a jaxgan run directory.
+
+`convert(network, workdir)` is `python -m experiments.convert` (which documents it): it reads
+an official StyleGAN2-ADA network pickle as data (`jaxgan.convert.network_pickle`), builds the
+jaxgan config and state it describes, and writes `config.json`, `checkpoints/0` and
+`converted.flags` into `workdir`, all at once or not at all.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan import wiring
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.config import Config
+from jaxgan.convert import network_pickle, stylegan2
+from jaxgan.convert.state_dict import ConvertError
+from jaxgan.state import create_state
+from jaxgan.workdir import CONFIG_FILE
+
+CONVERTED_FLAGS = "converted.flags"
+
+
+def convert(network: str, workdir: str, data_path: str | None = None,
+            batch_size: int = 32) -> dict:
+  """Writes the run directory `workdir` from the pickle `network`; returns its settings."""
+  workdir = os.path.abspath(workdir)
+  if os.path.exists(workdir) and (not os.path.isdir(workdir) or os.listdir(workdir)):
+    raise ValueError(f"--workdir={workdir} exists and is not empty; give a new folder")
+  if not os.path.isfile(network):
+    raise ValueError(f"--network={network}: no such file")
+  data = network_pickle.read(network)
+  if "G" not in data or "D" not in data:
+    raise ConvertError(f"{network} has {sorted(data)}; a network pickle with G and D is needed")
+  settings = stylegan2.settings(data["G"], data["D"])
+  image_shape, num_classes = settings.pop("image_shape"), settings.pop("num_classes")
+  trained_on = dict(data.get("training_set_kwargs") or {})
+  objective = {}
+  pipe = data.get("augment_pipe")
+  if pipe is not None:
+    ops, p = stylegan2.augment_settings(pipe)
+    objective = {"augment": "ada", "ada_pipeline": ops or "xflip"}
+  batch = max(batch_size, settings["mbstd_group"])
+  config = Config(
+      dataset="image_folder", data_path=data_path or str(trained_on.get("path", "")),
+      image_size=image_shape[0], image_channels=image_shape[2], batch_size=batch,
+      loss="non_saturating", penalty="r1", **objective, **settings).validate()
+  generator, discriminator, g_tx, d_tx = wiring.build(config, image_shape, num_classes, True)
+  state = create_state(config.run.seed, generator, discriminator, g_tx, d_tx,
+                       np.zeros((batch, *image_shape), np.float32),
+                       wiring.objective_of(config.objective, config.horizon))
+  g_shapes = {"params": state.g_params, **state.g_state}
+  d_shapes = {"params": state.d_params, **state.d_state}
+  g = stylegan2.generator_variables(network_pickle.state_dict(data["G"]), g_shapes)
+  g_ema = stylegan2.generator_variables(
+      network_pickle.state_dict(data.get("G_ema") or data["G"]), g_shapes)
+  d = stylegan2.discriminator_variables(network_pickle.state_dict(data["D"]), d_shapes)
+  as_jax = lambda tree: jax.tree.map(jnp.asarray, tree)
+  g_params, d_params = as_jax(g.pop("params")), as_jax(d.pop("params"))
+  parts = dict(state.objective)
+  if pipe is not None:
+    parts = jax.tree.map(lambda x: x, parts)  # new containers: the state's are not touched
+    parts["view"]["ada"]["p"] = jnp.asarray(p, jnp.float32)
+  state = state.replace(g_params=g_params, g_ema=as_jax(g_ema.pop("params")),
+                        g_state=as_jax(g_ema), d_params=d_params, d_state=as_jax(d),
+                        g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
+                        objective=parts)
+  # Written beside the target and moved into place whole: a failure leaves no run behind.
+  parent = os.path.dirname(workdir)
+  os.makedirs(parent, exist_ok=True)
+  staging = tempfile.mkdtemp(prefix=".convert-", dir=parent)
+  try:
+    Checkpointer(os.path.join(staging, "checkpoints")).save(
+        state, {"config": config.to_dict(), "converted_from": os.path.abspath(network)})
+    record = {**config.to_dict(),
+              "converted_from": {"network": os.path.abspath(network),
+                                 "training_set_kwargs": trained_on},
+              "image_shape": list(image_shape), "num_classes": num_classes}
+    with open(os.path.join(staging, CONFIG_FILE), "w", encoding="utf-8") as f:
+      json.dump(record, f, indent=2)
+    with open(os.path.join(staging, CONVERTED_FLAGS), "w", encoding="utf-8") as f:
+      f.write(config_flags(config))
+    for name in os.listdir(staging):
+      os.chmod(os.path.join(staging, name), 0o755 if os.path.isdir(
+          os.path.join(staging, name)) else 0o644)
+    os.chmod(staging, 0o755)
+    if os.path.isdir(workdir):
+      os.rmdir(workdir)  # empty (checked above)
+    os.replace(staging, workdir)
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
+  return {"image_shape": image_shape, "num_classes": num_classes,
+          "ada_p": p if pipe is not None else None, **settings}
+
+
+def config_flags(config) -> str:
+  """The flags that rebuild `config` (those that differ from the defaults), one a line."""
+  defaults, now = Config().to_dict(), config.to_dict()
+  lines = []
+  for name, value in now.items():
+    if value != defaults.get(name):
+      lines.append(f"--{name}={str(value).lower() if isinstance(value, bool) else value}")
+  return "\n".join(lines) + "\n"

@@ -1,0 +1,309 @@
+"""`experiments.convert`: official network pickles read as data, never run, into a run dir.
+
+The pickles here are written by the test in the official format (persistent-class records
+with their module source, tensors as `torch._utils._rebuild_tensor_v2` of storages pickled
+as `torch.storage._load_from_bytes` of a legacy `torch.save` stream) with stand-in classes
+registered under the official module names for the time of the write, so PyTorch is not
+needed. Their weights are the StyleGAN2 parity fixture's (`tests/data/parity`), whose
+official outputs are known.
+"""
+
+import collections
+import io
+import json
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from jaxgan.convert import network_pickle
+from jaxgan.convert.state_dict import ConvertError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURE = os.path.join(ROOT, "tests", "data", "parity", "stylegan2.npz")
+
+
+# --- stand-ins for the classes an official pickle names ---------------------------------
+
+def _fake_modules(monkeypatch):
+  """Registers modules under the official names, holding the stand-ins pickle looks up."""
+  mods = {}
+  for name in ("torch", "torch._utils", "torch.storage", "torch_utils",
+               "torch_utils.persistence", "dnnlib", "dnnlib.util"):
+    mods[name] = types.ModuleType(name)
+    monkeypatch.setitem(sys.modules, name, mods[name])
+
+  def place(module, obj, name):
+    obj.__module__, obj.__qualname__, obj.__name__ = module, name, name
+    setattr(mods[module], name, obj)
+    return obj
+
+  def rebuild_tensor(*args):
+    raise AssertionError("never called while writing")
+
+  fake = types.SimpleNamespace(
+      rebuild_tensor=place("torch._utils", rebuild_tensor, "_rebuild_tensor_v2"),
+      rebuild_parameter=place("torch._utils", lambda *a: None, "_rebuild_parameter"),
+      load_from_bytes=place("torch.storage", lambda b: None, "_load_from_bytes"),
+      reconstruct=place("torch_utils.persistence", lambda meta: None,
+                        "_reconstruct_persistent_obj"),
+      FloatStorage=place("torch", type("FloatStorage", (), {}), "FloatStorage"),
+      EasyDict=place("dnnlib.util", type("EasyDict", (dict,), {}), "EasyDict"))
+  return fake
+
+
+class _Storage:
+  def __init__(self, fake, array):
+    self.fake, self.array = fake, np.ascontiguousarray(array, np.float32).ravel()
+
+  def __reduce__(self):
+    return self.fake.load_from_bytes, (_legacy_storage_bytes(self.fake, self.array),)
+
+
+def _legacy_storage_bytes(fake, flat: np.ndarray) -> bytes:
+  """A storage as `torch.save(storage, _use_new_zipfile_serialization=False)` writes it."""
+  f = io.BytesIO()
+  for header in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001,
+                                                "little_endian": True}):
+    pickle.dump(header, f, protocol=2)
+
+  class Inner(pickle.Pickler):
+    def persistent_id(self, obj):
+      if obj is flat:
+        return ("storage", fake.FloatStorage, "0", "cpu", flat.size)
+      return None
+
+  Inner(f, protocol=2).dump(flat)
+  pickle.dump(["0"], f, protocol=2)
+  f.write(struct.pack("<q", flat.size) + flat.tobytes())
+  return f.getvalue()
+
+
+class _Tensor:
+  def __init__(self, fake, array):
+    self.fake, self.array = fake, np.asarray(array, np.float32)
+
+  def __reduce__(self):
+    a = self.array
+    strides = tuple(s // 4 for s in np.ascontiguousarray(a).strides) if a.ndim else ()
+    return self.fake.rebuild_tensor, (_Storage(self.fake, a), 0, a.shape, strides, False,
+                                      collections.OrderedDict())
+
+
+class _Parameter(_Tensor):
+  def __reduce__(self):
+    return self.fake.rebuild_parameter, (_Tensor(self.fake, self.array), False,
+                                         collections.OrderedDict())
+
+
+class _Persistent:
+  """A persistent-class instance as the official persistence hook pickles it."""
+
+  def __init__(self, fake, class_name, state, module_src):
+    self.fake, self.meta = fake, dict(type="class", version=6, module_src=module_src,
+                                      class_name=class_name, state=state)
+
+  def __reduce__(self):
+    return self.fake.reconstruct, (self.meta,)
+
+
+def _module_tree(fake, arrays: dict, class_name: str, init_kwargs: dict, source: str):
+  """Nested persistent records holding `arrays` (dotted names) as parameters / buffers."""
+  def node(name, prefix):
+    own = {k[len(prefix):]: v for k, v in arrays.items()
+           if k.startswith(prefix) and "." not in k[len(prefix):]}
+    children = sorted({k[len(prefix):].split(".")[0] for k in arrays
+                       if k.startswith(prefix) and "." in k[len(prefix):]})
+    buffers = ("resample_filter", "noise_const", "w_avg", "p")
+    state = {
+        "training": False,
+        "_parameters": collections.OrderedDict(
+            (k, _Parameter(fake, v)) for k, v in own.items() if k not in buffers),
+        "_buffers": collections.OrderedDict(
+            (k, _Tensor(fake, v)) for k, v in own.items() if k in buffers),
+        "_modules": collections.OrderedDict(
+            (c, node("SynthesisNetwork" if c == "synthesis" and not prefix else "Layer",
+                     f"{prefix}{c}.")) for c in children),
+        "weight_gain": np.float64(0.25),  # official layers keep numpy scalars
+    }
+    if not prefix:
+      state["_init_kwargs"] = fake.EasyDict(init_kwargs)
+    return _Persistent(fake, name, state, source)
+  return node(class_name, "")
+
+
+def _fixture(cfg: str) -> tuple[dict, dict]:
+  with np.load(FIXTURE) as f:
+    arrays = {k: f[k] for k in f.files}
+  spec = json.loads(str(arrays["config"]))[cfg]
+  return arrays, spec
+
+
+def _official_pickle(path, monkeypatch, cfg="b", *, evil_path=None, g_changes=None,
+                     pipe_kwargs=None, top=None, classes="class Generator: pass\n",
+                     d_changes=None):
+  """Writes an official-format pickle of the fixture's configuration `cfg`."""
+  arrays, spec = _fixture(cfg)
+  with monkeypatch.context() as m:
+    fake = _fake_modules(m)
+    source = ("import os\n"
+              f"open({str(evil_path)!r}, 'w').write('the pickle ran code')\n" if evil_path
+              else "") + classes
+    part = lambda who: {k[len(f"{cfg}/{who}/"):]: v for k, v in arrays.items()
+                        if k.startswith(f"{cfg}/{who}/")}
+    g_kwargs = json.loads(json.dumps(spec["G"]))
+    g_kwargs.update(g_changes or {})
+    G = _module_tree(fake, part("G"), "Generator", g_kwargs, source)
+    D = _module_tree(fake, part("D"), "Discriminator", {**spec["D"], **(d_changes or {})},
+                     source)
+    pipe = _module_tree(fake, {"p": np.float32(0.375)}, "AugmentPipe",
+                        pipe_kwargs or dict(xflip=1, rotate90=1, xint=1), source)
+    data = top if top is not None else dict(
+        training_set_kwargs=dict(path="/data/train.zip", resolution=16), G=G, D=D, G_ema=G,
+        augment_pipe=pipe)
+    with open(path, "wb") as f:
+      pickle.dump(data, f)
+  return arrays
+
+
+def _convert(*args, cwd=ROOT):
+  return subprocess.run([sys.executable, "-m", "experiments.convert", *args], cwd=cwd,
+                        capture_output=True, text=True, timeout=600)
+
+
+def _sample(*args):
+  return subprocess.run([sys.executable, "-m", "experiments.sample", *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=600)
+
+
+# --- the tests ---------------------------------------------------------------------------
+
+def test_the_reader_gives_the_arrays_and_settings_and_runs_nothing(tmp_path, monkeypatch):
+  evil = tmp_path / "ran.txt"
+  arrays = _official_pickle(tmp_path / "net.pkl", monkeypatch, evil_path=evil)
+  data = network_pickle.read(str(tmp_path / "net.pkl"))
+  assert not evil.exists()
+  assert sorted(data) == ["D", "G", "G_ema", "augment_pipe", "training_set_kwargs"]
+  assert "the pickle ran code" in data["G"].module_src  # kept as text, never executed
+  assert data["G"].init_kwargs["w_dim"] == 8
+  state = network_pickle.state_dict(data["G"])
+  want = {k[len("b/G/"):]: v for k, v in arrays.items() if k.startswith("b/G/")}
+  assert sorted(state) == sorted(want)
+  for name, value in want.items():
+    np.testing.assert_array_equal(state[name], value, err_msg=name)
+  assert float(network_pickle.state_dict(data["augment_pipe"])["p"]) == 0.375
+
+
+def test_a_pickle_that_asks_for_anything_else_is_refused_by_name(tmp_path):
+  evil = tmp_path / "ran.txt"
+
+  class Evil:
+    def __reduce__(self):
+      return os.system, (f"touch {evil}",)
+
+  with open(tmp_path / "evil.pkl", "wb") as f:
+    pickle.dump({"G": Evil()}, f)
+  with pytest.raises(ConvertError, match=r"asks for (posix|os|nt)\.system"):
+    network_pickle.read(str(tmp_path / "evil.pkl"))
+  assert not evil.exists()
+
+
+def test_convert_then_sample_gives_the_official_images(tmp_path, monkeypatch):
+  """The converted run's EMA G, given the fixture's z and labels with const noise, draws the
+  images the official synthesis drew (to uint8 rounding); the config is read from the file."""
+  evil = tmp_path / "ran.txt"
+  arrays = _official_pickle(tmp_path / "net.pkl", monkeypatch, evil_path=evil)
+  workdir = tmp_path / "run"
+  out = _convert(f"--network={tmp_path / 'net.pkl'}", f"--workdir={workdir}")
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert not evil.exists()
+  config = json.loads((workdir / "config.json").read_text())
+  assert (config["model"], config["latent_dim"], config["w_dim"], config["mapping_layers"],
+          config["d_architecture"], config["mbstd_channels"], config["d_mapping_layers"],
+          config["augment"], config["ada_pipeline"]) == (
+              "stylegan2", 8, 8, 3, "orig", 2, 2, "ada", "xflip,rotate90,xint")
+  assert config["num_classes"] == 4 and config["image_shape"] == [16, 16, 1]
+  np.save(tmp_path / "z.npy", arrays["b/z"])
+  result = _sample(f"--workdir={workdir}", f"--latents={tmp_path / 'z.npy'}",
+                   "--noise_mode=const", f"--out={tmp_path / 's.npz'}", "--class=0")
+  assert result.returncode == 0, result.stderr[-2000:]
+  with np.load(tmp_path / "s.npz") as f:
+    images = f["images"]
+  # The fixture's labels are 0, 1, 2, 3 (one-hot c): the first image is class 0's.
+  official = np.transpose(arrays["b/img_const"], (0, 2, 3, 1))[:1]
+  want = np.clip(np.round(official * 127.5 + 127.5), 0, 255)
+  assert np.max(np.abs(images[:1].astype(float) - want)) <= 1
+
+
+def test_the_converted_state_holds_g_d_ada_and_buffers(tmp_path, monkeypatch):
+  from jaxgan import converted_run
+  from jaxgan.runs import restore_run
+  arrays = _official_pickle(tmp_path / "net.pkl", monkeypatch)
+  converted_run.convert(str(tmp_path / "net.pkl"), str(tmp_path / "run"))
+  run = restore_run(str(tmp_path / "run"), with_data=False)
+  state = run.state
+  np.testing.assert_array_equal(state.g_state["stats"]["w_avg"], arrays["b/G/mapping.w_avg"])
+  np.testing.assert_array_equal(state.g_state["buffers"]["b16_conv1"]["noise_const"],
+                                arrays["b/G/synthesis.b16.conv1.noise_const"])
+  np.testing.assert_array_equal(state.d_params["b16_conv0"]["bias"],
+                                arrays["b/D/b16.conv0.bias"])
+  np.testing.assert_array_equal(state.g_ema["mapping"]["fc0"]["bias"],
+                                arrays["b/G/mapping.fc0.bias"])
+  assert float(state.objective["view"]["ada"]["p"]) == 0.375
+  assert int(state.step) == 0
+
+
+@pytest.mark.parametrize("case, message", [
+    ("stylegan3", "StyleGAN3's"),
+    ("skip_d", "architecture='skip'"),
+    ("cutout", "cutout=1"),
+    ("not_a_network", "not a network pickle"),
+    ("truncated", "could not be read as a network pickle"),
+])
+def test_bad_pickles_are_refused_by_name_and_leave_no_run(tmp_path, monkeypatch, case,
+                                                          message):
+  from jaxgan import converted_run
+  path = tmp_path / "net.pkl"
+  if case == "stylegan3":
+    _official_pickle(path, monkeypatch, classes="class SynthesisInput: pass\n")
+  elif case == "skip_d":
+    _official_pickle(path, monkeypatch, d_changes={"architecture": "skip"})
+  elif case == "cutout":
+    _official_pickle(path, monkeypatch, pipe_kwargs=dict(xflip=1, cutout=1))
+  elif case == "not_a_network":
+    with open(path, "wb") as f:
+      pickle.dump({"weights": [1.0, 2.0]}, f)
+  else:
+    _official_pickle(path, monkeypatch)
+    path.write_bytes(path.read_bytes()[:5000])
+  workdir = tmp_path / "run"
+  with pytest.raises(ConvertError, match=message):
+    converted_run.convert(str(path), str(workdir))
+  assert not workdir.exists()
+  assert not [n for n in os.listdir(tmp_path) if n.startswith(".convert-")]
+
+
+def test_the_command_answers_a_bad_file_with_one_fatal_line(tmp_path):
+  path = tmp_path / "net.pkl"
+  path.write_bytes(b"not a pickle at all")
+  out = _convert(f"--network={path}", f"--workdir={tmp_path / 'run'}")
+  assert out.returncode == 2
+  fatal = [line for line in out.stderr.splitlines() if line.startswith("FATAL")]
+  assert len(fatal) == 1 and "could not be read as a network pickle" in fatal[0], out.stderr
+  assert not (tmp_path / "run").exists()
+
+
+def test_latents_of_the_wrong_shape_are_refused(tmp_path, monkeypatch):
+  from jaxgan import converted_run
+  from jaxgan.export import export
+  _official_pickle(tmp_path / "net.pkl", monkeypatch)
+  converted_run.convert(str(tmp_path / "net.pkl"), str(tmp_path / "run"))
+  with pytest.raises(ValueError, match=r"shape \(3, 5\); this run's generator takes \(N, 8\)"):
+    export(str(tmp_path / "run"), None, str(tmp_path / "s.npz"),
+           latents=np.zeros((3, 5), np.float32))
+  assert not (tmp_path / "s.npz").exists()
