@@ -9,9 +9,9 @@ resampling (`resample`, [1, 2, 1] low-pass), with no normalisation layer anywher
   ReLU's gain √(2 / (1 + 0.2²)) scaled by L^(−1/4) for a branch's first two layers, L the
   players' number of blocks (L^(−1/(2m−2)) with m = 3 layers a branch), and 0 for its last
   layer, so that every block starts as the identity;
-- G: z (with a label embedding appended, when conditional) scales a learned constant basis
-  channel by channel; stages upsample (1×1 to the new width, then resample) and end in a
-  1×1 convolution to the image's channels, with no tanh;
+- G: z (with a label embedding as wide as z appended, when conditional) scales a learned
+  constant basis channel by channel; stages upsample (1×1 to the new width, then resample)
+  and end in a 1×1 convolution to the image's channels, with no tanh;
 - D: a 1×1 convolution from the image, stages downsample (resample, then 1×1), and a basis
   layer at the smallest resolution (a depthwise convolution over the whole map, then a linear
   map to the logit, or to an embedding projected on the label's: D(x, y) = <h, e_y>).
@@ -140,7 +140,8 @@ class R3GANGenerator(nn.Module):
   group_size: int = 16
   num_classes: int = 0
   conditioning: str = "concat"
-  embed_dim: int = 64       # the label embedding appended to z
+  embed_dim: int = 0        # the label embedding appended to z; 0: latent_dim wide, as the
+                            # official code makes it (its ConditionEmbeddingDimension)
 
   @nn.compact
   def __call__(self, z, y=None, train: bool = True):
@@ -150,7 +151,8 @@ class R3GANGenerator(nn.Module):
     total = self.blocks * len(self.widths)
     if self.num_classes:
       onehot = jax.nn.one_hot(y, self.num_classes, dtype=z.dtype)
-      z = jnp.concatenate([z, nn.Dense(self.embed_dim, use_bias=False, kernel_init=msr(1.0),
+      embed_dim = self.embed_dim or self.latent_dim
+      z = jnp.concatenate([z, nn.Dense(embed_dim, use_bias=False, kernel_init=msr(1.0),
                                         name="embed")(onehot)], axis=-1)
     basis = self.param("basis", nn.initializers.normal(1.0), (base, base, self.widths[0]))
     scale = nn.Dense(self.widths[0], use_bias=False, kernel_init=msr(1.0), name="to_basis")(z)
