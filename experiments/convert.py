@@ -1,12 +1,13 @@
-r"""Turns an official StyleGAN2-ADA network pickle into a jaxgan run directory.
+r"""Turns an official StyleGAN2-ADA or R3GAN network pickle into a jaxgan run directory.
 
   python -m experiments.convert --network=PATH.pkl --workdir=DIR [--data_path=FOLDER]
 
 The pickle (written by NVIDIA's stylegan2-ada-pytorch, its `G`, `D`, `G_ema` and ADA's
-`augment_pipe`) is read as data only: no code it carries runs, and PyTorch is not needed
+`augment_pipe`, or by R3GAN's training code, its `G`, `D` and `G_ema`) is read as data only: no code it carries runs, and PyTorch is not needed
 (`jaxgan.convert.network_pickle`). Sizes and options come from the file; an option jaxgan
-does not implement (StyleGAN3's layers, another resampling filter, a skip-architecture D, …)
-is refused by name. DIR gets `config.json` and `checkpoints/0`: G's weights, the EMA
+does not implement (StyleGAN3's layers, another resampling filter, a skip-architecture D,
+R3GAN stages of different depths, …) is refused by name; `--without_augment_pipe` converts
+the networks of a file whose ADA pipeline jaxgan cannot reproduce, without it. DIR gets `config.json` and `checkpoints/0`: G's weights, the EMA
 generator's (with its w average and noise buffers), D's, ADA's p, and fresh optimiser states.
 From there `experiments.sample`, `experiments.evaluate` and `experiments.run --workdir=DIR`
 (fine-tuning, with `--flagfile=DIR/converted.flags` and the training flags wanted) work as
@@ -25,6 +26,8 @@ flags.DEFINE_string("data_path", None, "The image folder the run evaluates and f
                     "(default: the one the pickle names).")
 flags.DEFINE_integer("batch_size", 32, "The converted run's batch (fine-tuning).",
                      lower_bound=1)
+flags.DEFINE_bool("without_augment_pipe", False, "Leave ADA's pipeline out of the run (for a "
+                  "file whose pipeline has operations jaxgan does not implement).")
 flags.mark_flags_as_required(["network", "workdir"])
 FLAGS = flags.FLAGS
 
@@ -36,14 +39,14 @@ def main(argv):
   logging.get_absl_handler().addFilter(QuietOrbax())
   try:
     found = converted_run.convert(FLAGS.network, FLAGS.workdir, FLAGS.data_path,
-                                  FLAGS.batch_size)
+                                  FLAGS.batch_size, FLAGS.without_augment_pipe)
   except ValueError as e:  # ConvertError and ConfigError are ValueErrors
     sys.stderr.write(f"FATAL {type(e).__name__}: {e}\n")
     sys.exit(2)
   size = "x".join(str(n) for n in found["image_shape"])
   ada = "" if found["ada_p"] is None else f", ADA p {found['ada_p']:.4f}"
-  print(f"converted {FLAGS.network} ({size}, {found['num_classes']} classes, w_dim "
-        f"{found['w_dim']}, D {found['d_architecture']}{ada}) into "
+  print(f"converted {FLAGS.network} ({found['model']}, {size}, {found['num_classes']} "
+        f"classes{ada}) into "
         f"{os.path.abspath(FLAGS.workdir)}; sample with python -m experiments.sample "
         f"--workdir={FLAGS.workdir} --num=16 --out=samples")
 

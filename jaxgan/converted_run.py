@@ -1,7 +1,7 @@
 """A network trained by its authors' code, written as a jaxgan run directory.
 
 `convert(network, workdir)` is `python -m experiments.convert` (which documents it): it reads
-an official StyleGAN2-ADA network pickle as data (`jaxgan.convert.network_pickle`), builds the
+an official StyleGAN2-ADA or R3GAN network pickle as data (`jaxgan.convert.network_pickle`), builds the
 jaxgan config and state it describes, and writes `config.json`, `checkpoints/0` and
 `converted.flags` into `workdir`, all at once or not at all.
 """
@@ -18,7 +18,7 @@ import numpy as np
 from jaxgan import wiring
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import Config
-from jaxgan.convert import network_pickle, stylegan2
+from jaxgan.convert import network_pickle, r3gan, stylegan2
 from jaxgan.convert.state_dict import ConvertError
 from jaxgan.state import create_state
 from jaxgan.workdir import CONFIG_FILE
@@ -26,9 +26,12 @@ from jaxgan.workdir import CONFIG_FILE
 CONVERTED_FLAGS = "converted.flags"
 
 
-def convert(network: str, workdir: str, data_path: str | None = None,
-            batch_size: int = 32) -> dict:
-  """Writes the run directory `workdir` from the pickle `network`; returns its settings."""
+def convert(network: str, workdir: str, data_path: str | None = None, batch_size: int = 32,
+            without_augment_pipe: bool = False) -> dict:
+  """Writes the run directory `workdir` from the pickle `network`; returns its settings.
+
+  `without_augment_pipe` leaves ADA's pipeline out (its p and operations), for a file whose
+  pipeline has operations jaxgan's does not implement (R3GAN's CIFAR-10 cutout, …)."""
   workdir = os.path.abspath(workdir)
   if os.path.exists(workdir) and (not os.path.isdir(workdir) or os.listdir(workdir)):
     raise ValueError(f"--workdir={workdir} exists and is not empty; give a new folder")
@@ -37,29 +40,35 @@ def convert(network: str, workdir: str, data_path: str | None = None,
   data = network_pickle.read(network)
   if "G" not in data or "D" not in data:
     raise ConvertError(f"{network} has {sorted(data)}; a network pickle with G and D is needed")
-  settings = stylegan2.settings(data["G"], data["D"])
+  family = r3gan if "Model" in (data["G"].state.get("_modules") or {}) else stylegan2
+  settings = family.settings(data["G"], data["D"])
   image_shape, num_classes = settings.pop("image_shape"), settings.pop("num_classes")
   trained_on = dict(data.get("training_set_kwargs") or {})
-  objective = {}
+  # Training options are not in the file; the family's own objective stands in for them
+  # (give the fine-tuning flags wanted beside converted.flags).
+  objective = ({"loss": "rpgan", "penalty": "r1,r2"} if family is r3gan else
+               {"loss": "non_saturating", "penalty": "r1"})
   pipe = data.get("augment_pipe")
-  if pipe is not None:
+  if pipe is not None and not without_augment_pipe:
     ops, p = stylegan2.augment_settings(pipe)
-    objective = {"augment": "ada", "ada_pipeline": ops or "xflip"}
-  batch = max(batch_size, settings["mbstd_group"])
+    objective.update(augment="ada", ada_pipeline=ops or "xflip")
+  else:
+    pipe = None
+  batch = max(batch_size, settings.get("mbstd_group", 1))
   config = Config(
       dataset="image_folder", data_path=data_path or str(trained_on.get("path", "")),
       image_size=image_shape[0], image_channels=image_shape[2], batch_size=batch,
-      loss="non_saturating", penalty="r1", **objective, **settings).validate()
+      **objective, **settings).validate()
   generator, discriminator, g_tx, d_tx = wiring.build(config, image_shape, num_classes, True)
   state = create_state(config.run.seed, generator, discriminator, g_tx, d_tx,
                        np.zeros((batch, *image_shape), np.float32),
                        wiring.objective_of(config.objective, config.horizon))
   g_shapes = {"params": state.g_params, **state.g_state}
   d_shapes = {"params": state.d_params, **state.d_state}
-  g = stylegan2.generator_variables(network_pickle.state_dict(data["G"]), g_shapes)
-  g_ema = stylegan2.generator_variables(
+  g = family.generator_variables(network_pickle.state_dict(data["G"]), g_shapes)
+  g_ema = family.generator_variables(
       network_pickle.state_dict(data.get("G_ema") or data["G"]), g_shapes)
-  d = stylegan2.discriminator_variables(network_pickle.state_dict(data["D"]), d_shapes)
+  d = family.discriminator_variables(network_pickle.state_dict(data["D"]), d_shapes)
   as_jax = lambda tree: jax.tree.map(jnp.asarray, tree)
   g_params, d_params = as_jax(g.pop("params")), as_jax(d.pop("params"))
   parts = dict(state.objective)

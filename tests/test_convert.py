@@ -34,7 +34,9 @@ def _fake_modules(monkeypatch):
   """Registers modules under the official names, holding the stand-ins pickle looks up."""
   mods = {}
   for name in ("torch", "torch._utils", "torch.storage", "torch_utils",
-               "torch_utils.persistence", "dnnlib", "dnnlib.util"):
+               "torch_utils.persistence", "dnnlib", "dnnlib.util", "training",
+               "training.networks", "torch.nn", "torch.nn.modules",
+               "torch.nn.modules.container"):
     mods[name] = types.ModuleType(name)
     monkeypatch.setitem(sys.modules, name, mods[name])
 
@@ -53,7 +55,13 @@ def _fake_modules(monkeypatch):
       reconstruct=place("torch_utils.persistence", lambda meta: None,
                         "_reconstruct_persistent_obj"),
       FloatStorage=place("torch", type("FloatStorage", (), {}), "FloatStorage"),
-      EasyDict=place("dnnlib.util", type("EasyDict", (dict,), {}), "EasyDict"))
+      EasyDict=place("dnnlib.util", type("EasyDict", (dict,), {}), "EasyDict"),
+      # Classes pickled by reference, as R3GAN's training code pickles its networks.
+      Generator=place("training.networks", type("Generator", (), {}), "Generator"),
+      Discriminator=place("training.networks", type("Discriminator", (), {}),
+                          "Discriminator"),
+      ModuleList=place("torch.nn.modules.container", type("ModuleList", (), {}),
+                       "ModuleList"))
   return fake
 
 
@@ -135,6 +143,44 @@ def _module_tree(fake, arrays: dict, class_name: str, init_kwargs: dict, source:
       state["_init_kwargs"] = fake.EasyDict(init_kwargs)
     return _Persistent(fake, name, state, source)
   return node(class_name, "")
+
+
+def _by_reference(fake, arrays: dict, root):
+  """`root` (an instance of a stand-in class) holding `arrays` through by-reference modules."""
+  def node(obj, prefix):
+    own = {k[len(prefix):]: v for k, v in arrays.items()
+           if k.startswith(prefix) and "." not in k[len(prefix):]}
+    children = sorted({k[len(prefix):].split(".")[0] for k in arrays
+                       if k.startswith(prefix) and "." in k[len(prefix):]})
+    obj.__dict__.update(
+        training=False, _non_persistent_buffers_set=set(),
+        _parameters=collections.OrderedDict(
+            (k, _Parameter(fake, v)) for k, v in own.items() if k != "Kernel"),
+        _buffers=collections.OrderedDict(
+            (k, _Tensor(fake, v)) for k, v in own.items() if k == "Kernel"),
+        _modules=collections.OrderedDict(
+            (c, node(fake.ModuleList(), f"{prefix}{c}.")) for c in children))
+    return obj
+  return node(root, "")
+
+
+def _r3gan_pickle(path, monkeypatch, cfg="b"):
+  """Writes a pickle as R3GAN's training code does, of the R3GAN parity fixture's `cfg`."""
+  with np.load(os.path.join(ROOT, "tests", "data", "parity", "r3gan.npz")) as f:
+    arrays = {k: f[k] for k in f.files}
+  spec = json.loads(str(arrays["config"]))[cfg]["G"]
+  with monkeypatch.context() as m:
+    fake = _fake_modules(m)
+    part = lambda who: {k[len(f"{cfg}/{who}/"):]: v for k, v in arrays.items()
+                        if k.startswith(f"{cfg}/{who}/")}
+    G = _by_reference(fake, part("G"), fake.Generator())
+    G.__dict__.update(z_dim=spec["NoiseDimension"], c_dim=spec["c_dim"],
+                      img_resolution=spec["img_resolution"])
+    D = _by_reference(fake, part("D"), fake.Discriminator())
+    with open(path, "wb") as f:
+      pickle.dump(dict(G=G, D=D, G_ema=G, training_set_kwargs=dict(path="/data/c.zip"),
+                       cur_nimg=1000), f)
+  return arrays
 
 
 def _fixture(cfg: str) -> tuple[dict, dict]:
@@ -256,6 +302,25 @@ def test_the_converted_state_holds_g_d_ada_and_buffers(tmp_path, monkeypatch):
                                 arrays["b/G/mapping.fc0.bias"])
   assert float(state.objective["view"]["ada"]["p"]) == 0.375
   assert int(state.step) == 0
+
+
+def test_an_r3gan_pickle_converts_to_the_official_generator(tmp_path, monkeypatch):
+  """R3GAN's pickles name their classes by reference; read as records, never imported, they
+  give a run whose EMA G draws the official images from the same z and labels."""
+  import jax
+  from jaxgan import converted_run
+  from jaxgan.runs import restore_run
+  from jaxgan.sample import make_sample_fn
+  arrays = _r3gan_pickle(tmp_path / "r3.pkl", monkeypatch)
+  found = converted_run.convert(str(tmp_path / "r3.pkl"), str(tmp_path / "run"))
+  assert (found["model"], found["stage_widths"], found["stage_blocks"], found["expansion"],
+          found["group_size"], found["latent_dim"], found["num_classes"]) == (
+              "r3gan", "12,12,8,8", 1, 3, 6, 10, 5)
+  run = restore_run(str(tmp_path / "run"), with_data=False)
+  z, labels = arrays["b/z"], np.argmax(arrays["b/c"], axis=1).astype(np.int32)
+  images = make_sample_fn(run.generator)(run.state, jax.random.key(0), len(z), labels, z=z)
+  official = np.transpose(arrays["b/fake"], (0, 2, 3, 1))
+  assert np.max(np.abs(np.asarray(images) - official)) <= 1e-5 * np.max(np.abs(official))
 
 
 @pytest.mark.parametrize("case, message", [

@@ -12,7 +12,9 @@ storage alone.
 
 `read(path)` uses an unpickler that admits only the globals those need. The persistence hook
 is read as a `Persistent` record (class name, state); the source it carries is kept as a
-string and never executed. Tensors become numpy arrays, parsed from the bytes here. Any other
+string and never executed. R3GAN's training code pickles its networks by reference instead
+(`training.networks.Generator`, `R3GAN.Networks.*`, torch's `ModuleList`, `Conv2d`, …): those
+classes, and only those modules', are read as records the same way, never imported. Tensors become numpy arrays, parsed from the bytes here. Any other
 global stops the read with its name. `state_dict(obj)` flattens a record's parameters and
 buffers to the names `torch.nn.Module.state_dict()` gives.
 """
@@ -47,6 +49,24 @@ class Persistent:
 
   def child(self, name: str) -> "Persistent":
     return self.state["_modules"][name]
+
+
+# Modules whose classes a network pickle may name by reference (R3GAN's training code pickles
+# its networks so, and torch's containers and layers everywhere): each is read as a record of
+# its pickled state; the module is never imported.
+_RECORD_MODULES = ("training.networks", "R3GAN.", "torch.nn.modules.")
+_TORCH_DTYPES = ("float32", "float16", "bfloat16", "float64")
+_record_types: dict[tuple[str, str], type] = {}
+
+
+def _record_type(module: str, name: str) -> type:
+  """A stand-in class for `module.name`: NEWOBJ makes it, BUILD hands it the state."""
+  if (module, name) not in _record_types:
+    def setstate(self, state):
+      Persistent.__init__(self, name, "", dict(state) if isinstance(state, dict) else {})
+    _record_types[module, name] = type(name, (Persistent,), {
+        "__setstate__": setstate, "__module__": __name__, "named": f"{module}.{name}"})
+  return _record_types[module, name]
 
 
 class _Storage:
@@ -112,6 +132,10 @@ class _Unpickler(pickle.Unpickler):
       return _ALLOWED[(module, name)]
     if module == "torch" and name in _STORAGES:
       return _Storage(name)
+    if module == "torch" and name in _TORCH_DTYPES:
+      return name
+    if module.startswith(_RECORD_MODULES):
+      return _record_type(module, name)
     raise ConvertError(f"the file asks for {module}.{name}, which a network pickle of "
                        f"tensors and settings does not need; refusing to load it (nothing "
                        f"in it was run)")

@@ -134,3 +134,48 @@ def discriminator_variables(state: dict[str, np.ndarray], shapes: dict) -> dict:
          "to_embedding/kernel": last + "LinearLayer.weight",
          "label_embedding/kernel": "Model.EmbeddingLayer.weight"}
   return fill(shapes, state, _namer(blocks, transitions, top), _layout, ignore, what=what)
+
+
+def settings(G, D) -> dict:
+  """Returns the jaxgan settings (`jaxgan.config` field names) of R3GAN's official G and D
+  (`network_pickle` records of its `training.networks` wrappers), read from their attributes
+  and their arrays' shapes, with `image_shape` and `num_classes`; raises ConvertError naming
+  what jaxgan's R3GAN cannot build."""
+  from jaxgan.convert.network_pickle import state_dict  # pylint: disable=import-outside-toplevel
+  for record, name in ((G, "Generator"), (D, "Discriminator")):
+    if record.class_name != name or "Model" not in (record.state.get("_modules") or {}):
+      raise ConvertError(f"the network's {name[0]} is a {record.class_name}, not R3GAN's "
+                         f"{name}")
+  g, d = state_dict(G), state_dict(D)
+  z_dim, c_dim = int(G.state["z_dim"]), int(G.state["c_dim"])
+  resolution = int(G.state["img_resolution"])
+  blocks, transitions, stages = _structure(g, "G")
+  _structure(d, "D")
+  del transitions  # a stage keeps its input's width without one
+  firsts = [f"Model.MainLayers.{s}.Layers.1.LinearLayer1.Layer.weight" for s in range(stages)]
+  if any(name not in g for name in firsts):
+    raise ConvertError("G has a stage without residual blocks; jaxgan's R3GAN has at least one "
+                       "in each")
+  widths = [int(g[name].shape[1]) for name in firsts]  # each stage's blocks' width
+  hidden = [g[b + "LinearLayer1.Layer.weight"].shape[:2] for b in blocks]
+  expansions = {int(h // w) for h, w in hidden if h % w == 0}
+  groups = {int(g[b + "LinearLayer2.Layer.weight"].shape[1]) for b in blocks}
+  kernels = {tuple(g[b + "LinearLayer2.Layer.weight"].shape[2:]) for b in blocks}
+  if len(expansions) != 1 or len(groups) != 1 or kernels != {(3, 3)}:
+    raise ConvertError(f"G's blocks have expansions {sorted(expansions)}, channels per group "
+                       f"{sorted(groups)} and kernels {sorted(kernels)}; jaxgan's R3GAN has "
+                       f"one expansion, one group size and 3x3 kernels")
+  if resolution != 4 * 2 ** (stages - 1):
+    raise ConvertError(f"{stages} stages at {resolution} px start from a "
+                       f"{resolution // 2 ** (stages - 1)} px basis; jaxgan's R3GAN builds "
+                       f"a 4 px one only")
+  channels = int(g["Model.AggregationLayer.Layer.weight"].shape[0])
+  if c_dim and g["Model.EmbeddingLayer.weight"].shape[0] != z_dim:
+    raise ConvertError(f"G's label embedding is {g['Model.EmbeddingLayer.weight'].shape[0]} "
+                       f"wide; jaxgan's R3GAN makes it as wide as z ({z_dim})")
+  return {"model": "r3gan", "latent_dim": z_dim,
+          "stage_widths": ",".join(str(w) for w in widths), "stage_blocks": len(blocks) // stages,
+          "expansion": expansions.pop(), "group_size": groups.pop(),
+          "g_conditioning": "concat" if c_dim else "none",
+          "d_conditioning": "projection" if c_dim else "none",
+          "image_shape": (resolution, resolution, channels), "num_classes": c_dim}
