@@ -79,8 +79,10 @@ def _scale_inv(sx, sy):
 
 
 def _rotate_inv(cos, sin):
+  """The inverse of the rotation the official pipeline makes of the same angle's draw (its
+  `rotate2d_inv(-θ)`), so that a draw turns the image the same way in both."""
   zero = jnp.zeros_like(cos)
-  return _affine(cos, sin, -sin, cos, zero, zero)
+  return _affine(cos, -sin, sin, cos, zero, zero)
 
 
 def _translate_inv(tx, ty):

@@ -15,7 +15,7 @@ sides (jaxgan reads the draws as the official code does):
   xfrac  n/8 · side         brightness 0.2 n     contrast 2^(0.5 n)     lumaflip floor(2u)
   hue    (2u−1)π about the grey axis             saturation 2^n
 
-except for one convention: the sense of rotation (see SENSE).
+and the same sense of rotation (see SENSE).
 
 Colour: defined the same way (a 4×4 matrix on homogeneous RGB; grey images as R = G = B
 keeping the mean), so jaxgan matches to ≤ 1e-4 (measured ≤ 3e-7 at 3 and 1 channels).
@@ -38,9 +38,9 @@ image / over the central 16×16 / root mean square:
 Two causes, named and measured:
   filter asymmetry: sym6 is not a symmetric filter (its centroid is 0.40 taps off its centre),
     so a mirror taken at 2× between the two filter passes is not an exact mirror: the official
-    x-flip (and the half and three-quarter turns) also moves the image by ≈ 0.08 px (on the
-    fixture, jaxgan's exact flip followed by a 0.075 px shift cuts the interior difference
-    from 0.036 to 0.011). jaxgan's blits are exact pixel moves.
+    x-flip (and every quarter turn, which mirrors one axis) also moves the image by ≈ 0.08 px
+    (on the fixture, jaxgan's exact flip followed by a 0.075 px shift cuts the interior
+    difference from 0.036 to 0.011). jaxgan's blits are exact pixel moves.
   interpolation: 1× bilinear (a triangle kernel, which also blurs at fractional positions)
     against a near band-limited 2× interpolation, largest where the image varies fastest and
     at the borders (rotate: 0.098 overall, 0.044 inside).
@@ -52,8 +52,8 @@ the draws), not reached here.
 
 A convention error is not hidden in these bounds: the transform with the wrong sense or
 inverted (a turn the other way, a shift the other way, 1/s for s, a vertical flip) differs by
-≥ 0.6 on every sample that it changes (measured ≥ 0.75; test_a_wrong_convention_exceeds_the_
-bound), against bounds of 0.12; the colour ops inverted, by ≥ 0.1 (measured ≥ 0.11).
+≥ 0.6 on every sample that it changes (measured ≥ 0.75), against bounds of 0.12; the colour
+ops inverted, by ≥ 0.1 (measured ≥ 0.11). The tests named test_a_wrong_… check both.
 """
 
 import functools
@@ -70,20 +70,18 @@ from jaxgan import ada
 FIXTURE = os.path.join(os.path.dirname(__file__), "data", "parity", "ada.npz")
 KEY = jax.random.key(0)  # unused by the substituted draws; geometric/colour want one
 
-# The sense of rotation. For the same draw, jaxgan's rotations (rotate, rotate90) turn the
-# image the other way to the official ones: the official code builds G_inv @= rotate2d_inv(-θ)
-# (pixels (x right, y down) → rotate2d(θ) = [[cos, −sin], [sin, cos]]), jaxgan
-# _rotate_inv(cos θ, sin θ) = [[cos, sin], [−sin, cos]], which is rotate2d(−θ); likewise
-# rotate2d_inv(−π/2 · i) against jaxgan's quarter turn q. So jaxgan's θ is the official −θ and
-# its q the official −i (mod 4). θ ~ U[−π, π) and i ~ U{0..3} are symmetric, so the
-# distribution of augmented images is the same; only the draw → image map differs. With
-# SENSE = −1 the tests hand jaxgan the draw that gives the official transform (u → 1 − u for
-# θ, i → −i mod 4 for the quarter turns); if jaxgan's rotations are turned to the official
-# sense, set SENSE = +1.
-SENSE = -1
+# The sense of rotation. The official pipeline composes rotate2d_inv(−θ), in pixels (x right,
+# y down) rotate2d(θ) = [[cos, −sin], [sin, cos]], and likewise its quarter turns; jaxgan's
+# `_rotate_inv` builds the same matrix (until 2026-12-05 it built rotate2d(−θ): the same
+# distribution of augmented images, θ and the turns being symmetric draws, but the mirrored
+# draw → image map, found by this test). SENSE = −1 hands jaxgan the mirrored draw
+# (u → 1 − u for θ, i → −i mod 4); the wrong-sense tests use it to show a convention error
+# is caught (a difference of the order of the image's range, not a resampling one).
+SENSE = +1
 
 COLOUR_TOL = 1e-4
-# Geometric bounds (whole image, central half, RMS), about twice the largest measured above.
+# Geometric bounds (whole image, central half, RMS): 1.2–1.5× the largest measured above,
+# 1/5 of the smallest wrong-convention difference.
 GEOMETRIC_BOUND = {"max": 0.12, "interior": 0.07, "rms": 0.02}
 EXACT_OPS = ("xint",)  # the official pipeline moves whole pixels exactly here: ≤ 1e-4
 
