@@ -16,9 +16,10 @@ path the pickle was trained on); sampling does not read it.
 """
 
 import os
-import sys
 
 from absl import app, flags, logging
+
+from experiments import cli
 
 flags.DEFINE_string("network", None, "The network pickle (.pkl) to convert.")
 flags.DEFINE_string("workdir", None, "The run directory to create (must not hold a run).")
@@ -41,8 +42,7 @@ def main(argv):
     found = converted_run.convert(FLAGS.network, FLAGS.workdir, FLAGS.data_path,
                                   FLAGS.batch_size, FLAGS.without_augment_pipe)
   except ValueError as e:  # ConvertError and ConfigError are ValueErrors
-    sys.stderr.write(f"FATAL {type(e).__name__}: {e}\n")
-    sys.exit(2)
+    cli.fatal(str(e), type(e).__name__)
   size = "x".join(str(n) for n in found["image_shape"])
   ada = "" if found["ada_p"] is None else f", ADA p {found['ada_p']:.4f}"
   print(f"converted {FLAGS.network} ({found['model']}, {size}, {found['num_classes']} "
@@ -51,18 +51,5 @@ def main(argv):
         f"--workdir={FLAGS.workdir} --num=16 --out=samples")
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-  """Parses the flags, answering a mistake with one FATAL line (no help dump), exit 2."""
-  try:
-    rest = FLAGS(argv)
-  except flags.Error as e:
-    sys.stderr.write(f"FATAL Flags parsing error: {e}\n")
-    sys.exit(2)
-  if len(rest) > 1:
-    sys.stderr.write(f"FATAL Flags parsing error: unexpected arguments {rest[1:]}\n")
-    sys.exit(2)
-  return rest
-
-
 if __name__ == "__main__":
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

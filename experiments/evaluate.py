@@ -14,6 +14,8 @@ import os
 
 from absl import app, flags, logging
 
+from experiments import cli
+
 from jaxgan import wiring
 from jaxgan.checkpoint import QuietOrbax
 from jaxgan.data import mixtures
@@ -38,7 +40,7 @@ def main(argv):
   try:
     run = restore_run(FLAGS.workdir, FLAGS.step)
   except WorkdirError as e:
-    raise app.UsageError(str(e)) from e
+    cli.fatal(str(e), type(e).__name__)
   config, data, generator, state, step = run.config, run.data, run.generator, run.state, run.step
   eval_key = wiring.run_keys(config.run.seed)[2]
   if config.data.is_mixture:
@@ -65,4 +67,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -35,6 +35,8 @@ import sys
 
 from absl import app, flags, logging
 
+from experiments import cli
+
 from jaxgan.checkpoint import QuietOrbax
 from jaxgan.export import export, export_style_mix, parse_layers, style_layer_names
 
@@ -88,14 +90,14 @@ def main(argv):
     try:
       names = style_layer_names(FLAGS.workdir, FLAGS.step)
     except ValueError as e:
-      raise app.UsageError(str(e)) from e
+      cli.fatal(str(e), type(e).__name__)
     for i, name in enumerate(names):
       print(f"{i}\t{name}")
     return
   if FLAGS.out is None:
-    raise app.UsageError("--out is required")
+    cli.fatal("--out is required", "Flags parsing error")
   if FLAGS.num is None and (FLAGS.latents is None or FLAGS.mix_layers is not None):
-    raise app.UsageError("--num is required")
+    cli.fatal("--num is required", "Flags parsing error")
   common = dict(step=FLAGS.step, truncation=FLAGS.truncation, label=FLAGS["class"].value,
                 seed=FLAGS.seed, batch=FLAGS.batch, overwrite=FLAGS.overwrite)
   try:
@@ -114,9 +116,9 @@ def main(argv):
                     noise_mode=FLAGS.noise_mode, use_ema=FLAGS.ema, **common)
       what = f"{FLAGS.num or len(latents)} images"
   except ValueError as e:  # a bad request, or no run there (WorkdirError is one)
-    raise app.UsageError(str(e)) from e
+    cli.fatal(str(e), type(e).__name__)
   print(f"{what} of {path} written to {os.path.abspath(FLAGS.out)}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

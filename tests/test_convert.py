@@ -284,6 +284,13 @@ def test_convert_then_sample_gives_the_official_images(tmp_path, monkeypatch):
   official = np.transpose(arrays["b/img_const"], (0, 2, 3, 1))[:1]
   want = np.clip(np.round(official * 127.5 + 127.5), 0, 255)
   assert np.max(np.abs(images[:1].astype(float) - want)) <= 1
+  np.save(tmp_path / "z5.npy", np.zeros((2, 5), np.float32))
+  again = _sample(f"--workdir={workdir}", f"--latents={tmp_path / 'z5.npy'}",
+                  f"--out={tmp_path / 'other.npz'}")
+  fatal = [line for line in again.stderr.splitlines() if line.startswith("FATAL")]
+  assert again.returncode == 2 and len(fatal) == 1, again.stderr[-2000:]
+  assert "(2, 5)" in fatal[0] and "(N, 8)" in fatal[0] and "Usage" not in again.stderr
+  assert not (tmp_path / "other.npz").exists()
 
 
 def test_the_converted_state_holds_g_d_ada_and_buffers(tmp_path, monkeypatch):
