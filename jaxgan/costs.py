@@ -47,12 +47,41 @@ class DAux(NamedTuple):
   logs: dict = {}        # what the objective's parts log of their state (ADA's p)
 
 
+def varying_axes(x) -> frozenset:
+  """The mesh axes `x` varies over inside `shard_map` with `check_vma=True` (JAX's default);
+  empty where JAX does not track it (`check_vma=False`, `pmap`) or outside any map."""
+  aval = jax.typeof(x)
+  vma = getattr(aval, "vma", None)  # the documented name
+  if vma is None:  # jax 0.10 keeps it on the aval's manual axis type
+    vma = getattr(getattr(aval, "mat", None), "varying", None)
+  return frozenset(vma or ())
+
+
 class Devices(NamedTuple):
   """The data-parallel axis (None: one device): averaging, keys and noise per device."""
   axis_name: str | None = None
 
   def mean(self, tree):
     return tree if self.axis_name is None else jax.lax.pmean(tree, self.axis_name)
+
+  def mean_grads(self, grads):
+    """Returns the mean over devices of each device's gradient of its own mean cost, with
+    respect to parameters every device holds alike, however the step is mapped.
+
+    Under `shard_map` with `check_vma=True` (JAX's default) such parameters are invariant
+    across the axis, and differentiating them already sums the devices' gradients (the
+    transpose of their implicit broadcast to each device is a sum): that sum is divided by
+    the device count; averaging it again would make it N times too large. Under `pmap` or
+    `check_vma=False` each device holds its own gradient, and they are averaged (`pmean`).
+    """
+    if self.axis_name is None:
+      return grads
+    axis = self.axis_name
+    if axis not in varying_axes(jax.lax.axis_index(axis)):  # not tracked: pmap, check_vma off
+      return jax.lax.pmean(grads, axis)
+    n = jax.lax.axis_size(axis)
+    return jax.tree.map(lambda g: jax.lax.pmean(g, axis) if axis in varying_axes(g) else g / n,
+                        grads)
 
   def total(self, n: int):
     """Returns n times the number of devices (a global count from a per-device one)."""

@@ -49,9 +49,9 @@ def replicated(mesh: Mesh) -> NamedSharding:
 def shard_step(train_step, mesh: Mesh):
   """Returns `train_step` (made with `axis_name=DATA_AXIS`) mapped over the mesh: each device
   runs it on its slice of the batch, the state replicated. Trace it inside `jax.jit`."""
-  # check_vma=False: the step does its own cross-device averaging (pmean), as under pmap.
-  # With the check on, differentiating replicated parameters against per-device data
-  # inserts a psum of its own, and the gradients come out N times the global mean.
+  # check_vma=False, as under pmap. The step is right either way (`Devices.mean_grads`: with
+  # the check on, differentiating replicated parameters already sums over devices, and the
+  # step divides that sum instead of averaging it again); tests/test_step_transforms.py.
   return jax.shard_map(train_step, mesh=mesh, in_specs=(P(), P(None, DATA_AXIS)),
                        out_specs=(P(), P()), check_vma=False)
 

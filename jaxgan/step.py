@@ -128,7 +128,7 @@ def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
     """One descent step of D's cost on a real minibatch and a generated one."""
     (_, aux), grads = jax.value_and_grad(costs.d, has_aux=True)(
         new.d_params, new.d_state, new.objective, fake, mb)
-    grads = costs.devices.mean(grads)
+    grads = costs.devices.mean_grads(grads)
     d_params, d_opt_state = descend(d_tx, grads, new.d_opt_state, new.d_params)
     new = new.replace(d_params=d_params, d_state=aux.d_state, d_opt_state=d_opt_state,
                       objective=aux.objective)
@@ -187,7 +187,7 @@ def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
           g_cost, has_aux=True)(state.g_params)
       new = new.replace(g_state=g_state)
     new, g_grads, g_reg_logs = g_regularised(costs, state.g_params, new, g_mb, g_grads)
-    g_grads = costs.devices.mean(g_grads)
+    g_grads = costs.devices.mean_grads(g_grads)
     g_params, g_opt_state = descend(g_tx, g_grads, state.g_opt_state, state.g_params)
     new = new.replace(g_params=g_params, g_opt_state=g_opt_state)
 

@@ -25,7 +25,7 @@ def unrolled(costs: Costs, d_tx: optax.GradientTransformation, steps: int) -> Co
       raise ValueError("the unrolled G cost needs D's optimizer state (d_opt_state)")
     for i in range(steps):
       ahead = mb._replace(key=jax.random.fold_in(mb.key, 10 + i))
-      grads = costs.devices.mean(jax.grad(costs.d_loss)(d_params, d_state, parts, fake, ahead))
+      grads = costs.devices.mean_grads(jax.grad(costs.d_loss)(d_params, d_state, parts, fake, ahead))
       updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
       d_params = optax.apply_updates(d_params, updates)
     return costs.g(d_params, d_state, parts, fake, mb)

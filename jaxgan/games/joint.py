@@ -43,7 +43,7 @@ def joint_gradients(costs: Costs, state: GANState, mb: Minibatch, z_key):
         d_params, state.d_state, state.objective, fake, mb)
     (g_loss, (new_g_state, fake_logits)), g_grads = jax.value_and_grad(
         g_cost, has_aux=True)(g_params, d_params)
-    v = costs.devices.mean((g_grads, d_grads))
+    v = costs.devices.mean_grads((g_grads, d_grads))
     return v, (g_loss, d_aux, new_g_state, fake_logits)
 
   return grads
