@@ -45,6 +45,7 @@ class DAux(NamedTuple):
   loss: jax.Array        # the adversarial part
   penalty: jax.Array     # the weighted regularisers
   logs: dict = {}        # what the objective's parts log of their state (ADA's p)
+  terms: dict = {}       # each regulariser's unweighted cost, by name
 
 
 def varying_axes(x) -> frozenset:
@@ -141,11 +142,17 @@ def make_costs(generator, discriminator, objective: Objective,
   def seen(x, key, step, parts):
     return view.apply(x, devices.key(key), step, parts.get(view.name))
 
+  def d_rng(key, i):
+    """D's own randomness (dropout) in its i-th pass of an update: this device's."""
+    return devices.key(jax.random.fold_in(jax.random.fold_in(key, 7), i))
+
   def d_outputs(d_params, d_state, parts, fake, mb):
     real_out, d_state = discriminator.apply(
-        d_params, d_state, seen(mb.x, jax.random.fold_in(mb.key, 2), mb.step, parts), mb.y, True)
+        d_params, d_state, seen(mb.x, jax.random.fold_in(mb.key, 2), mb.step, parts), mb.y, True,
+        rng=d_rng(mb.key, 0))
     fake_out, d_state = discriminator.apply(
-        d_params, d_state, seen(fake, jax.random.fold_in(mb.key, 3), mb.step, parts), mb.y, True)
+        d_params, d_state, seen(fake, jax.random.fold_in(mb.key, 3), mb.step, parts), mb.y, True,
+        rng=d_rng(mb.key, 1))
     return real_out, fake_out, d_state
 
   def adversarial(real_out, fake_out, mb):
@@ -167,8 +174,9 @@ def make_costs(generator, discriminator, objective: Objective,
     reg_key = devices.key(jax.random.fold_in(mb.key, 1))
     view_key = jax.random.fold_in(reg_key, 2)
     d_fn = lambda v: split_logits(discriminator.apply(
-        d_params, d_state, seen(v, view_key, mb.step, parts), mb.y, True)[0])[0]
-    penalty, parts = regularisers.total(
+        d_params, d_state, seen(v, view_key, mb.step, parts), mb.y, True,
+        rng=d_rng(reg_key, 2))[0])[0]
+    penalty, parts, terms = regularisers.total(
         objective.d_regularisers,
         regularisers.DInputs(d_fn, mb.x, fake, real_logits, fake_logits, reg_key, mb.update),
         parts, mb.step, mb.x.dtype)
@@ -178,17 +186,17 @@ def make_costs(generator, discriminator, objective: Objective,
                                                step=mb.step)}
       logs = view.logs(parts[view.name])
     return loss + penalty, DAux(new_d_state, parts, real_logits, fake_logits, loss, penalty,
-                                logs)
+                                logs, terms)
 
   def g_cost(d_params, d_state, parts, fake, mb, d_opt_state=None):
     del d_opt_state  # for `jaxgan.unrolled`, which looks ahead with D's optimizer
     fake_view = seen(fake, jax.random.fold_in(mb.key, 3), mb.step, parts)
     fake_logits, fake_classes = split_logits(
-        discriminator.apply(d_params, d_state, fake_view, mb.y, True)[0])
+        discriminator.apply(d_params, d_state, fake_view, mb.y, True, rng=d_rng(mb.key, 1))[0])
     if adv.g_uses_real:
       real_view = seen(mb.x, jax.random.fold_in(mb.key, 2), mb.step, parts)
-      real_logits, _ = split_logits(
-          discriminator.apply(d_params, d_state, real_view, mb.y, True)[0])
+      real_logits, _ = split_logits(discriminator.apply(d_params, d_state, real_view, mb.y,
+                                                        True, rng=d_rng(mb.key, 0))[0])
     else:  # unused by the cost; XLA removes it
       real_logits = jnp.zeros_like(fake_logits)
     cost = adv(real_logits, fake_logits).g + schedules.at(objective.ac_weight, mb.step) * (
@@ -204,7 +212,8 @@ def make_costs(generator, discriminator, objective: Objective,
 
 
 def _g_regularisers(generator, objective: Objective, devices: Devices, noise) -> Callable:
-  """Returns G's regularisers' cost: their weighted sum and the objective's new state.
+  """Returns G's regularisers' cost: their weighted sum, the objective's new state and each
+  one's unweighted cost by name.
 
   They see G through `path_length.GInputs`: its images as a function of a perturbation of
   its per-layer latents, which the generator must take (`ws_delta`, `num_ws`, `w_dim`).

@@ -19,14 +19,27 @@ from typing import NamedTuple
 from jaxgan import lecam, losses, path_length, penalties, regularisers, schedules, views
 
 
-class Objective(NamedTuple):
-  """What the players optimise: D descends `loss.d` + regularisers, G descends `loss.g`."""
+class _Parts(NamedTuple):
   loss: losses.Loss
   d_regularisers: tuple[regularisers.Regulariser, ...] = ()
   view: views.View = views.identity()
   ac_weight: schedules.Hyper = 1.0
   # Costs of G's own (`path_length.GInputs`), added to G's cost in its update.
   g_regularisers: tuple[regularisers.Regulariser, ...] = ()
+
+
+class Objective(_Parts):
+  """What the players optimise: D descends `loss.d` + regularisers, G descends `loss.g`.
+
+  Checked when made: `loss` is a `losses.Loss` or a loss's name; each regulariser a
+  `regularisers.Regulariser` (one alone is taken as a tuple of one); `view` a `views.View`.
+  Anything else is refused with a TypeError naming it, not found out inside the step."""
+
+  def __new__(cls, loss, d_regularisers=(), view=None, ac_weight=1.0, g_regularisers=()):
+    view = views.identity() if view is None else view
+    return super().__new__(cls, _loss(loss), _regularisers(d_regularisers, "d_regularisers"),
+                           _view(view), ac_weight, _regularisers(g_regularisers,
+                                                                 "g_regularisers"))
 
   def init(self) -> dict:
     """Returns the state of every part that has one, by the part's name."""
@@ -41,11 +54,43 @@ class Objective(NamedTuple):
     return state
 
 
-def as_objective(objective: "Objective | losses.Loss | str") -> Objective:
+def _loss(loss) -> losses.Loss:
+  if isinstance(loss, str):
+    return losses.get(loss)
+  if isinstance(loss, losses.Loss):
+    return loss
+  if callable(loss):
+    raise TypeError(f"{getattr(loss, '__name__', loss)!r} is a plain function where a "
+                    f"jaxgan.losses.Loss belongs: wrap it as jaxgan.losses.Loss(fn, "
+                    f"g_uses_real=...), saying whether G's cost reads the real logits")
+  raise TypeError(f"loss={loss!r}: give a jaxgan.losses.Loss or a loss's name "
+                  f"({', '.join(sorted(losses.LOSSES))})")
+
+
+def _regularisers(parts, field: str) -> tuple:
+  parts = (parts,) if isinstance(parts, regularisers.Regulariser) else tuple(parts or ())
+  for part in parts:
+    if not isinstance(part, regularisers.Regulariser):
+      raise TypeError(f"{field} holds {part!r}, not a jaxgan.regularisers.Regulariser "
+                      f"(regularisers.penalty(name, weight), lecam.lecam(...), or your own "
+                      f"Regulariser(name, cost, weight))")
+  return parts
+
+
+def _view(view) -> views.View:
+  if not isinstance(view, views.View):
+    raise TypeError(f"view={view!r} is not a jaxgan.views.View (views.diff_augment, "
+                    f"views.ada, views.instance_noise, views.chain(...))")
+  return view
+
+
+def as_objective(objective: "Objective | losses.Loss | str | None") -> Objective:
   """Returns an `Objective`; a loss (or its name) alone is that loss with nothing added."""
   if isinstance(objective, Objective):
     return objective
-  return Objective(losses.get(objective))
+  if isinstance(objective, _Parts):  # made by _replace or _make
+    return Objective(*objective)
+  return Objective(objective)
 
 
 def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",

@@ -5,16 +5,17 @@ through this protocol, which has a side for each flax API:
 
 - `flax.linen`: the module is called as `module(inputs[, labels], train=...)`; `init` runs
   `module.init` with the key it is given; model state is every collection but "params".
-  `apply`'s `rng`, when given, is the module's "noise" stream (`make_rng("noise")`): the
-  step and the sampler pass one to the generator, for models that draw their own noise
-  (StyleGAN2's noise inputs and style mixing); others never read it.
+  `apply`'s `rng`, when given, is the module's "noise" stream (`make_rng("noise")`) and
+  `fold_in(rng, 1)` its "dropout" stream (`nn.Dropout`): the step passes one to each
+  player from its own keys, the sampler one to the generator, for models that draw their
+  own randomness (StyleGAN2's noise inputs and style mixing, dropout); others never read it.
 - `flax.nnx`: the module already holds its arrays (made with its own `nnx.Rngs` when it was
   constructed), so `init` hands them out as plain nested dicts (`nnx.Param` → parameters,
   every other variable → model state) and ignores the key; `apply` merges the arrays back
   into the module in training or inference mode (`nnx.view` sets `deterministic` and
   `use_running_average`), calls `module(inputs[, labels])` and splits off the new model state.
-  An NNX player's randomness would be its own Rngs, which players may not hold: `rng` is
-  not used.
+  Random streams the module holds (`nnx.Dropout(rate, rngs=...)`, `nnx.Rngs`) are not
+  state: each call reseeds them from `rng`, so the step's keys decide every draw.
 
 A generator has a `latent_dim` attribute; a conditional player a `num_classes` attribute
 above 0 and takes the labels as its second argument. `mixed_precision` is a policy wrapped
@@ -62,7 +63,8 @@ class LinenPlayer(_Attributes):
     `kwargs` go to the module's call (a regulariser's hook, as `ws_delta` for path length)."""
     variables = {"params": params, **model_state}
     args = (inputs,) if labels is None or not self.num_classes else (inputs, labels)
-    rngs = {} if rng is None else {"rngs": {"noise": rng}}
+    rngs = {} if rng is None else {"rngs": {"noise": rng,
+                                            "dropout": jax.random.fold_in(rng, 1)}}
     if train and model_state:
       out, updates = self.module.apply(variables, *args, train=True, mutable=list(model_state),
                                        **rngs, **kwargs)
@@ -80,36 +82,45 @@ class NNXPlayer(_Attributes):
     for train in (True, False):
       view = nnx.view(self.module, raise_if_not_found=False, deterministic=not train,
                       use_running_average=not train)
-      modes[train] = nnx.split(view, nnx.Param, ...)
-    graphdef, params, rest = modes[True]
-    if any(isinstance(v, nnx.RngState) for _, v in nnx.to_flat_state(rest)):
-      raise ValueError(f"{type(self.module).__name__} holds random streams (nnx.Rngs); a "
-                       f"player's randomness must come from the step's keys: build it without "
-                       f"stored Rngs (for example Dropout without rngs)")
+      modes[train] = nnx.split(view, nnx.Param, nnx.RngState, ...)
+    _, params, rngs, rest = modes[True]
+    streams = sorted({v.tag for _, v in nnx.to_flat_state(rngs) if isinstance(v, nnx.RngKey)})
     object.__setattr__(self, "_graphdefs", {t: modes[t][0] for t in modes})
-    object.__setattr__(self, "_templates", (params, rest))
+    object.__setattr__(self, "_templates", (params, rngs, rest))
+    object.__setattr__(self, "_streams", tuple(streams))
 
   def init(self, key, inputs) -> tuple[PyTree, PyTree]:
-    """Returns the module's own `(params, model_state)` as nested dicts (`key` is unused)."""
+    """Returns the module's own `(params, model_state)` as nested dicts (`key` is unused;
+    its random streams are not state: `apply` reseeds them)."""
     del key, inputs
-    params, rest = self._templates
+    params, _, rest = self._templates
     return nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
 
   def apply(self, params, model_state, inputs, labels, train: bool, rng=None, **kwargs):
-    """Returns `(outputs, new_model_state)`; model state changes only in training."""
-    del rng
+    """Returns `(outputs, new_model_state)`; model state changes only in training. The
+    module's random streams (`nnx.Dropout`'s, any `nnx.Rngs` it holds) start each call from
+    `rng` (the i-th stream, by name, from `fold_in(rng, i)`); a training call that draws
+    from them without `rng` is refused."""
     if kwargs:
       raise ValueError(f"{type(self.module).__name__} is an NNX player, which takes no "
                        f"regulariser hooks ({', '.join(kwargs)})")
-    states = [jax.tree.map(lambda x: x, t) for t in self._templates]  # fresh copies to fill
-    for state, pure in zip(states, (params, model_state)):
-      nnx.replace_by_pure_dict(state, pure)
-    module = nnx.merge(self._graphdefs[bool(train)], *states)
+    params_t, rngs_t, rest_t = (jax.tree.map(lambda x: x, t) for t in self._templates)
+    nnx.replace_by_pure_dict(params_t, params)
+    nnx.replace_by_pure_dict(rest_t, model_state)
+    module = nnx.merge(self._graphdefs[bool(train)], params_t, rngs_t, rest_t)
+    if self._streams:
+      if rng is None and train:
+        raise ValueError(f"{type(self.module).__name__} draws from its random streams "
+                         f"{self._streams}: apply it with rng= (the step and the sampler pass "
+                         f"one)")
+      if rng is not None:
+        nnx.reseed(module, **{name: jax.random.fold_in(rng, i)
+                              for i, name in enumerate(self._streams)})
     args = (inputs,) if labels is None or not self.num_classes else (inputs, labels)
     out = module(*args)
     if not train:
       return out, model_state
-    return out, nnx.to_pure_dict(nnx.split(module, nnx.Param, ...)[2])
+    return out, nnx.to_pure_dict(nnx.split(module, nnx.Param, nnx.RngState, ...)[3])
 
 
 def _cast_floats(tree, dtype):
@@ -140,6 +151,16 @@ class MixedPrecision:
                                        **kwargs)
     new_state = jax.tree.map(lambda new, old: new.astype(old.dtype), new_state, model_state)
     return _cast_floats(out, jnp.float32), new_state
+
+
+def as_generator(module, compute_dtype: str = "float32"):
+  """Returns the player of a generator, refused by name unless its module says its latent
+  size (`latent_dim`, the size of z the step draws)."""
+  player = as_player(module, compute_dtype)
+  if not isinstance(getattr(player.module, "latent_dim", None), int):
+    raise TypeError(f"the generator {type(player.module).__name__} has no int `latent_dim`: "
+                    f"give its module a latent_dim field, the size of the z it takes")
+  return player
 
 
 def as_player(module, compute_dtype: str = "float32"):

@@ -81,20 +81,31 @@ def lazy(regulariser: Regulariser, every: int,
 
 
 def total(regs: Sequence[Regulariser], d, states: dict, step,
-          dtype) -> tuple[jax.Array, dict]:
-  """Returns the weighted sum (in `dtype`) of the regularisers and their new states (by name).
+          dtype) -> tuple[jax.Array, dict, dict]:
+  """Returns the weighted sum (in `dtype`) of the regularisers, their new states (by name),
+  and each one's unweighted cost by name (0 on the updates a lazy one skips), for the logs.
 
   `d` is what they see: `DInputs` for D's, `jaxgan.path_length.GInputs` for G's. The first
   regulariser draws from `d.key` itself, the i-th from `fold_in(d.key, i)`.
   """
-  value, new_states = jnp.zeros((), dtype), dict(states)
+  value, new_states, terms = jnp.zeros((), dtype), dict(states), {}
   for i, reg in enumerate(regs):
     inputs = d if i == 0 else d._replace(key=jax.random.fold_in(d.key, i))
     if reg.name not in states and reg.init() is not None:
       raise ValueError(f"the objective's {reg.name!r} keeps state that this GANState lacks: "
                        f"create it with create_state(..., objective=objective)")
-    reg_value, reg_state = reg.cost(inputs, states.get(reg.name))
+    result = reg.cost(inputs, states.get(reg.name))
+    if not isinstance(result, tuple) or len(result) != 2:
+      what = "a bare array" if hasattr(result, "shape") else type(result).__name__
+      raise TypeError(f"regulariser {reg.name!r} returned {what}; a "
+                      f"Regulariser's cost returns (cost, next_state), next_state None for a "
+                      f"regulariser without state")
+    reg_value, reg_state = result
+    if jnp.shape(reg_value) != ():
+      raise TypeError(f"regulariser {reg.name!r} returned a cost of shape "
+                      f"{jnp.shape(reg_value)}; it must be a scalar")
     value = value + schedules.at(reg.weight, step) * reg_value
+    terms[reg.name] = reg_value
     if reg_state is not None:
       new_states[reg.name] = reg_state
-  return value, new_states
+  return value, new_states, terms

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import players
+from jaxgan.objective import as_objective
 
 PyTree = Any
 
@@ -93,15 +94,37 @@ def create_state(rng, generator, discriminator, g_tx: optax.GradientTransformati
     discriminator: a module called as `discriminator(x[, y_B])` (linen: with `train=`),
       returning one logit per sample (AC-GAN: a tuple of the logits and the class logits).
     g_tx, d_tx: the players' optimizers.
-    sample_batch: one minibatch of real data (array, or mapping with 'x'), used
-      only for its shape and dtype.
-    objective: the `jaxgan.objective.Objective` the step will use, whose stateful parts
-      (LeCam's EMAs, ...) start here; or the dict of that state itself. None: no state.
+    sample_batch: the batch the step takes, `{"x": (k, B, ...)[, "y": (k, B)]}`, or one
+      real minibatch as an array (B, ...); used only for its shape and dtype.
+    objective: the objective the step will use (an `Objective`, a `Loss` or a loss's
+      name), whose stateful parts (LeCam's EMAs, ...) start here; or the dict of that
+      state itself. None: no state.
   """
-  x = real_inputs(sample_batch)
-  parts = objective.init() if hasattr(objective, "init") else dict(objective or {})
-  return _init_state(players.as_player(generator), players.as_player(discriminator), g_tx,
-                     d_tx, tuple(x.shape), jnp.dtype(x.dtype), as_key(rng), parts)
+  generator, discriminator = players.as_generator(generator), players.as_player(discriminator)
+  x = one_minibatch(generator, real_inputs(sample_batch))
+  if objective is None or isinstance(objective, dict):
+    parts = dict(objective or {})
+  else:
+    parts = as_objective(objective).init()
+  return _init_state(generator, discriminator, g_tx, d_tx, tuple(x.shape),
+                     jnp.dtype(x.dtype), as_key(rng), parts)
+
+
+def one_minibatch(generator, x):
+  """Returns one real minibatch (B, ...) of `x`, given as the step takes it (k, B, ...) or as
+  one minibatch; which it is, the generator's samples say (their rank plus the batch's)."""
+  def sample():
+    z = jnp.zeros((2, generator.latent_dim), jnp.float32)
+    params, model_state = generator.init(jax.random.key(0), z)
+    labels = jnp.zeros((2,), jnp.int32) if generator.num_classes else None
+    return generator.apply(params, model_state, z, labels, False, rng=jax.random.key(1))[0]
+  rank = jax.eval_shape(sample).ndim  # (B, ...) of one sample's rank + 1
+  if x.ndim == rank + 1:
+    return x[0]
+  if x.ndim == rank:
+    return x
+  raise ValueError(f"a batch of shape {tuple(x.shape)} for a generator of samples of rank "
+                   f"{rank - 1}: give the step's batch (k, B, ...) or one minibatch (B, ...)")
 
 
 # One compiled program rather than op-by-op: XLA:CPU compiles each random draw of an eager

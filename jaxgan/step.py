@@ -25,16 +25,18 @@ frequencies.
 
 from typing import Any, Callable
 
+import flax
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxgan import schedules, unrolled
 from jaxgan.costs import Costs, Minibatch, check_batch, make_costs
 from jaxgan.games import joint
 from jaxgan.objective import Objective, as_objective
-from jaxgan.players import COMPUTE_DTYPES, as_player
-from jaxgan.state import GANState
+from jaxgan.players import COMPUTE_DTYPES, as_generator, as_player
+from jaxgan.state import GANState, real_inputs
 from jaxgan import update
 from jaxgan.update import (NONFINITE_CHECKS, all_finite, d_metrics, descend, ema_update, finish,
                            g_metrics, nonfinite_names)
@@ -85,8 +87,10 @@ def make_train_step(generator, discriminator, g_tx: optax.GradientTransformation
   i draws z from `keys[i]`, the G update from `keys[k]` (or reuses the z of `keys[k - 1]`).
 
   Metrics: `d/loss` (adversarial), `d/penalty` (weighted regularisers), `d/real_logit`,
-  `d/fake_logit`, `d/grad_norm` (means over the k D updates), `g/loss`, `g/fake_logit`,
-  `g/grad_norm`, `g/penalty` (G's weighted regularisers, when it has any); `nonfinite`, a
+  `d/fake_logit`, `d/grad_norm` (means over the k D updates), `d/penalty/<name>` (each of
+  D's regularisers unweighted, 0 on an update a lazy one skips), `g/loss`, `g/fake_logit`,
+  `g/grad_norm`, `g/penalty` (G's weighted regularisers, when it has any) and
+  `g/penalty/<name>`; `nonfinite`, a
   bit mask over `NONFINITE_CHECKS` (0 for a clean step; `nonfinite_names` decodes it), and
   `skipped`, the running count of dropped updates.
   """
@@ -108,8 +112,8 @@ def make_train_step(generator, discriminator, g_tx: optax.GradientTransformation
     raise ValueError(f"update_rule={update_rule!r} has no place for G's regularisers "
                      f"({', '.join(r.name for r in objective.g_regularisers)}); use "
                      f"update_rule='alternating'")
-  costs = make_costs(as_player(generator, compute_dtype), as_player(discriminator, compute_dtype),
-                     objective, axis_name)
+  costs = make_costs(as_generator(generator, compute_dtype),
+                     as_player(discriminator, compute_dtype), objective, axis_name)
   if unroll_steps:
     costs = unrolled.unrolled(costs, d_tx, unroll_steps)
   if update_rule == "alternating":
@@ -117,7 +121,43 @@ def make_train_step(generator, discriminator, g_tx: optax.GradientTransformation
                        ema_decay=ema_decay, scan=not unroll)
   else:
     step = joint.joint_step(costs, g_tx, d_tx, update_rule, ema_decay, consensus_weight)
-  return update.skip_nonfinite(step) if skip_nonfinite else step
+  step = update.skip_nonfinite(step) if skip_nonfinite else step
+  return checked(step, g_tx, d_tx)
+
+
+def checked(step: TrainStep, g_tx, d_tx) -> TrainStep:
+  """Returns `step` refusing, by name, a state it cannot update: optimizer states made by
+  other optimizers than `g_tx` / `d_tx`, or parameters built for inputs of another shape
+  than the batch's (checked on shapes only: under `jit`, once, when traced)."""
+
+  def train_step(state: GANState, batch):
+    for who, tx in (("g", g_tx), ("d", d_tx)):
+      params, opt_state = getattr(state, f"{who}_params"), getattr(state, f"{who}_opt_state")
+      want = jax.eval_shape(tx.init, params)
+      shapes = lambda tree: [(tuple(np.shape(x)), jnp.result_type(x)) for x in
+                             jax.tree.leaves(tree)]
+      if (jax.tree.structure(want) != jax.tree.structure(opt_state)
+          or shapes(want) != shapes(opt_state)):
+        raise ValueError(f"{who}_tx does not match state.{who}_opt_state: the state was made "
+                         f"with another optimizer (its {who}_opt_state is "
+                         f"{_describe(opt_state)}, {who}_tx.init gives {_describe(want)}); "
+                         f"make the state and the step with the same optimizers")
+    try:
+      return step(state, batch)
+    except flax.errors.ScopeParamShapeError as e:
+      raise ValueError(f"the state's parameters were made for inputs of another shape than "
+                       f"this batch's {tuple(np.shape(real_inputs(batch)))}: give create_state "
+                       f"the batch the step takes, (k, B, ...), or one minibatch (B, ...) "
+                       f"({str(e).splitlines()[0]})") from e
+
+  return train_step
+
+
+def _describe(opt_state) -> str:
+  """An optimizer state's kind, as its parts' type names: "(ScaleByAdamState, EmptyState)"."""
+  if isinstance(opt_state, tuple) and not hasattr(opt_state, "_fields"):
+    return f"({', '.join(_describe(part) for part in opt_state)})"
+  return type(opt_state).__name__
 
 
 def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
@@ -204,7 +244,8 @@ def g_regularised(costs: Costs, g_params, new: GANState, mb: Minibatch, g_grads)
   the objective has none."""
   if costs.g_regularisers is None:
     return new, g_grads, {}
-  (penalty, parts), grads = jax.value_and_grad(costs.g_regularisers, has_aux=True)(
+  penalty_of = lambda *args: (lambda total: (total[0], total[1:]))(costs.g_regularisers(*args))
+  (penalty, (parts, terms)), grads = jax.value_and_grad(penalty_of, has_aux=True)(
       g_params, new.g_state, new.objective, mb)
   return (new.replace(objective=parts), jax.tree.map(jnp.add, g_grads, grads),
-          {"g/penalty": penalty})
+          {"g/penalty": penalty, **{f"g/penalty/{k}": v for k, v in terms.items()}})

@@ -48,7 +48,8 @@ def d_metrics(aux: DAux, grads) -> Metrics:
           "d/fake_logit": jnp.mean(aux.fake_logits), "d/grad_norm": optax.tree.norm(grads),
           "d/penalty": aux.penalty, "d/grads_finite": all_finite(grads).astype(jnp.float32),
           # r_t of Karras et al. (2020): D's overfitting heuristic, 1 when all reals score > 0
-          "d/real_sign": jnp.mean(jnp.sign(aux.real_logits)), **aux.logs}
+          "d/real_sign": jnp.mean(jnp.sign(aux.real_logits)), **aux.logs,
+          **{f"d/penalty/{name}": value for name, value in aux.terms.items()}}
 
 
 def g_metrics(g_loss, fake_logits, grads) -> Metrics:

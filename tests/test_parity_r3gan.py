@@ -100,7 +100,7 @@ def _d_cost(D, d_vars, cfg, real, fake):
   inputs = regularisers.DInputs(d_fn, real, fake, real_logits, fake_logits,
                                 jax.random.key(0), jnp.zeros((), jnp.int32))
   regs = [regularisers.penalty("r1", gamma), regularisers.penalty("r2", gamma)]
-  penalty, _ = regularisers.total(regs, inputs, {}, 0, jnp.float32)
+  penalty, _, _ = regularisers.total(regs, inputs, {}, 0, jnp.float32)
   r1, _ = regs[0].cost(inputs, None)
   r2, _ = regs[1].cost(inputs, None)
   return rpgan.d + penalty, dict(rpgan=rpgan, r1=r1, r2=r2)

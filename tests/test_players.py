@@ -109,7 +109,7 @@ def test_the_runner_trains_and_resumes_nnx_players_bit_for_bit(tmp_path):
   assert same_leaves(params(3), params(3)) and not same_leaves(params(3), params(4))
 
 
-def test_players_are_linen_or_nnx_and_nnx_randomness_is_refused(tmp_path):
+def test_players_are_linen_or_nnx_and_nnx_randomness_needs_the_steps_key(tmp_path):
   assert isinstance(as_player(MLPGenerator()), LinenPlayer)
   assert isinstance(as_player(NNXMLPGenerator(rngs=nnx.Rngs(0))), NNXPlayer)
   with pytest.raises(TypeError, match="flax.linen or flax.nnx Module; got function"):
@@ -122,8 +122,12 @@ def test_players_are_linen_or_nnx_and_nnx_randomness_is_refused(tmp_path):
     def __call__(self, x):
       return self.dropout(x)
 
-  with pytest.raises(ValueError, match="WithDropout holds random streams"):
-    as_player(WithDropout(nnx.Rngs(0)))
+  player = as_player(WithDropout(nnx.Rngs(0)))  # its stream is reseeded from the step's keys
+  with pytest.raises(ValueError, match=r"WithDropout draws from its random streams "
+                     r"\('default',\): apply it with rng="):
+    player.apply({}, {}, jnp.ones((2, 3)), None, True)
+  out, _ = player.apply({}, {}, jnp.ones((64,)), None, True, rng=jax.random.key(0))
+  assert set(np.unique(np.asarray(out))) == {0.0, 2.0}  # dropped, or kept and scaled by 2
   with pytest.raises(ValueError, match="model='mlp_nnx'.*has no packing"):
     train_and_evaluate(Config(dataset="ring8", model="mlp_nnx", packing=2, num_steps=1,
                               batch_size=4), str(tmp_path / "refused"))
