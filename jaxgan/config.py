@@ -263,6 +263,10 @@ class Step:
                             "generated batch.")
   ema_decay: float = option(0.999, "Decay of the generator's parameter EMA.", at_least=0,
                             at_most=1)
+  ema_debias: bool = option(True, "Debias a constant EMA decay, as Adam debiases its "
+                            "moments: the EMA is the normalised average of G's weights since "
+                            "the first update, not a mix that keeps decay^t of the "
+                            "initialisation (--noema_debias: the plain EMA).")
   ema_half_life: float = option(0.0, "The EMA of G by its half-life in images seen (Karras "
                                 "et al. 2020); 0 = ema_decay per step instead.", at_least=0)
   ema_rampup: float = option(0.0, "StyleGAN's ramp-up: the half-life is at most this times the "
@@ -280,6 +284,10 @@ class Step:
                               "bfloat16 keeps float32 parameters, optimizer states, losses and "
                               "evaluation (mixed precision).",
                               choices=lambda: players_lib.COMPUTE_DTYPES)
+  batch_gpu: int = option(0, "Micro-batch per device (StyleGAN3's name): each player's "
+                          "gradient is accumulated over parts of this many samples, so the "
+                          "batch is batch_size while memory follows this; 0 = whole "
+                          "minibatches.", at_least=0)
   on_nonfinite: str = option("stop", "A NaN or Inf in a step's losses, gradients or "
                              "parameters: stop the run (the last checkpoint stays the last good "
                              "one), or skip that update and count it in the 'skipped' metric.",
@@ -293,11 +301,19 @@ class Step:
                         f"point and needs d_steps=1, unroll_steps=0 and reuse_fake=false; got "
                         f"d_steps={self.d_steps}, unroll_steps={self.unroll_steps}, "
                         f"reuse_fake={self.reuse_fake}")
+    if self.batch_gpu and (self.update_rule != "alternating" or self.unroll_steps
+                           or self.reuse_fake):
+      raise ConfigError(f"batch_gpu={self.batch_gpu} accumulates the alternating update's "
+                        f"gradients: it needs update_rule=alternating, unroll_steps=0 and "
+                        f"reuse_fake=false")
 
   def ema(self, horizon: int, batch_size: int):
-    """Returns the EMA's decay: `ema_decay`, or a schedule from the half-life settings."""
+    """Returns the EMA's decay: `ema_decay`, or from the half-life settings a schedule (with
+    a ramp-up or growth) or a number (a constant half-life, debiased like `ema_decay`)."""
     if not self.ema_half_life:
       return self.ema_decay
+    if not self.ema_rampup and self.ema_growth == "none":
+      return float(0.5 ** (batch_size / self.ema_half_life))
     return schedules.ema_half_life(self.ema_half_life, batch_size, self.ema_rampup,
                                    horizon if self.ema_growth == "cosine" else 0)
 
@@ -308,7 +324,8 @@ class Step:
                 ema_decay=self.ema(horizon, batch_size),
                 unroll_steps=self.unroll_steps, update_rule=self.update_rule,
                 consensus_weight=self.consensus_weight, compute_dtype=self.compute_dtype,
-                skip_nonfinite=self.on_nonfinite == "skip")
+                skip_nonfinite=self.on_nonfinite == "skip", micro_batch=self.batch_gpu,
+                ema_debias=self.ema_debias)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -368,6 +385,16 @@ SECTIONS = {"data": Data, "players": Players, "objective": Objective,
 SECTION_OF = {f.name: section for section, cls in SECTIONS.items()
               for f in dataclasses.fields(cls)}
 
+# Fields added after runs were saved whose default moved what a run computes: a run saved
+# without the field ran as this value says (`from_saved`).
+SAVED_BEFORE = {"ema_debias": False}
+
+
+def from_saved(saved: dict[str, Any]) -> dict[str, Any]:
+  """Returns a saved run's settings (config.json) as this version's field names and values:
+  its own settings, the fields it predates as it ran (`SAVED_BEFORE`), others not kept."""
+  return {**SAVED_BEFORE, **{k: v for k, v in saved.items() if k in SECTION_OF}}
+
 
 def _one_of(name: str, value, accepted: tuple) -> None:
   if value not in accepted:
@@ -415,6 +442,10 @@ class Config:
   def _validate_across(self) -> None:
     """The rules that tie one section's field to another's."""
     data, players, objective = self.data, self.players, self.objective
+    if self.step.batch_gpu and self.run.batch_size % self.step.batch_gpu:
+      raise ConfigError(f"batch_gpu={self.step.batch_gpu} does not divide batch_size="
+                        f"{self.run.batch_size}; give a divisor (of each device's share, on "
+                        f"several devices)")
     if data.is_mixture and players.model not in ("mlp", "mlp_nnx"):
       raise ConfigError(f"model={players.model!r} is not accepted for the 2D dataset "
                         f"{data.dataset}; choose mlp or mlp_nnx")

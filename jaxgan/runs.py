@@ -18,7 +18,7 @@ import numpy as np
 
 from jaxgan import ada, wiring
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.config import SECTION_OF, Config
+from jaxgan.config import Config, from_saved
 from jaxgan.data import images
 from jaxgan.evaluate import sample_batches
 from jaxgan.metrics import overfit
@@ -32,7 +32,7 @@ def saved_config(workdir: str) -> Config:
     raise WorkdirError(f"{workdir} holds no run: {CONFIG_FILE} is missing")
   with open(path, encoding="utf-8") as f:
     saved = json.load(f)
-  return Config(**{k: v for k, v in saved.items() if k in SECTION_OF}).validate()
+  return Config(**from_saved(saved)).validate()
 
 
 class Run(NamedTuple):

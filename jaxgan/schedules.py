@@ -44,6 +44,25 @@ def grow(value: float, growth: str, steps: int) -> Hyper:
   return cosine(0.0, float(value), steps) if growth == "cosine" else value
 
 
+def debiased(decay: float) -> optax.Schedule:
+  """Returns the per-step decay that makes an EMA started at the initial weights the
+  normalised average of the weights after each update, as Adam debiases its moments.
+
+  An EMA e ← β e + (1 − β) θ started at e = θ₀ keeps weight β^t on θ₀ after t updates (at
+  β = 0.999 and step 800, 45 %: a run's samples then show mostly its initialisation). With
+  β_t = β (1 − β^t) / (1 − β^(t+1)) at the t-th update (t from 0) it instead holds
+  Σ_i β^(t−i) θ_i / Σ_i β^(t−i) over the updates so far: θ₁ after the first, and the plain
+  EMA's weights once β^t is negligible."""
+  if not 0.0 <= decay < 1.0:
+    raise ValueError(f"a debiased EMA needs a decay in [0, 1), got {decay!r}")
+
+  def schedule(step):
+    t = jnp.asarray(step, jnp.float32)
+    return decay * (1.0 - decay ** t) / (1.0 - decay ** (t + 1.0))
+
+  return schedule
+
+
 def ema_half_life(images: float, batch_size: int, rampup: float = 0.0,
                   grow_over: int = 0) -> optax.Schedule:
   """Returns the EMA decay per step whose half-life is `images` samples seen.

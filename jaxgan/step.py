@@ -56,7 +56,8 @@ def make_train_step(generator, discriminator, g_tx: optax.GradientTransformation
                     ema_decay: schedules.Hyper = 0.999, unroll_steps: int = 0,
                     update_rule: str = "alternating", consensus_weight: float = 1.0,
                     compute_dtype: str = "float32", axis_name: str | None = None,
-                    skip_nonfinite: bool = False, unroll: bool = True) -> TrainStep:
+                    skip_nonfinite: bool = False, unroll: bool = True,
+                    micro_batch: int = 0, ema_debias: bool = True) -> TrainStep:
   """Returns `train_step(state, batch) -> (state, metrics)`, one full update of both players.
 
   Args:
@@ -70,6 +71,10 @@ def make_train_step(generator, discriminator, g_tx: optax.GradientTransformation
       (one G forward pass fewer, as in PyTorch's DCGAN example) instead of fresh z.
     ema_decay: decay of the EMA of G's parameters (0 copies them); a number or a schedule
       of the step (`jaxgan.schedules.ema_half_life` gives one from a half-life in images).
+    ema_debias: a constant `ema_decay` is debiased (`jaxgan.schedules.debiased`): the EMA is
+      the normalised average of the weights G has had since the first update, not a mix
+      that keeps β^t of its initialisation. A schedule is taken as it is (StyleGAN's
+      ramp-up and R3GAN's growth from 0 remove that bias themselves).
     unroll_steps: G's cost against D after this many further differentiated steps of D's
       adversarial cost with d_tx (`jaxgan.unrolled`); 0 is the ordinary step.
     update_rule: "alternating" (Algorithm 1) or a joint rule of `jaxgan.games.joint`
@@ -82,6 +87,9 @@ def make_train_step(generator, discriminator, g_tx: optax.GradientTransformation
     skip_nonfinite: drop an update in which a check of `NONFINITE_CHECKS` fails (see
       `jaxgan.update.skip_nonfinite`); either way the `nonfinite` metric says which failed.
     unroll: write the k D updates out in the program (True) or as a `lax.scan` (False).
+    micro_batch: m > 0 accumulates each player's gradient over m-sample parts of each
+      device's minibatch (StyleGAN3's `--batch-gpu`): the same update for players without
+      batch statistics, with memory that follows m (`alternating`); 0 takes it whole.
 
   Randomness: `key, step_key = split(state.key)`; `keys = split(step_key, k + 1)`: D update
   i draws z from `keys[i]`, the G update from `keys[k]` (or reuses the z of `keys[k - 1]`).
@@ -98,6 +106,8 @@ def make_train_step(generator, discriminator, g_tx: optax.GradientTransformation
     raise ValueError(f"d_steps must be a positive int, got {d_steps!r}")
   if not callable(ema_decay) and not 0.0 <= ema_decay <= 1.0:
     raise ValueError(f"ema_decay must be in [0, 1], got {ema_decay!r}")
+  if ema_debias and not callable(ema_decay) and 0.0 < ema_decay < 1.0:
+    ema_decay = schedules.debiased(ema_decay)
   if not isinstance(unroll_steps, int) or unroll_steps < 0:
     raise ValueError(f"unroll_steps must be an int >= 0, got {unroll_steps!r}")
   if update_rule not in UPDATE_RULES:
@@ -107,6 +117,12 @@ def make_train_step(generator, discriminator, g_tx: optax.GradientTransformation
     raise ValueError(f"update_rule={update_rule!r} moves both players from the same point: it "
                      f"needs d_steps=1, unroll_steps=0 and reuse_fake=False; got d_steps="
                      f"{d_steps}, unroll_steps={unroll_steps}, reuse_fake={reuse_fake}")
+  if not isinstance(micro_batch, int) or micro_batch < 0:
+    raise ValueError(f"micro_batch must be an int >= 0, got {micro_batch!r}")
+  if micro_batch and (update_rule != "alternating" or unroll_steps or reuse_fake):
+    raise ValueError(f"micro_batch={micro_batch} accumulates the alternating update's "
+                     f"gradients: it needs update_rule='alternating', unroll_steps=0 and "
+                     f"reuse_fake=False")
   objective = as_objective(objective)
   if objective.g_regularisers and update_rule != "alternating":
     raise ValueError(f"update_rule={update_rule!r} has no place for G's regularisers "
@@ -118,7 +134,7 @@ def make_train_step(generator, discriminator, g_tx: optax.GradientTransformation
     costs = unrolled.unrolled(costs, d_tx, unroll_steps)
   if update_rule == "alternating":
     step = alternating(costs, g_tx, d_tx, d_steps=d_steps, reuse_fake=reuse_fake,
-                       ema_decay=ema_decay, scan=not unroll)
+                       ema_decay=ema_decay, scan=not unroll, micro_batch=micro_batch)
   else:
     step = joint.joint_step(costs, g_tx, d_tx, update_rule, ema_decay, consensus_weight)
   step = update.skip_nonfinite(step) if skip_nonfinite else step
@@ -161,18 +177,28 @@ def _describe(opt_state) -> str:
 
 
 def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
-                ema_decay: schedules.Hyper, scan: bool = False) -> TrainStep:
-  """Returns Algorithm 1 over `costs`: k D updates, then one G update, then the EMA."""
+                ema_decay: schedules.Hyper, scan: bool = False,
+                micro_batch: int = 0) -> TrainStep:
+  """Returns Algorithm 1 over `costs`: k D updates, then one G update, then the EMA.
 
-  def d_update(new: GANState, fake, mb: Minibatch):
-    """One descent step of D's cost on a real minibatch and a generated one."""
-    (_, aux), grads = jax.value_and_grad(costs.d, has_aux=True)(
-        new.d_params, new.d_state, new.objective, fake, mb)
+  `micro_batch` m > 0 takes each player's gradient as the mean of its gradients on the
+  minibatch's consecutive m-sample parts (a `lax.scan`, so memory follows m), equal to the
+  whole minibatch's for players without batch statistics; model and objective state are the
+  parts' means, as they are the devices' (see `accumulated`)."""
+
+  def d_update(new: GANState, grads, aux):
+    """One descent step of D on its gradient (this device's) and its cost's report."""
     grads = costs.devices.mean_grads(grads)
     d_params, d_opt_state = descend(d_tx, grads, new.d_opt_state, new.d_params)
     new = new.replace(d_params=d_params, d_state=aux.d_state, d_opt_state=d_opt_state,
                       objective=aux.objective)
     return new, d_metrics(aux, grads)
+
+  def d_grads(new: GANState, g_params, fake, mb: Minibatch):
+    del g_params
+    (_, aux), grads = jax.value_and_grad(costs.d, has_aux=True)(
+        new.d_params, new.d_state, new.objective, fake, mb)
+    return grads, aux
 
   def train_step(state: GANState, batch) -> tuple[GANState, Metrics]:
     x, y = check_batch(batch, d_steps, costs.conditional)
@@ -181,11 +207,22 @@ def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
     minibatch = lambda i: Minibatch(x[i], y[i], keys[i], state.step, state.step * d_steps + i)
     z_of = lambda key: costs.noise(key, x.shape[1], x.dtype)
 
+    def d_fresh(new: GANState):
+      """D's gradient on a minibatch and as many freshly generated samples (per part)."""
+      def fn(mb: Minibatch, z):
+        fake, g_state = costs.generate(state.g_params, new.g_state, z, mb.y, mb.key)
+        grads, aux = d_grads(new, None, fake, mb)
+        return grads, ((aux.real_logits, aux.fake_logits),
+                       (aux._replace(real_logits=None, fake_logits=None), g_state))
+      return fn
+
     def d_update_fresh(new: GANState, i):
       """A D update on the i-th real minibatch and freshly drawn z."""
       mb = minibatch(i)
-      fake, g_state = costs.generate(state.g_params, new.g_state, z_of(mb.key), mb.y, mb.key)
-      return d_update(new.replace(g_state=g_state), fake, mb)
+      grads, ((real_logits, fake_logits), (aux, g_state)) = accumulated(
+          d_fresh(new), mb, z_of(mb.key), micro_batch)
+      aux = aux._replace(real_logits=real_logits, fake_logits=fake_logits)
+      return d_update(new.replace(g_state=g_state), grads, aux)
 
     # --- k - 1 discriminator updates on fresh z ---------------------------------
     new, d_logs = state, []
@@ -199,34 +236,40 @@ def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
 
     # --- the k-th discriminator update; its G forward may serve the G update ----
     last = minibatch(d_steps - 1)
-    generate = lambda g_params: costs.generate(g_params, new.g_state, z_of(last.key), last.y,
-                                               last.key)
     if reuse_fake:
+      generate = lambda g_params: costs.generate(g_params, new.g_state, z_of(last.key), last.y,
+                                                 last.key)
       fake, g_pullback, g_state = jax.vjp(generate, state.g_params, has_aux=True)
+      new, log = d_update(new.replace(g_state=g_state), *d_grads(new, None, fake, last))
     else:
-      fake, g_state = generate(state.g_params)
-    new, log = d_update(new.replace(g_state=g_state), fake, last)
+      new, log = d_update_fresh(new, d_steps - 1)
     d_logs.append(log)
 
     # --- one generator update against the updated discriminator -----------------
     g_mb = last._replace(key=keys[-1])
-    g_cost_of = lambda fake: costs.g(new.d_params, new.d_state, new.objective, fake, g_mb,
-                                     new.d_opt_state)
     if reuse_fake:
+      g_cost_of = lambda fake: costs.g(new.d_params, new.d_state, new.objective, fake, g_mb,
+                                       new.d_opt_state)
       (g_loss, fake_logits), d_fake = jax.value_and_grad(g_cost_of, has_aux=True)(fake)
       (g_grads,) = g_pullback(d_fake)
+      new, g_grads, g_reg_logs = g_regularised(costs, state.g_params, new, g_mb, g_grads)
     else:
-      z = z_of(g_mb.key)
+      def g_fn(mb: Minibatch, z):
+        def g_cost(g_params):
+          fake, g_state = costs.generate(g_params, new.g_state, z, mb.y, mb.key)
+          g_loss, fake_logits = costs.g(new.d_params, new.d_state, new.objective, fake, mb,
+                                        new.d_opt_state)
+          return g_loss, (g_state, fake_logits)
 
-      def g_cost(g_params):
-        fake, g_state = costs.generate(g_params, new.g_state, z, last.y, g_mb.key)
-        g_loss, fake_logits = g_cost_of(fake)
-        return g_loss, (g_state, fake_logits)
+        (g_loss, (g_state, fake_logits)), grads = jax.value_and_grad(
+            g_cost, has_aux=True)(state.g_params)
+        regularised, grads, logs = g_regularised(costs, state.g_params,
+                                                 new.replace(g_state=g_state), mb, grads)
+        return grads, (fake_logits, (g_loss, g_state, regularised.objective, logs))
 
-      (g_loss, (g_state, fake_logits)), g_grads = jax.value_and_grad(
-          g_cost, has_aux=True)(state.g_params)
-      new = new.replace(g_state=g_state)
-    new, g_grads, g_reg_logs = g_regularised(costs, state.g_params, new, g_mb, g_grads)
+      g_grads, (fake_logits, (g_loss, g_state, parts, g_reg_logs)) = accumulated(
+          g_fn, g_mb, z_of(g_mb.key), micro_batch)
+      new = new.replace(g_state=g_state, objective=parts)
     g_grads = costs.devices.mean_grads(g_grads)
     g_params, g_opt_state = descend(g_tx, g_grads, state.g_opt_state, state.g_params)
     new = new.replace(g_params=g_params, g_opt_state=g_opt_state)
@@ -236,6 +279,37 @@ def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
     return finish(state, new, key, g_grads, metrics, costs.devices, ema_decay)
 
   return train_step
+
+
+def accumulated(fn, mb: Minibatch, z, micro_batch: int):
+  """Returns `fn(mb, z)` = `(grads, (per_sample, rest))` taken over the minibatch whole, or,
+  with `micro_batch` m below its size B, over its B / m consecutive parts in a `lax.scan`:
+  the parts' mean gradient, their per-sample outputs joined in order, and the mean of the
+  rest (model and objective state, logs). Part i draws from `fold_in(mb.key, i)`."""
+  size = mb.x.shape[0]
+  if not micro_batch or micro_batch >= size:
+    return fn(mb, z)
+  if size % micro_batch:
+    raise ValueError(f"micro_batch={micro_batch} does not divide this device's minibatch of "
+                     f"{size}; give a divisor")
+  parts = size // micro_batch
+  cut = lambda a, i: jax.lax.dynamic_slice_in_dim(a, i * micro_batch, micro_batch)
+
+  def part(i):
+    return mb._replace(x=cut(mb.x, i), y=cut(mb.y, i), key=jax.random.fold_in(mb.key, i)), cut(
+        z, i)
+
+  grads_shape = jax.eval_shape(lambda: fn(*part(0))[0])
+
+  def body(total, i):
+    grads, outputs = fn(*part(i))
+    return jax.tree.map(jnp.add, total, grads), outputs
+
+  zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), grads_shape)
+  total, (per_sample, rest) = jax.lax.scan(body, zeros, jnp.arange(parts))
+  join = lambda a: a.reshape(parts * a.shape[1], *a.shape[2:])
+  return (jax.tree.map(lambda g: g / parts, total),
+          (jax.tree.map(join, per_sample), jax.tree.map(lambda a: jnp.mean(a, axis=0), rest)))
 
 
 def g_regularised(costs: Costs, g_params, new: GANState, mb: Minibatch, g_grads):

@@ -18,7 +18,7 @@ import jax
 from absl import logging
 
 from jaxgan.checkpoint import CHECKPOINT_DIR, Checkpointer, find_step_dir
-from jaxgan.config import Config, ConfigError
+from jaxgan.config import Config, ConfigError, from_saved
 from jaxgan.models.registry import resolve_d_norm
 from jaxgan.parallel import to_host
 from jaxgan.viz import GRID_FILE
@@ -72,7 +72,7 @@ def config_differences(saved: dict[str, Any], config: Config) -> list[str]:
   # A field added to Config after the run was saved counts as its default there; what else
   # the record holds (a converted network's origin and image shape) is not a setting.
   defaults = Config().to_dict()
-  saved = {**defaults, **{k: v for k, v in saved.items() if k in defaults}}
+  saved = {**defaults, **from_saved(saved)}
   saved["d_norm"], now["d_norm"] = (resolve_d_norm(c["d_norm"], c["model"])
                                     for c in (saved, now))
   changeable = set(CHANGEABLE_ON_RESUME)
@@ -87,7 +87,7 @@ def _same_schedules(saved: dict[str, Any], now: Config) -> bool:
   """Whether a run may end at another step: its schedules span the same steps as before
   (say a run extended with `--schedule_steps` held), or none depends on the horizon."""
   fields = Config().to_dict()
-  before = Config(**{k: v for k, v in saved.items() if k in fields})
+  before = Config(**{k: v for k, v in from_saved(saved).items() if k in fields})
   return before.horizon == now.horizon or not (before.uses_horizon or now.uses_horizon)
 
 

@@ -22,7 +22,7 @@ from jaxgan import train as train_lib
 from jaxgan import workdir as workdir_lib
 from jaxgan import wiring, writers
 from jaxgan.checkpoint import Checkpointer, CheckpointError, state_digest
-from jaxgan.config import Config
+from jaxgan.config import Config, ConfigError, from_saved
 from jaxgan.step import nonfinite_names
 from jaxgan.train import NonFiniteError, train_and_evaluate
 from conftest import FAST_COMPILE, batches, poison_real_batch, read_records, train_records
@@ -246,6 +246,22 @@ def test_summary_json_is_whole_or_absent_when_its_write_fails(tmp_path):
     assert json.load(f) == {"old": 1}
 
 
+def test_a_json_written_atomically_gets_the_permissions_open_would_give(tmp_path):
+  mask = os.umask(0o027)
+  try:
+    writers.write_json_atomically(str(tmp_path / "new.json"), {})
+    with open(tmp_path / "opened.json", "w", encoding="utf-8"):
+      pass
+  finally:
+    os.umask(mask)
+  mode = lambda name: os.stat(tmp_path / name).st_mode & 0o777
+  assert mode("new.json") == mode("opened.json") == 0o640  # not mkstemp's 0600
+  (tmp_path / "kept.json").write_text("{}")
+  os.chmod(tmp_path / "kept.json", 0o640)
+  writers.write_json_atomically(str(tmp_path / "kept.json"), {"a": 1})
+  assert mode("kept.json") == 0o640  # a file replaced keeps its permissions
+
+
 def test_nonfinite_values_are_flagged_and_skipped_updates_leave_the_state(players):
   generator, discriminator, g_tx, d_tx = players
   x = batches(1, 1, 8)[0]
@@ -383,7 +399,13 @@ def test_a_checkpoint_of_the_old_layout_resumes_into_the_new_state_bit_for_bit(t
   workdir = str(tmp_path / "w")
   shutil.copytree(LEGACY_RUN, workdir)
   with open(os.path.join(workdir, "config.json")) as f:
-    config = Config(**json.load(f))
+    saved = json.load(f)
+  # Saved before ema_debias existed: it ran the plain EMA, and resuming it with the new
+  # default is refused by name rather than mixed.
+  with pytest.raises(ConfigError, match=r"ema_debias: False there, True now"):
+    train_and_evaluate(Config(**saved), workdir)
+  config = Config(**from_saved(saved))
+  assert config.step.ema_debias is False
   train_and_evaluate(config, workdir)
   generator, discriminator, g_tx, d_tx = wiring.build(config)
   target = jaxgan.create_state(0, generator, discriminator, g_tx, d_tx, BATCH,

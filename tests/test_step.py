@@ -66,7 +66,8 @@ def test_fused_step_equals_plain_algorithm(players, loss, d_steps, reuse_fake):
   state = jaxgan.create_state(1, G, D, g_tx, d_tx, data[0]["x"][0])
   ref = state
   step = jax.jit(jaxgan.make_train_step(G, D, g_tx, d_tx, loss, d_steps=d_steps,
-                                        reuse_fake=reuse_fake, ema_decay=0.9))
+                                        reuse_fake=reuse_fake, ema_decay=0.9,
+                                        ema_debias=False))
   for batch in data:
     state, metrics = step(state, batch)
     ref, ref_metrics = reference_step(G, D, g_tx, d_tx, loss, d_steps, reuse_fake, 0.9, ref,
@@ -164,9 +165,16 @@ def test_step_keeps_ema_of_generator_params(players, decay):
   G, D, g_tx, d_tx = players
   data = batches(1, 1, 8)
   init = jaxgan.create_state(0, G, D, g_tx, d_tx, data[0]["x"][0])
-  state, _ = jax.jit(jaxgan.make_train_step(G, D, g_tx, d_tx, ema_decay=decay))(init, data[0])
+  state, _ = jax.jit(jaxgan.make_train_step(G, D, g_tx, d_tx, ema_decay=decay,
+                                            ema_debias=False))(init, data[0])
   expected = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, init.g_ema, state.g_params)
   chex.assert_trees_all_close(state.g_ema, expected, rtol=1e-6, atol=1e-7)
+  # Debiased (the default), the first update's EMA is G's weights after it (tests/test_ema);
+  # a decay of 1 (an EMA that never moves) is left as it is.
+  debiased, _ = jax.jit(jaxgan.make_train_step(G, D, g_tx, d_tx, ema_decay=decay))(
+      init, data[0])
+  chex.assert_trees_all_close(debiased.g_ema, state.g_ema if decay == 1.0 else
+                              debiased.g_params, rtol=1e-6, atol=1e-7)
   assert not np.allclose(init.g_params["MLP_0"]["Dense_0"]["kernel"],
                          state.g_params["MLP_0"]["Dense_0"]["kernel"])
 
@@ -246,7 +254,7 @@ def test_bfloat16_step_is_the_plain_algorithm_on_bfloat16_copies(players):
   data = batches(3, d_steps, 8)
   state = jaxgan.create_state(1, G, D, g_tx, d_tx, data[0]["x"][0])
   ref = f32 = state
-  settings = dict(d_steps=d_steps, reuse_fake=reuse_fake, ema_decay=0.9)
+  settings = dict(d_steps=d_steps, reuse_fake=reuse_fake, ema_decay=0.9, ema_debias=False)
   step = jax.jit(jaxgan.make_train_step(G, D, g_tx, d_tx, compute_dtype="bfloat16", **settings))
   step_f32 = jax.jit(jaxgan.make_train_step(G, D, g_tx, d_tx, **settings))
   ref_step = jax.jit(lambda s, x: reference_step(G, D, g_tx, d_tx, "non_saturating", d_steps,
