@@ -25,18 +25,18 @@ frequencies.
 
 from typing import Any, Callable
 
-import flax
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from jaxgan import schedules, unrolled
+from jaxgan.contract import checked
 from jaxgan.costs import Costs, Minibatch, check_batch, make_costs
 from jaxgan.games import joint
+from jaxgan.gradients import accumulated, d_part, g_part, g_regularised
 from jaxgan.objective import Objective, as_objective
 from jaxgan.players import COMPUTE_DTYPES, as_generator, as_player
-from jaxgan.state import GANState, real_inputs
+from jaxgan.state import GANState
 from jaxgan import update
 from jaxgan.update import (NONFINITE_CHECKS, all_finite, d_metrics, descend, ema_update, finish,
                            g_metrics, nonfinite_names)
@@ -141,50 +141,11 @@ def make_train_step(generator, discriminator, g_tx: optax.GradientTransformation
   return checked(step, g_tx, d_tx)
 
 
-def checked(step: TrainStep, g_tx, d_tx) -> TrainStep:
-  """Returns `step` refusing, by name, a state it cannot update: optimizer states made by
-  other optimizers than `g_tx` / `d_tx`, or parameters built for inputs of another shape
-  than the batch's (checked on shapes only: under `jit`, once, when traced)."""
-
-  def train_step(state: GANState, batch):
-    for who, tx in (("g", g_tx), ("d", d_tx)):
-      params, opt_state = getattr(state, f"{who}_params"), getattr(state, f"{who}_opt_state")
-      want = jax.eval_shape(tx.init, params)
-      shapes = lambda tree: [(tuple(np.shape(x)), jnp.result_type(x)) for x in
-                             jax.tree.leaves(tree)]
-      if (jax.tree.structure(want) != jax.tree.structure(opt_state)
-          or shapes(want) != shapes(opt_state)):
-        raise ValueError(f"{who}_tx does not match state.{who}_opt_state: the state was made "
-                         f"with another optimizer (its {who}_opt_state is "
-                         f"{_describe(opt_state)}, {who}_tx.init gives {_describe(want)}); "
-                         f"make the state and the step with the same optimizers")
-    try:
-      return step(state, batch)
-    except flax.errors.ScopeParamShapeError as e:
-      raise ValueError(f"the state's parameters were made for inputs of another shape than "
-                       f"this batch's {tuple(np.shape(real_inputs(batch)))}: give create_state "
-                       f"the batch the step takes, (k, B, ...), or one minibatch (B, ...) "
-                       f"({str(e).splitlines()[0]})") from e
-
-  return train_step
-
-
-def _describe(opt_state) -> str:
-  """An optimizer state's kind, as its parts' type names: "(ScaleByAdamState, EmptyState)"."""
-  if isinstance(opt_state, tuple) and not hasattr(opt_state, "_fields"):
-    return f"({', '.join(_describe(part) for part in opt_state)})"
-  return type(opt_state).__name__
-
-
 def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
                 ema_decay: schedules.Hyper, scan: bool = False,
                 micro_batch: int = 0) -> TrainStep:
-  """Returns Algorithm 1 over `costs`: k D updates, then one G update, then the EMA.
-
-  `micro_batch` m > 0 takes each player's gradient as the mean of its gradients on the
-  minibatch's consecutive m-sample parts (a `lax.scan`, so memory follows m), equal to the
-  whole minibatch's for players without batch statistics; model and objective state are the
-  parts' means, as they are the devices' (see `accumulated`)."""
+  """Returns Algorithm 1 over `costs`: k D updates, then one G update, then the EMA. With
+  `micro_batch` each gradient is accumulated over parts (`jaxgan.gradients.accumulated`)."""
 
   def d_update(new: GANState, grads, aux):
     """One descent step of D on its gradient (this device's) and its cost's report."""
@@ -194,12 +155,6 @@ def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
                       objective=aux.objective)
     return new, d_metrics(aux, grads)
 
-  def d_grads(new: GANState, g_params, fake, mb: Minibatch):
-    del g_params
-    (_, aux), grads = jax.value_and_grad(costs.d, has_aux=True)(
-        new.d_params, new.d_state, new.objective, fake, mb)
-    return grads, aux
-
   def train_step(state: GANState, batch) -> tuple[GANState, Metrics]:
     x, y = check_batch(batch, d_steps, costs.conditional)
     key, step_key = jax.random.split(state.key)
@@ -207,20 +162,11 @@ def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
     minibatch = lambda i: Minibatch(x[i], y[i], keys[i], state.step, state.step * d_steps + i)
     z_of = lambda key: costs.noise(key, x.shape[1], x.dtype)
 
-    def d_fresh(new: GANState):
-      """D's gradient on a minibatch and as many freshly generated samples (per part)."""
-      def fn(mb: Minibatch, z):
-        fake, g_state = costs.generate(state.g_params, new.g_state, z, mb.y, mb.key)
-        grads, aux = d_grads(new, None, fake, mb)
-        return grads, ((aux.real_logits, aux.fake_logits),
-                       (aux._replace(real_logits=None, fake_logits=None), g_state))
-      return fn
-
     def d_update_fresh(new: GANState, i):
       """A D update on the i-th real minibatch and freshly drawn z."""
       mb = minibatch(i)
       grads, ((real_logits, fake_logits), (aux, g_state)) = accumulated(
-          d_fresh(new), mb, z_of(mb.key), micro_batch)
+          d_part(costs, state.g_params, new), mb, z_of(mb.key), micro_batch)
       aux = aux._replace(real_logits=real_logits, fake_logits=fake_logits)
       return d_update(new.replace(g_state=g_state), grads, aux)
 
@@ -240,7 +186,9 @@ def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
       generate = lambda g_params: costs.generate(g_params, new.g_state, z_of(last.key), last.y,
                                                  last.key)
       fake, g_pullback, g_state = jax.vjp(generate, state.g_params, has_aux=True)
-      new, log = d_update(new.replace(g_state=g_state), *d_grads(new, None, fake, last))
+      (_, aux), grads = jax.value_and_grad(costs.d, has_aux=True)(
+          new.d_params, new.d_state, new.objective, fake, last)
+      new, log = d_update(new.replace(g_state=g_state), grads, aux)
     else:
       new, log = d_update_fresh(new, d_steps - 1)
     d_logs.append(log)
@@ -254,21 +202,8 @@ def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
       (g_grads,) = g_pullback(d_fake)
       new, g_grads, g_reg_logs = g_regularised(costs, state.g_params, new, g_mb, g_grads)
     else:
-      def g_fn(mb: Minibatch, z):
-        def g_cost(g_params):
-          fake, g_state = costs.generate(g_params, new.g_state, z, mb.y, mb.key)
-          g_loss, fake_logits = costs.g(new.d_params, new.d_state, new.objective, fake, mb,
-                                        new.d_opt_state)
-          return g_loss, (g_state, fake_logits)
-
-        (g_loss, (g_state, fake_logits)), grads = jax.value_and_grad(
-            g_cost, has_aux=True)(state.g_params)
-        regularised, grads, logs = g_regularised(costs, state.g_params,
-                                                 new.replace(g_state=g_state), mb, grads)
-        return grads, (fake_logits, (g_loss, g_state, regularised.objective, logs))
-
       g_grads, (fake_logits, (g_loss, g_state, parts, g_reg_logs)) = accumulated(
-          g_fn, g_mb, z_of(g_mb.key), micro_batch)
+          g_part(costs, state.g_params, new), g_mb, z_of(g_mb.key), micro_batch)
       new = new.replace(g_state=g_state, objective=parts)
     g_grads = costs.devices.mean_grads(g_grads)
     g_params, g_opt_state = descend(g_tx, g_grads, state.g_opt_state, state.g_params)
@@ -279,47 +214,3 @@ def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
     return finish(state, new, key, g_grads, metrics, costs.devices, ema_decay)
 
   return train_step
-
-
-def accumulated(fn, mb: Minibatch, z, micro_batch: int):
-  """Returns `fn(mb, z)` = `(grads, (per_sample, rest))` taken over the minibatch whole, or,
-  with `micro_batch` m below its size B, over its B / m consecutive parts in a `lax.scan`:
-  the parts' mean gradient, their per-sample outputs joined in order, and the mean of the
-  rest (model and objective state, logs). Part i draws from `fold_in(mb.key, i)`."""
-  size = mb.x.shape[0]
-  if not micro_batch or micro_batch >= size:
-    return fn(mb, z)
-  if size % micro_batch:
-    raise ValueError(f"micro_batch={micro_batch} does not divide this device's minibatch of "
-                     f"{size}; give a divisor")
-  parts = size // micro_batch
-  cut = lambda a, i: jax.lax.dynamic_slice_in_dim(a, i * micro_batch, micro_batch)
-
-  def part(i):
-    return mb._replace(x=cut(mb.x, i), y=cut(mb.y, i), key=jax.random.fold_in(mb.key, i)), cut(
-        z, i)
-
-  grads_shape = jax.eval_shape(lambda: fn(*part(0))[0])
-
-  def body(total, i):
-    grads, outputs = fn(*part(i))
-    return jax.tree.map(jnp.add, total, grads), outputs
-
-  zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), grads_shape)
-  total, (per_sample, rest) = jax.lax.scan(body, zeros, jnp.arange(parts))
-  join = lambda a: a.reshape(parts * a.shape[1], *a.shape[2:])
-  return (jax.tree.map(lambda g: g / parts, total),
-          (jax.tree.map(join, per_sample), jax.tree.map(lambda a: jnp.mean(a, axis=0), rest)))
-
-
-def g_regularised(costs: Costs, g_params, new: GANState, mb: Minibatch, g_grads):
-  """Returns `(new, g_grads, logs)` with G's own regularisers (path length) taken: their
-  gradient added to G's, their state in the objective's, `g/penalty` logged; unchanged when
-  the objective has none."""
-  if costs.g_regularisers is None:
-    return new, g_grads, {}
-  penalty_of = lambda *args: (lambda total: (total[0], total[1:]))(costs.g_regularisers(*args))
-  (penalty, (parts, terms)), grads = jax.value_and_grad(penalty_of, has_aux=True)(
-      g_params, new.g_state, new.objective, mb)
-  return (new.replace(objective=parts), jax.tree.map(jnp.add, g_grads, grads),
-          {"g/penalty": penalty, **{f"g/penalty/{k}": v for k, v in terms.items()}})

@@ -56,9 +56,7 @@ inverted (a turn the other way, a shift the other way, 1/s for s, a vertical fli
 ops inverted, by ≥ 0.1 (measured ≥ 0.11). The tests named test_a_wrong_… check both.
 """
 
-import functools
 import json
-import os
 
 import jax
 import jax.numpy as jnp
@@ -67,7 +65,8 @@ import pytest
 
 from jaxgan import ada
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "data", "parity", "ada.npz")
+import parity_fixtures
+
 KEY = jax.random.key(0)  # unused by the substituted draws; geometric/colour want one
 
 # The sense of rotation. The official pipeline composes rotate2d_inv(−θ), in pixels (x right,
@@ -86,10 +85,8 @@ GEOMETRIC_BOUND = {"max": 0.12, "interior": 0.07, "rms": 0.02}
 EXACT_OPS = ("xint",)  # the official pipeline moves whole pixels exactly here: ≤ 1e-4
 
 
-@functools.lru_cache(maxsize=None)
 def _fixture() -> dict:
-  with np.load(FIXTURE) as f:
-    return {k: f[k] for k in f.files}
+  return parity_fixtures.load("ada")
 
 
 def _nhwc(x):

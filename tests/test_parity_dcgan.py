@@ -8,9 +8,7 @@ the running statistics after that one train-mode pass. Each test converts the we
 (`jaxgan.convert.dcgan`), runs jaxgan, and compares.
 """
 
-import functools
 import json
-import os
 
 import jax
 import jax.numpy as jnp
@@ -21,14 +19,10 @@ from jaxgan.convert import dcgan as convert
 from jaxgan.convert.state_dict import ConvertError, variable_shapes
 from jaxgan.models import dcgan
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "data", "parity", "dcgan.npz")
-RTOL = 1e-5
+import parity_fixtures
 
-
-@functools.lru_cache(maxsize=None)
 def _fixture():
-  with np.load(FIXTURE) as f:
-    return {k: f[k] for k in f.files}
+  return parity_fixtures.load("dcgan")
 
 
 def _sizes() -> dict:
@@ -36,7 +30,7 @@ def _sizes() -> dict:
 
 
 def _under(prefix: str) -> dict:
-  return {k[len(prefix):]: v for k, v in _fixture().items() if k.startswith(prefix)}
+  return parity_fixtures.entries("dcgan", prefix)
 
 
 def _nhwc(x):
@@ -54,13 +48,8 @@ def _players():
   return G, g_vars, D, d_vars
 
 
-def _close(got, want, rtol=RTOL):
-  """|got − want| ≤ rtol · max|want| everywhere (relative to the output's range)."""
-  got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-  assert got.shape == want.shape
-  err = np.max(np.abs(got - want)) / np.max(np.abs(want))
-  print(f"largest difference {err:.2e} of the output's range")
-  assert err <= rtol, f"largest difference {err:.2e} of the output's range"
+def _close(got, want, rtol=parity_fixtures.RTOL):
+  return parity_fixtures.assert_close(got, want, rtol)
 
 
 def _run(module, variables, inputs, mode):

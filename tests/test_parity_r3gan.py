@@ -10,9 +10,7 @@ D's and G's costs in every parameter. Each test converts the weights
 through `jaxgan.regularisers`), and compares.
 """
 
-import functools
 import json
-import os
 import re
 
 import jax
@@ -25,27 +23,18 @@ from jaxgan.convert import r3gan as convert
 from jaxgan.convert.state_dict import ConvertError, variable_shapes
 from jaxgan.models import r3gan
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "data", "parity", "r3gan.npz")
-RTOL = 1e-5
+import parity_fixtures
+
 CONFIGS = ["a", "b"]
-
-
-@functools.lru_cache(maxsize=None)
-def _fixture():
-  with np.load(FIXTURE) as f:
-    return {k: f[k] for k in f.files}
 
 
 def _arrays(cfg: str, prefix: str) -> dict | np.ndarray:
   """The entry cfg/prefix, or, for a prefix ending in "/", the entries under it by name."""
-  start = f"{cfg}/{prefix}"
-  if not prefix.endswith("/"):
-    return _fixture()[start]
-  return {k[len(start):]: v for k, v in _fixture().items() if k.startswith(start)}
+  return parity_fixtures.entries("r3gan", f"{cfg}/{prefix}")
 
 
 def _spec(cfg: str) -> dict:
-  return json.loads(str(_fixture()["config"]))[cfg]
+  return json.loads(str(parity_fixtures.load("r3gan")["config"]))[cfg]
 
 
 def _nhwc(x):
@@ -80,14 +69,8 @@ def _players(cfg: str):
   return G, g_vars, D, d_vars
 
 
-def _close(got, want, rtol=RTOL, what=""):
-  """|got − want| ≤ rtol · max|want| everywhere (relative to the output's range)."""
-  got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-  assert got.shape == want.shape, what
-  err = np.max(np.abs(got - want)) / np.max(np.abs(want))
-  print(f"{what} largest difference {err:.2e} of the output's range")
-  assert err <= rtol, f"{what}: largest difference {err:.2e} of the output's range"
-  return err
+def _close(got, want, rtol=parity_fixtures.RTOL, what=""):
+  return parity_fixtures.assert_close(got, want, rtol, what)
 
 
 def _d_cost(D, d_vars, cfg, real, fake):

@@ -6,9 +6,7 @@ networks with every bias and noise strength non-zero, their inputs and their out
 test converts the weights (`jaxgan.convert.stylegan2`), runs jaxgan, and compares.
 """
 
-import functools
 import json
-import os
 
 import jax
 import jax.numpy as jnp
@@ -20,22 +18,15 @@ from jaxgan.convert import stylegan2 as convert
 from jaxgan.convert.state_dict import ConvertError, variable_shapes
 from jaxgan.models import stylegan2
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "data", "parity", "stylegan2.npz")
-RTOL = 1e-5
+import parity_fixtures
 
-
-@functools.lru_cache(maxsize=None)
 def _fixture():
-  with np.load(FIXTURE) as f:
-    return {k: f[k] for k in f.files}
+  return parity_fixtures.load("stylegan2")
 
 
 def _arrays(cfg: str, prefix: str) -> dict | np.ndarray:
   """The entry cfg/prefix, or, for a prefix ending in "/", the entries under it by name."""
-  start = f"{cfg}/{prefix}"
-  if not prefix.endswith("/"):
-    return _fixture()[start]
-  return {k[len(start):]: v for k, v in _fixture().items() if k.startswith(start)}
+  return parity_fixtures.entries("stylegan2", f"{cfg}/{prefix}")
 
 
 def _nhwc(x):
@@ -69,13 +60,8 @@ def _labels(cfg):
   return jnp.asarray(np.argmax(c, 1)) if c.shape[1] else None
 
 
-def _close(got, want, rtol=RTOL):
-  """|got − want| ≤ rtol · max|want| everywhere (relative to the output's range)."""
-  got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-  assert got.shape == want.shape
-  err = np.max(np.abs(got - want)) / np.max(np.abs(want))
-  print(f"largest difference {err:.2e} of the output's range")
-  assert err <= rtol, f"largest difference {err:.2e} of the output's range"
+def _close(got, want, rtol=parity_fixtures.RTOL):
+  return parity_fixtures.assert_close(got, want, rtol)
 
 
 def _synthesise(G, g_vars, cfg, noise_mode, ws_delta=None, psi=1.0):
