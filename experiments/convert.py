@@ -17,7 +17,7 @@ path the pickle was trained on); sampling does not read it.
 
 import os
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from experiments import cli
 
@@ -36,8 +36,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   from jaxgan import converted_run  # pylint: disable=import-outside-toplevel
-  from jaxgan.checkpoint import QuietOrbax  # pylint: disable=import-outside-toplevel
-  logging.get_absl_handler().addFilter(QuietOrbax())
+  cli.quiet_logs()
   try:
     found = converted_run.convert(FLAGS.network, FLAGS.workdir, FLAGS.data_path,
                                   FLAGS.batch_size, FLAGS.without_augment_pipe)

@@ -12,12 +12,11 @@ import dataclasses
 import json
 import os
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from experiments import cli
 
 from jaxgan import wiring
-from jaxgan.checkpoint import QuietOrbax
 from jaxgan.data import mixtures
 from jaxgan.evaluate import MixtureEvaluator
 from jaxgan.runs import restore_run
@@ -36,7 +35,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  logging.get_absl_handler().addFilter(QuietOrbax())
+  cli.quiet_logs()
   try:
     run = restore_run(FLAGS.workdir, FLAGS.step)
   except WorkdirError as e:

@@ -14,9 +14,11 @@ whether G's EMA samples sit nearer the training images than held-out ones. The r
 merged by step into `<workdir>/overfit.json`; nothing else in the workdir changes.
 """
 
-from absl import app, flags, logging
+from absl import app, flags
 
-from jaxgan.checkpoint import CheckpointError, QuietOrbax
+from experiments import cli
+
+from jaxgan.checkpoint import CheckpointError
 from jaxgan.metrics import overfit
 from jaxgan.runs import probe_overfit
 from jaxgan.workdir import WorkdirError
@@ -36,7 +38,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  logging.get_absl_handler().addFilter(QuietOrbax())
+  cli.quiet_logs()
   try:
     steps = [int(s) for s in FLAGS.steps]
   except ValueError as e:

@@ -12,9 +12,10 @@ import sys
 
 from absl import app, flags, logging
 
+from experiments import cli
+
 from jaxgan import config as config_lib
 from jaxgan import options
-from jaxgan.checkpoint import QuietOrbax
 from jaxgan.config import Config
 from jaxgan.errors import ConfigError
 
@@ -95,18 +96,14 @@ def initialize_distributed() -> None:
 
 
 def _fail(message: str) -> None:
-  print(f"FATAL Flags parsing error: {message}", file=sys.stderr)
-  sys.exit(2)
+  cli.fatal(message, "Flags parsing error")
 
 
 def _check_flagfile_lines(argv: list[str]) -> None:
   """Names a flagfile line that is not a flag (absl would take it as a positional argument)."""
-  for arg in argv:
-    if not arg.startswith("--flagfile="):
-      continue
-    path = arg.split("=", 1)[1]
+  for path in cli.flagfiles(argv):
     if not os.path.isfile(path):
-      continue  # absl names the missing file
+      continue  # cli.check_flagfiles_exist names the missing file
     with open(path, encoding="utf-8") as f:
       for number, line in enumerate(f, 1):
         text = line.strip()
@@ -115,15 +112,12 @@ def _check_flagfile_lines(argv: list[str]) -> None:
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """Parses the flags, answering any mistake with one line naming it (no help dump)."""
+  """Parses the flags, answering any mistake with one line naming it (no help dump): a
+  flagfile that is not there (with the shipped ones), a line of one that is not a flag, and
+  what `cli.parse_flags` answers."""
+  cli.check_flagfiles_exist(argv[1:])
   _check_flagfile_lines(argv[1:])
-  try:
-    rest = FLAGS(argv)
-  except flags.Error as e:
-    _fail(str(e))
-  if len(rest) > 1:
-    _fail(f"unexpected positional arguments: {' '.join(rest[1:])}")
-  return rest
+  return cli.parse_flags(argv)
 
 
 YNN_FUSION_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
@@ -158,7 +152,7 @@ def main(argv):
     config = config_from_flags()
   except ValueError as e:
     _fail(f"--{e}")
-  logging.get_absl_handler().addFilter(QuietOrbax())
+  cli.quiet_logs()
   # Read when JAX starts its backend, which nothing has done yet.
   xla_flags = xla_flags_for(FLAGS.xla_cpu_ynnpack, os.environ.get("XLA_FLAGS", ""))
   if xla_flags != os.environ.get("XLA_FLAGS", ""):

@@ -33,11 +33,10 @@ left), a .npz the images as arrays (`jaxgan.export.export_style_mix`).
 import os
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from experiments import cli
 
-from jaxgan.checkpoint import QuietOrbax
 from jaxgan.export import export, export_style_mix, parse_layers, style_layer_names
 
 flags.DEFINE_string("workdir", None, "The run's directory (with config.json and checkpoints/).")
@@ -80,11 +79,8 @@ def _read_latents(path: str):
 
 def main(argv):
   del argv
-  logging.get_absl_handler().addFilter(QuietOrbax())
-
-  def progress(done, total):
-    sys.stderr.write(f"\r{done}/{total} images")
-    sys.stderr.write("\n" if done == total else "")
+  cli.quiet_logs()
+  progress = cli.progress_printer(sys.stderr, "images")
 
   if FLAGS.mix_layers == "list":
     try:

@@ -104,10 +104,18 @@ def from_legacy_layout(state):
 
 
 class QuietOrbax(py_logging.Filter):
-  """A log filter dropping orbax's INFO lines (a dozen per checkpoint); warnings stay."""
+  """A log filter dropping orbax's INFO lines (a dozen per checkpoint) and its two warnings
+  that a checkpoint manager opened to read only is read-only (which is what was asked for);
+  other warnings stay (a save skipped as read-only among them)."""
 
   def filter(self, record):
-    return record.levelno >= py_logging.WARNING or "/orbax/" not in record.pathname
+    if "/orbax/" not in record.pathname:
+      return True
+    if record.levelno < py_logging.WARNING:
+      return False
+    message = record.getMessage()
+    return not message.startswith(("Given directory is read only",
+                                   "CheckpointManagerOptions.read_only=True"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -69,8 +69,10 @@ class MixtureEvaluator:
                               grid_name(step)))
     if self.tensorboard:
       self.tensorboard.image(step, "samples", np.asarray(image))
+    kl = result["reverse_kl"]
     message = (f"{result['modes']}/{self.mixture.num_modes} modes, HQ "
-               f"{100 * result['hq_fraction']:.1f}%, reverse KL {result['reverse_kl']}")
+               f"{100 * result['hq_fraction']:.1f}%, reverse KL "
+               f"{'n/a (no sample near a mode)' if kl is None else format(kl, '.3g')}")
     return result, message
 
   def finish(self) -> None:
@@ -281,7 +283,7 @@ class SampleEvaluator:
                eval_key: jax.Array, grid_size: int, workdir: str, tensorboard=None,
                scorers: tuple = ()):
     self.sample, self.key = make_sample_fn(generator), eval_key
-    self.scorers = scorers  # InceptionEvaluation, DomainEvaluation
+    self.scorers = scorers  # InceptionEvaluation, DomainEvaluation (`reason`: unavailable)
     self.workdir, self.tensorboard, self.data_stats = workdir, tensorboard, data_stats
     self.is_image = len(image_shape) == 3 and image_shape[-1] in (1, 3)
     if is_conditional(generator):
@@ -315,7 +317,8 @@ class SampleEvaluator:
     for scorer in self.scorers:
       scores = scorer(state)
       result.update(scores)
-      message += "; " + scorer.describe(scores)
+      if not scorer.reason:  # an unavailable one is named once, at the start of the run
+        message += "; " + scorer.describe(scores)
     return result, message
 
   def load_frames(self, upto_step: int) -> None:

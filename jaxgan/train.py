@@ -26,7 +26,17 @@ from jaxgan.writers import JsonlWriter, TensorBoardWriter, write_json_atomically
 CURVE_PANELS = {"losses": ["d/loss", "g/loss", "d/penalty", "g/penalty"],
                 "mean D logit": ["d/real_logit", "d/fake_logit", "g/fake_logit"],
                 "gradient norms": ["d/grad_norm", "g/grad_norm"],
-                "r_t, ADA p": ["d/real_sign", "aug/rt", "aug/p"]}
+                "r_t and ADA's p": ["d/real_sign", "aug/rt", "aug/p"]}
+# The last panel's title without ADA, whose p is then not drawn.
+RT_TITLE = "r_t = E[sign D(real)]"
+
+
+def curve_panels(history: list[dict]) -> dict[str, list[str]]:
+  """CURVE_PANELS, each titled by what it draws: the r_t panel says ADA's p only if a record
+  holds one."""
+  if any("aug/p" in record for record in history):
+    return CURVE_PANELS
+  return {(RT_TITLE if "aug/p" in keys else title): keys for title, keys in CURVE_PANELS.items()}
 
 
 class NonFiniteError(FloatingPointError):
@@ -40,6 +50,24 @@ class RecordWriteError(RuntimeError):
 def _format_eta(seconds: float) -> str:
   seconds = int(max(seconds, 0))
   return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def format_duration(seconds: float) -> str:
+  """A wall time for people: 4.2 s, 42 s, 3 min 05 s, 2 h 07 min."""
+  if seconds < 9.95:
+    return f"{max(seconds, 0):.1f} s"
+  seconds = int(round(seconds))
+  if seconds < 60:
+    return f"{seconds} s"
+  if seconds < 3600:
+    return f"{seconds // 60} min {seconds % 60:02d} s"
+  return f"{seconds // 3600} h {seconds // 60 % 60:02d} min"
+
+
+# What a run leaves in its workdir besides checkpoints, in the order the end of the log names
+# them; those not written (no pictures for some data, no GIF for 2D runs) are left out.
+OUTPUT_FILES = ("samples.png", "samples.gif", "losses.png", "metrics.jsonl",
+                workdir_lib.SUMMARY_FILE)
 
 
 class Records:
@@ -58,11 +86,28 @@ class Records:
       self.tensorboard.restart(start.step + 1)
     self.metrics_log = None
     self.started, self.window = None, None  # set by `begin`, when the steps start
+    self.last_message, self.last_checkpoint = "", None
 
   def begin(self, step: int) -> None:
-    """Starts the clocks of the run's wall time and of the steps/s window at `step`."""
+    """Starts the clocks of the run's wall time and of the steps/s window at `step`; the
+    window starts again at `first_call_done`, so that no rate counts the compile."""
     self.started = time.perf_counter()
     self.window = (self.started, step)
+
+  def first_call_done(self, step: int) -> None:
+    """Marks the end of the first call (compiled and run up to `step`): steps/s and the ETA
+    count from here."""
+    now = time.perf_counter()
+    logging.info("compiled; the first call ran to step %d in %s", step,
+                 format_duration(now - self.started))
+    self.window = (now, step)
+
+  def rate(self, step: int) -> float | None:
+    """Steps per second since the window began, and restarts it at `step`; None when no step
+    was timed since (the first call alone, compile included, is not a rate)."""
+    now, (since, since_step) = time.perf_counter(), self.window
+    self.window = (now, step)
+    return (step - since_step) / (now - since) if step > since_step else None
 
   def open(self) -> None:
     self.metrics_log = JsonlWriter(os.path.join(self.workdir, "metrics.jsonl")
@@ -77,29 +122,31 @@ class Records:
     """Writes the record of the call ending at `step` (its last step's metrics) and logs it."""
     metrics = {key: float(np.asarray(v).reshape(-1)[-1])
                for key, v in parallel.to_host(metrics).items()}
-    now = time.perf_counter()
-    rate = (step - self.window[1]) / (now - self.window[0])
-    self.window = (now, step)
+    rate = self.rate(step)
     # Real images D has seen, in thousands (the step counter is in the state, so a resumed
     # run counts on from where it stopped).
     kimg = step * self.config.step.d_steps * self.config.run.batch_size / 1000
-    record = {"step": step, **metrics, "kimg": kimg, "steps_per_sec": rate}
+    record = {"step": step, **metrics, "kimg": kimg}
+    if rate is not None:
+      record["steps_per_sec"] = rate
     self._write(step, record)
     self.history.append(record)
     total = self.config.run.num_steps
-    logging.info("step %d/%d | %.2f steps/s | ETA %s | d/loss %.4f | g/loss %.4f%s", step,
-                 total, rate, _format_eta((total - step) / rate), metrics["d/loss"],
-                 metrics["g/loss"], f" | {int(metrics['skipped'])} updates skipped "
-                 f"(non-finite)" if metrics["skipped"] else "")
+    speed = (f"{rate:.2f} steps/s | ETA {_format_eta((total - step) / rate)}" if rate
+             else "steps/s and ETA from the next log on")
+    logging.info("step %d/%d | %s | d/loss %.4f | g/loss %.4f%s", step, total, speed,
+                 metrics["d/loss"], metrics["g/loss"], f" | {int(metrics['skipped'])} "
+                 f"updates skipped (non-finite)" if metrics["skipped"] else "")
 
   def evaluation(self, evaluator, state, step: int, final: bool) -> dict:
     """Runs and records one evaluation; returns its numbers."""
     result, message = evaluator(state, step, final)
     self._write(step, {"step": step, **{f"eval/{key}": v for key, v in result.items()}})
     if self.is_writer:
-      viz.plot_curves(self.history, CURVE_PANELS).save(
+      viz.plot_curves(self.history, curve_panels(self.history)).save(
           os.path.join(self.workdir, "losses.png"))
     logging.info("eval at step %d: %s", step, message)
+    self.last_message = message
     self.window = (time.perf_counter(), self.window[1])
     return result
 
@@ -121,6 +168,19 @@ class Records:
       raise NonFiniteError(
           f"non-finite {', '.join(nonfinite_names(code))} at step {step}; {self.last_good()}. "
           f"Lower the learning rates, or run with --on_nonfinite=skip to drop such updates")
+
+  def log_end(self, steps: int, wall: float) -> None:
+    """Logs the end of the run: its time and final evaluation, and where its outputs are."""
+    logging.info("done: %d steps in %s; final evaluation: %s", steps, format_duration(wall),
+                 self.last_message)
+    if not self.is_writer:
+      return
+    written = [name for name in OUTPUT_FILES
+               if os.path.exists(os.path.join(self.workdir, name))]
+    if self.tensorboard:
+      written.append("TensorBoard events")
+    logging.info("outputs in %s: %s; checkpoint %s", os.path.abspath(self.workdir),
+                 ", ".join(written), self.last_checkpoint or f"in {self.checkpoints_dir}")
 
   def close(self) -> None:
     if self.metrics_log is not None:
@@ -190,8 +250,7 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
       write_json_atomically(os.path.join(workdir, workdir_lib.SUMMARY_FILE), summary)
     except OSError as e:
       raise records.write_failed("summary.json", e) from e
-  logging.info("done in %.0fs: %s", wall, {key: v for key, v in result.items()
-                                           if not isinstance(v, (list, dict))})
+  records.log_end(run.num_steps, wall)
   return summary
 
 
@@ -206,7 +265,12 @@ def _train(config: Config, start: workdir_lib.Start, feed: feeds.Feed, records: 
   pending = None  # (step, metrics) not yet checked for NaN/Inf: checked one step late
   with StopSignals() as stop:
     for step in range(start.step + n, run.num_steps + 1, n):
+      if step == start.step + n:
+        logging.info("compiling the training step (the first step waits for it)...")
       state, metrics = feed.advance(state, step - n)
+      if step == start.step + n:  # the compile and the first call: not in steps/s or ETAs
+        jax.block_until_ready(metrics)
+        records.first_call_done(step)
       if stop_on_nonfinite and pending is not None:
         records.check_finite(*pending)  # the previous step's; this one runs meanwhile
       pending = (step, metrics)
@@ -229,7 +293,7 @@ def _train(config: Config, start: workdir_lib.Start, feed: feeds.Feed, records: 
       # resumes from the previous checkpoint and writes those records again.
       if save:
         checkpoint_path = checkpoints.save(state, meta)
-        records.last_saved = step
+        records.last_saved, records.last_checkpoint = step, checkpoint_path
       if stopping:
         raise Preempted(stop.signum, step, checkpoint_path)
   return state

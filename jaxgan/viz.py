@@ -109,6 +109,33 @@ _SERIES_COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14),
                    (148, 103, 189), (140, 86, 75)]
 
 
+def nice_ticks(lo: float, hi: float, target: int = 5, integer: bool = False) -> list[float]:
+  """Returns round values (1, 2 or 5 times a power of ten apart; `integer`: at least 1) within
+  [lo, hi] for an axis: 4 to 6 of them where such a spacing exists, else as near `target` as
+  one gets."""
+  if hi <= lo:
+    return [lo]
+  best, top = None, math.floor(math.log10(hi - lo))
+  for power in range(0 if integer else top - 2, max(top + 2, 1)):
+    for m in (1, 2, 5):
+      spacing = m * 10.0 ** power
+      first, last = math.ceil(lo / spacing - 1e-9), math.floor(hi / spacing + 1e-9)
+      ticks = [round(i * spacing, max(0, 1 - power)) for i in range(first, last + 1)]
+      # 4 to 6 ticks first, then the nearest to `target`, then the wider spacing.
+      rank = (not 4 <= len(ticks) <= 6, abs(len(ticks) - target), -spacing)
+      if ticks and (best is None or rank < best[0]):
+        best = (rank, ticks)
+  return best[1] if best else []  # no integer within [lo, hi]
+
+
+def _tick_label(value: float) -> str:
+  """A step count as a short label: 500, 2.5k, 20k, 1.2M."""
+  for scale, suffix in ((1e6, "M"), (1e3, "k")):
+    if abs(value) >= scale:
+      return f"{value / scale:g}{suffix}"
+  return f"{value:g}"
+
+
 def plot_curves(records: list[dict], panels: dict[str, list[str]], width: int = 900,
                 panel_height: int = 220) -> Image.Image:
   """Returns a picture of metric curves over steps: one panel per entry of `panels`.
@@ -148,8 +175,15 @@ def plot_curves(records: list[dict], panels: dict[str, list[str]], width: int = 
       _, y = to_px(s_lo, value)
       draw.line([x0 - 4, y, x0, y], fill=(0, 0, 0))
       draw.text((4, y - 6), f"{value:.3g}", fill=(0, 0, 0))
-    draw.text((x0, y1 + 6), f"step {s_lo:g}", fill=(0, 0, 0))
-    draw.text((x1 - 90, y1 + 6), f"step {s_hi:g}", fill=(0, 0, 0))
+    for tick in nice_ticks(s_lo, s_hi, integer=True):
+      x, _ = to_px(tick, v_lo)
+      draw.line([x, y0 + 1, x, y1 - 1], fill=(232, 232, 232))
+      draw.line([x, y1, x, y1 + 4], fill=(0, 0, 0))
+      label = _tick_label(tick)
+      draw.text((min(max(x - draw.textlength(label) / 2, x0 - 10), x1 - draw.textlength(label)),
+                 y1 + 6), label, fill=(0, 0, 0))
+    draw.text((4, y1 + 6), "step", fill=(110, 110, 110))
+    legend_x = x0 + max(120, draw.textlength(title) + 30)
     for i, (key, pts) in enumerate((k, s) for k, s in series.items() if s):  # logged ones
       colour = _SERIES_COLOURS[i % len(_SERIES_COLOURS)]
       if len(pts) > 1:
@@ -157,5 +191,5 @@ def plot_curves(records: list[dict], panels: dict[str, list[str]], width: int = 
       elif pts:
         x, y = to_px(*pts[0])
         draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
-      draw.text((x0 + 120 + 150 * i, top + 5), key, fill=colour)
+      draw.text((legend_x + 150 * i, top + 5), key, fill=colour)
   return image

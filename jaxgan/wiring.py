@@ -130,6 +130,8 @@ def scorers(section: config_lib.Evaluation, data_section: config_lib.Data, gener
       generator, metrics, reason, data, section.fid_samples, jax.random.fold_in(eval_key, 1),
       section.fid_cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "jaxgan"))]
   domain = domain_scorer(section, data_section, generator, data, eval_key)
+  if domain and domain.reason:
+    logging.info("domain metrics unavailable: %s", domain.reason)
   return tuple(found + ([domain] if domain else []))
 
 

@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import os
+import stat
 import tempfile
 import time
 from typing import Any
@@ -31,12 +32,30 @@ class JsonlWriter:
       self._file.close()
 
 
+def _umask() -> int:
+  """The process's umask: from /proc where it can (reading it with `os.umask` sets it for a
+  moment, which is not thread-safe)."""
+  try:
+    with open("/proc/self/status", encoding="ascii") as f:
+      return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+  except (OSError, StopIteration, ValueError, IndexError):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomically(path: str, text: str) -> None:
   """Writes `text` through a temporary file beside `path`: `path` then holds either what it
   held or the whole new text, never a part (a full disk, a kill). On failure the temporary
-  file is removed and the error raised."""
+  file is removed and the error raised. The file gets the permissions `open` would give it
+  (those of the file it replaces, or 0666 less the umask), not the temporary file's 0600."""
   fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-")
   try:
+    try:
+      mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+      mode = 0o666 & ~_umask()
+    os.fchmod(fd, mode)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
       f.write(text)
     os.replace(tmp, path)

@@ -48,6 +48,22 @@ def test_cli_run_writes_metrics_summary_and_pictures_and_flags_override_flagfile
   proc = run_cli(f"--flagfile={flagfile}", "--num_steps=10", f"--workdir={workdir}")
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert "steps/s" in proc.stderr and "ETA" in proc.stderr
+  # What the log says, in order: the compile announced before the first step is timed; the
+  # end names the time, the final evaluation and where the outputs are (no raw dict); no
+  # line about a TPU this machine has no library for.
+  log = [line.split("] ", 1)[1] for line in proc.stderr.splitlines() if "] " in line]
+  compiling = next(i for i, line in enumerate(log) if line.startswith("compiling the training"))
+  first_step = next(i for i, line in enumerate(log) if line.startswith("step 5/10 |"))
+  assert compiling < first_step
+  assert log[-2].startswith("done: 10 steps in ") and "final evaluation: " in log[-2]
+  assert "/25 modes, HQ " in log[-2] and "{" not in log[-2]
+  assert log[-1] == (f"outputs in {workdir}: samples.png, losses.png, metrics.jsonl, "
+                     f"summary.json, TensorBoard events; checkpoint {workdir}/checkpoints/10")
+  assert "Unable to initialize backend 'tpu'" not in proc.stderr
+  # config.json and summary.json are as readable as the files `open` wrote (not 0600).
+  mode = lambda name: os.stat(workdir / name).st_mode & 0o777
+  assert mode("config.json") == mode("summary.json") == mode("metrics.jsonl")
+  assert mode("summary.json") == 0o666 & ~_umask()
   records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   train = [r for r in records if "d/loss" in r]
   evals = [r for r in records if "eval/modes" in r]
@@ -64,6 +80,105 @@ def test_cli_run_writes_metrics_summary_and_pictures_and_flags_override_flagfile
     with Image.open(workdir / name) as image:
       assert image.size == (512, 512)
       assert len({tuple(p) for p in np.asarray(image).reshape(-1, 3)[::97]}) > 20  # not blank
+
+
+def _umask() -> int:
+  mask = os.umask(0o022)
+  os.umask(mask)
+  return mask
+
+
+def test_a_missing_flagfile_is_named_with_the_shipped_configs(tmp_path):
+  proc = run_cli(f"--workdir={tmp_path / 'w'}", f"--flagfile={tmp_path / 'ring8.flag'}")
+  assert proc.returncode == 2
+  shipped = sorted(n[:-len(".flags")] for n in os.listdir(os.path.join(ROOT, "experiments",
+                                                                          "configs")))
+  assert proc.stderr.splitlines() == [
+      f"FATAL Flags parsing error: flagfile {tmp_path / 'ring8.flag'} not found; shipped "
+      f"configs: {', '.join(shipped)} (in experiments/configs/, as NAME.flags)"]
+  assert "ring8" in shipped and not (tmp_path / "w").exists()
+
+
+def test_the_commands_drop_the_tpu_probe_and_orbaxs_read_only_warnings_only():
+  import logging as py_logging
+  from experiments import cli
+  from jaxgan.checkpoint import QuietOrbax
+  record = lambda level, msg, *args, path="/x/orbax/checkpoint/checkpoint_manager.py": (
+      py_logging.LogRecord("absl", level, path, 1, msg, args, None))
+  quiet = QuietOrbax()
+  assert not quiet.filter(record(py_logging.WARNING, "Given directory is read only=%s", "/c"))
+  assert not quiet.filter(record(py_logging.WARNING, "CheckpointManagerOptions.read_only=True, "
+                                 "setting save_interval_steps=0."))
+  assert not quiet.filter(record(py_logging.INFO, "Saving checkpoint"))
+  assert quiet.filter(record(py_logging.WARNING, "%s is read only, save will be skipped", "/c"))
+  assert quiet.filter(record(py_logging.INFO, "Given directory is read only", path="/x/mine.py"))
+  probe = cli.NoTpuProbe()
+  tpu = "Unable to initialize backend 'tpu': %s"
+  assert not probe.filter(record(py_logging.INFO, tpu, "INTERNAL: Failed to open libtpu.so: "
+                                 "libtpu.so: cannot open shared object file: No such file or "
+                                 "directory", path="xla_bridge.py"))
+  # libtpu there but the TPU failing to start: a real problem, kept.
+  assert probe.filter(record(py_logging.INFO, tpu, "ABORTED: The TPU is already in use",
+                             path="xla_bridge.py"))
+
+
+def test_progress_rewrites_one_line_on_a_terminal_and_writes_whole_lines_elsewhere():
+  import io
+  from experiments import cli
+
+  class Terminal(io.StringIO):
+    def isatty(self):
+      return True
+
+  for stream in (Terminal(), io.StringIO()):
+    progress = cli.progress_printer(stream, "images")
+    for done in range(10, 101, 10):
+      progress(done, 100)
+    if isinstance(stream, Terminal):
+      assert stream.getvalue() == "".join(f"\r{d}/100 images" for d in range(10, 101, 10)) + "\n"
+    else:
+      assert stream.getvalue() == "30/100 images\n50/100 images\n80/100 images\n100/100 images\n"
+
+
+def test_steps_per_second_and_the_eta_leave_out_the_compile(monkeypatch, tmp_path):
+  import types
+  from jaxgan import train
+  clock, lines = iter([0.0, 50.0, 59.0, 68.0]), []
+  monkeypatch.setattr(train.time, "perf_counter", lambda: next(clock))
+  monkeypatch.setattr(train.logging, "info", lambda fmt, *args: lines.append(fmt % args))
+  start = types.SimpleNamespace(history=[], step=0, resumed=False)
+  records = train.Records(str(tmp_path), Config(num_steps=300, tensorboard=False), start,
+                          False, str(tmp_path / "checkpoints"))
+  records.open()
+  metrics = {"d/loss": 1.0, "g/loss": 2.0, "skipped": 0.0}
+  records.begin(0)             # t = 0: the first call is dispatched, and compiles
+  records.first_call_done(1)   # t = 50
+  assert lines[-1] == "compiled; the first call ran to step 1 in 50 s"
+  records.train_step(1, metrics)  # t = 59: nothing timed since the first call
+  assert "steps_per_sec" not in start.history[-1]
+  assert lines[-1] == ("step 1/300 | steps/s and ETA from the next log on | d/loss 1.0000 | "
+                       "g/loss 2.0000")
+  records.train_step(10, metrics)  # t = 68: 9 steps in 9 s
+  assert start.history[-1]["steps_per_sec"] == 1.0
+  assert lines[-1] == "step 10/300 | 1.00 steps/s | ETA 0:04:50 | d/loss 1.0000 | g/loss 2.0000"
+  assert [train.format_duration(s) for s in (4.24, 42, 185, 7620)] == [
+      "4.2 s", "42 s", "3 min 05 s", "2 h 07 min"]
+
+
+def test_the_loss_curves_name_adas_p_only_when_it_is_drawn_and_tick_round_steps():
+  from jaxgan import train, viz
+  plain = [{"step": 10, "d/real_sign": 0.5}]
+  titles = list(train.curve_panels(plain))
+  assert titles[-1] == "r_t = E[sign D(real)]" and not [t for t in titles if "ADA" in t]
+  with_ada = [{"step": 10, "d/real_sign": 0.5, "aug/rt": 0.5, "aug/p": 0.1}]
+  assert list(train.curve_panels(with_ada))[-1] == "r_t and ADA's p"
+  assert viz.nice_ticks(10, 300, integer=True) == [50, 100, 150, 200, 250, 300]
+  assert viz.nice_ticks(1000, 20000, integer=True) == [5000, 10000, 15000, 20000]
+  assert viz.nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+  assert viz.nice_ticks(1, 2, integer=True) == [1, 2]  # one record: no fractional steps
+  for lo, hi in [(5, 10), (100, 5000), (1000, 200000), (3, 97), (250, 31000)]:
+    assert 4 <= len(viz.nice_ticks(lo, hi, integer=True)) <= 6, (lo, hi)
+  assert [viz._tick_label(v) for v in (50, 2500, 20000, 1.5e6)] == ["50", "2.5k", "20k", "1.5M"]
 
 
 def test_training_is_deterministic_by_seed(tmp_path):
@@ -99,11 +214,20 @@ def _strip(records):
 
 
 def test_image_run_writes_grids_gif_loss_curves_and_tensorboard(tmp_path, mnist_dirs,
-                                                                 monkeypatch):
+                                                                 monkeypatch, caplog):
   from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
   monkeypatch.delenv("JAXGAN_INCEPTION_WEIGHTS", raising=False)
+  caplog.set_level("INFO")
   workdir = tmp_path / "run"
   summary = train_and_evaluate(Config(**IMAGE_TINY, **mnist_dirs), str(workdir))
+  # Metrics that cannot be made are said so once, at the start, not in every evaluation.
+  log = [r.getMessage() for r in caplog.records]
+  evaluations = [line for line in log if line.startswith("eval at step")]
+  assert len(evaluations) == 2 and not [e for e in evaluations if "unavailable" in e]
+  assert len([line for line in log if line.startswith("Inception metrics unavailable: no "
+                                                       "Inception weights given")]) == 1
+  assert len([line for line in log if line.startswith("domain metrics unavailable: no "
+                                                       "domain classifier at ")]) == 1
   for name in ("samples_0000002.png", "samples_0000004.png", "samples.png", "losses.png"):
     assert (workdir / name).exists(), name
   with Image.open(workdir / "samples.png") as grid:

@@ -122,6 +122,17 @@ def test_the_sample_command_lists_the_layers_and_draws_the_figure(stylegan_run, 
   drawn = sample("--mix_layers=0-1", "--num=2", "--mix_cols=3", f"--out={out}", "--seed=1",
                  "--batch=4")
   assert drawn.returncode == 0, drawn.stderr
+  # Reading the run says nothing about orbax's read-only manager or a TPU this machine lacks.
+  for noise in ("read only", "read_only", "backend 'tpu'"):
+    assert noise not in drawn.stderr, drawn.stderr
+  # An existing output: one FATAL line naming it, exit code 2 (no usage), the file kept.
+  kept = open(out, "rb").read()
+  again = sample("--mix_layers=0-1", "--num=2", "--mix_cols=3", f"--out={out}", "--seed=2",
+                 "--batch=4")
+  assert again.returncode == 2, again.stderr
+  assert again.stderr.splitlines() == [
+      f"FATAL ValueError: --out={out} exists; give --overwrite to replace it"], again.stderr
+  assert open(out, "rb").read() == kept
   want = str(tmp_path / "want.npz")
   export_lib.export_style_mix(stylegan_run, 2, 3, [0, 1], want, seed=1, batch=4)
   for name in ("rows", "cols", "mixed", "layers"):
