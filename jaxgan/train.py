@@ -31,12 +31,19 @@ CURVE_PANELS = {"losses": ["d/loss", "g/loss", "d/penalty", "g/penalty"],
 RT_TITLE = "r_t = E[sign D(real)]"
 
 
+PENALTY_TERMS = ("d/penalty/", "g/penalty/")  # each regulariser's own, unweighted
+
+
 def curve_panels(history: list[dict]) -> dict[str, list[str]]:
   """CURVE_PANELS, each titled by what it draws: the r_t panel says ADA's p only if a record
-  holds one."""
-  if any("aug/p" in record for record in history):
-    return CURVE_PANELS
-  return {(RT_TITLE if "aug/p" in keys else title): keys for title, keys in CURVE_PANELS.items()}
+  holds one; a run with regularisers gets a panel of each one's unweighted term."""
+  panels = dict(CURVE_PANELS)
+  if not any("aug/p" in record for record in history):
+    panels = {(RT_TITLE if "aug/p" in keys else title): keys for title, keys in panels.items()}
+  terms = sorted({k for record in history for k in record if k.startswith(PENALTY_TERMS)})
+  if terms:
+    panels["regularisers, unweighted"] = terms
+  return panels
 
 
 class NonFiniteError(FloatingPointError):

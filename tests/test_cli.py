@@ -172,6 +172,12 @@ def test_the_loss_curves_name_adas_p_only_when_it_is_drawn_and_tick_round_steps(
   assert titles[-1] == "r_t = E[sign D(real)]" and not [t for t in titles if "ADA" in t]
   with_ada = [{"step": 10, "d/real_sign": 0.5, "aug/rt": 0.5, "aug/p": 0.1}]
   assert list(train.curve_panels(with_ada))[-1] == "r_t and ADA's p"
+  regularised = [{"step": 10, "d/penalty": 0.3, "d/penalty/r1": 0.1, "d/penalty/r2": 0.1},
+                 {"step": 20, "g/penalty": 0.2, "g/penalty/path_length": 0.1}]
+  panels = train.curve_panels(regularised)
+  assert panels["regularisers, unweighted"] == ["d/penalty/r1", "d/penalty/r2",
+                                                 "g/penalty/path_length"]
+  assert "regularisers, unweighted" not in train.curve_panels(plain)
   assert viz.nice_ticks(10, 300, integer=True) == [50, 100, 150, 200, 250, 300]
   assert viz.nice_ticks(1000, 20000, integer=True) == [5000, 10000, 15000, 20000]
   assert viz.nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
