@@ -259,46 +259,57 @@ def test_a_pickle_that_asks_for_anything_else_is_refused_by_name(tmp_path):
   assert not evil.exists()
 
 
-def test_convert_then_sample_gives_the_official_images(tmp_path, monkeypatch):
-  """The converted run's EMA G, given the fixture's z and labels with const noise, draws the
-  images the official synthesis drew (to uint8 rounding); the config is read from the file."""
-  evil = tmp_path / "ran.txt"
-  arrays = _official_pickle(tmp_path / "net.pkl", monkeypatch, evil_path=evil)
-  workdir = tmp_path / "run"
-  out = _convert(f"--network={tmp_path / 'net.pkl'}", f"--workdir={workdir}")
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+  """A stand-in official pickle (the StyleGAN2 fixture's configuration b, its embedded source
+  writing a file if run) converted by the command: (workdir, the fixture's arrays, folder)."""
+  root = tmp_path_factory.mktemp("converted")
+  evil = root / "ran.txt"
+  with pytest.MonkeyPatch.context() as monkeypatch:
+    arrays = _official_pickle(root / "net.pkl", monkeypatch, evil_path=evil)
+  out = _convert(f"--network={root / 'net.pkl'}", f"--workdir={root / 'run'}")
   assert out.returncode == 0, out.stderr[-2000:]
   assert not evil.exists()
+  return root / "run", arrays, root
+
+
+def test_convert_then_sample_gives_the_official_images(converted):
+  """The converted run's EMA G, given the fixture's z and labels with const noise, draws the
+  images the official synthesis drew (to uint8 rounding); the config is read from the file."""
+  workdir, arrays, root = converted
   config = json.loads((workdir / "config.json").read_text())
   assert (config["model"], config["latent_dim"], config["w_dim"], config["mapping_layers"],
           config["d_architecture"], config["mbstd_channels"], config["d_mapping_layers"],
           config["augment"], config["ada_pipeline"]) == (
               "stylegan2", 8, 8, 3, "orig", 2, 2, "ada", "xflip,rotate90,xint")
   assert config["num_classes"] == 4 and config["image_shape"] == [16, 16, 1]
-  np.save(tmp_path / "z.npy", arrays["b/z"])
-  result = _sample(f"--workdir={workdir}", f"--latents={tmp_path / 'z.npy'}",
-                   "--noise_mode=const", f"--out={tmp_path / 's.npz'}", "--class=0")
+  np.save(root / "z.npy", arrays["b/z"])
+  result = _sample(f"--workdir={workdir}", f"--latents={root / 'z.npy'}",
+                   "--noise_mode=const", f"--out={root / 's.npz'}", "--class=0")
   assert result.returncode == 0, result.stderr[-2000:]
-  with np.load(tmp_path / "s.npz") as f:
+  with np.load(root / "s.npz") as f:
     images = f["images"]
   # The fixture's labels are 0, 1, 2, 3 (one-hot c): the first image is class 0's.
   official = np.transpose(arrays["b/img_const"], (0, 2, 3, 1))[:1]
   want = np.clip(np.round(official * 127.5 + 127.5), 0, 255)
   assert np.max(np.abs(images[:1].astype(float) - want)) <= 1
-  np.save(tmp_path / "z5.npy", np.zeros((2, 5), np.float32))
-  again = _sample(f"--workdir={workdir}", f"--latents={tmp_path / 'z5.npy'}",
-                  f"--out={tmp_path / 'other.npz'}")
+
+
+def test_latents_of_the_wrong_shape_get_one_fatal_line(converted):
+  workdir, _, root = converted
+  np.save(root / "z5.npy", np.zeros((2, 5), np.float32))
+  again = _sample(f"--workdir={workdir}", f"--latents={root / 'z5.npy'}",
+                  f"--out={root / 'other.npz'}")
   fatal = [line for line in again.stderr.splitlines() if line.startswith("FATAL")]
   assert again.returncode == 2 and len(fatal) == 1, again.stderr[-2000:]
   assert "(2, 5)" in fatal[0] and "(N, 8)" in fatal[0] and "Usage" not in again.stderr
-  assert not (tmp_path / "other.npz").exists()
+  assert not (root / "other.npz").exists()
 
 
-def test_the_converted_state_holds_g_d_ada_and_buffers(tmp_path, monkeypatch):
-  from jaxgan import converted_run
+def test_the_converted_state_holds_g_d_ada_and_buffers(converted):
   from jaxgan.runs import restore_run
-  arrays = _official_pickle(tmp_path / "net.pkl", monkeypatch)
-  converted_run.convert(str(tmp_path / "net.pkl"), str(tmp_path / "run"))
-  run = restore_run(str(tmp_path / "run"), with_data=False)
+  workdir, arrays, _ = converted
+  run = restore_run(str(workdir), with_data=False)
   state = run.state
   np.testing.assert_array_equal(state.g_state["stats"]["w_avg"], arrays["b/G/mapping.w_avg"])
   np.testing.assert_array_equal(state.g_state["buffers"]["b16_conv1"]["noise_const"],
@@ -368,14 +379,3 @@ def test_the_command_answers_a_bad_file_with_one_fatal_line(tmp_path):
   fatal = [line for line in out.stderr.splitlines() if line.startswith("FATAL")]
   assert len(fatal) == 1 and "could not be read as a network pickle" in fatal[0], out.stderr
   assert not (tmp_path / "run").exists()
-
-
-def test_latents_of_the_wrong_shape_are_refused(tmp_path, monkeypatch):
-  from jaxgan import converted_run
-  from jaxgan.export import export
-  _official_pickle(tmp_path / "net.pkl", monkeypatch)
-  converted_run.convert(str(tmp_path / "net.pkl"), str(tmp_path / "run"))
-  with pytest.raises(ValueError, match=r"shape \(3, 5\); this run's generator takes \(N, 8\)"):
-    export(str(tmp_path / "run"), None, str(tmp_path / "s.npz"),
-           latents=np.zeros((3, 5), np.float32))
-  assert not (tmp_path / "s.npz").exists()

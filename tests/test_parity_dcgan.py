@@ -8,6 +8,7 @@ the running statistics after that one train-mode pass. Each test converts the we
 (`jaxgan.convert.dcgan`), runs jaxgan, and compares.
 """
 
+import functools
 import json
 
 import jax
@@ -37,6 +38,7 @@ def _nhwc(x):
   return jnp.asarray(np.transpose(x, (0, 2, 3, 1)))
 
 
+@functools.lru_cache(maxsize=None)  # converted once per configuration
 def _players():
   """The jaxgan DCGAN-64 G and D with the fixture's sizes, and their converted variables."""
   s = _sizes()

@@ -10,6 +10,7 @@ D's and G's costs in every parameter. Each test converts the weights
 through `jaxgan.regularisers`), and compares.
 """
 
+import functools
 import json
 import re
 
@@ -56,6 +57,7 @@ def _arch(kw: dict) -> dict:
               group_size=groups.pop(), num_classes=kw["c_dim"])
 
 
+@functools.lru_cache(maxsize=None)  # converted once per configuration
 def _players(cfg: str):
   """The jaxgan G and D with the official configuration's sizes, and their variables."""
   spec = _spec(cfg)

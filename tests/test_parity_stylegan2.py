@@ -6,6 +6,7 @@ networks with every bias and noise strength non-zero, their inputs and their out
 test converts the weights (`jaxgan.convert.stylegan2`), runs jaxgan, and compares.
 """
 
+import functools
 import json
 
 import jax
@@ -33,6 +34,7 @@ def _nhwc(x):
   return jnp.asarray(np.transpose(x, (0, 2, 3, 1)))
 
 
+@functools.lru_cache(maxsize=None)  # converted once per configuration
 def _players(cfg: str):
   """The jaxgan G and D with the official configuration's sizes, and their variables."""
   spec = json.loads(str(_fixture()["config"]))[cfg]
