@@ -4,11 +4,14 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
 
 from jaxgan import export as export_lib
+from jaxgan.runs import restore_run
+from jaxgan.sample import make_sample_fn
 from conftest import FAST_ENV, tiny_stylegan2_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,6 +52,15 @@ def test_exports_are_deterministic_by_seed_in_both_formats_and_refuse_to_overwri
   export_lib.export(stylegan_run, 5, str(tmp_path / "t.npz"), seed=3, batch=2, truncation=0.0)
   spread = lambda images: np.std(images.astype(np.float64), axis=0).mean()
   assert spread(np.load(tmp_path / "t.npz")["images"]) < spread(first)
+  # --noema: the raw G, drawn from the same z and noise as the EMA's images.
+  export_lib.export(stylegan_run, 5, str(tmp_path / "raw.npz"), seed=3, batch=2,
+                    use_ema=False)
+  raw = np.load(tmp_path / "raw.npz")["images"]
+  run = restore_run(stylegan_run, with_data=False)
+  want = make_sample_fn(run.generator)(run.state, jax.random.fold_in(jax.random.key(3), 0), 2,
+                                       use_ema=False)
+  np.testing.assert_array_equal(raw[:2], export_lib.to_uint8(want))
+  assert not np.array_equal(raw, first)
   assert not [p for p in os.listdir(tmp_path) if p.startswith(".sample-")]
   assert sorted(os.listdir(stylegan_run)) == before
 
