@@ -283,7 +283,7 @@ class SampleEvaluator:
                eval_key: jax.Array, grid_size: int, workdir: str, tensorboard=None,
                scorers: tuple = ()):
     self.sample, self.key = make_sample_fn(generator), eval_key
-    self.scorers = scorers  # InceptionEvaluation, DomainEvaluation (`reason`: unavailable)
+    self.scorers = scorers  # Inception, domain, overfit evaluations (`reason`: unavailable)
     self.workdir, self.tensorboard, self.data_stats = workdir, tensorboard, data_stats
     self.is_image = len(image_shape) == 3 and image_shape[-1] in (1, 3)
     if is_conditional(generator):
@@ -317,7 +317,7 @@ class SampleEvaluator:
     for scorer in self.scorers:
       scores = scorer(state)
       result.update(scores)
-      if not scorer.reason:  # an unavailable one is named once, at the start of the run
+      if not getattr(scorer, "reason", ""):  # an unavailable one is named once, at the start
         message += "; " + scorer.describe(scores)
     return result, message
 
