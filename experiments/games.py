@@ -9,6 +9,8 @@ caption gives ‖z‖ after the last step. BUILD_NOTES.md ("Game dynamics") expl
 
 import numpy as np
 from absl import app, flags
+
+from experiments import cli
 from PIL import Image, ImageDraw
 
 from jaxgan import games
@@ -70,4 +72,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -41,18 +41,19 @@ def main(argv):
   cli.quiet_logs()
   try:
     steps = [int(s) for s in FLAGS.steps]
-  except ValueError as e:
-    raise app.UsageError(f"--steps={','.join(FLAGS.steps)} is not a list of integers") from e
+  except ValueError:
+    cli.fatal(f"--steps={','.join(FLAGS.steps)} is not a list of integers",
+              "Flags parsing error")
   try:
     augment_p = [float(p) for p in FLAGS.augment_p]
-  except ValueError as e:
-    raise app.UsageError(f"--augment_p={','.join(FLAGS.augment_p)} is not a list of "
-                         "numbers") from e
+  except ValueError:
+    cli.fatal(f"--augment_p={','.join(FLAGS.augment_p)} is not a list of numbers",
+              "Flags parsing error")
   try:
     records = probe_overfit(FLAGS.workdir, steps or None, FLAGS.num, FLAGS.seed, augment_p,
                             FLAGS.copying)
   except (WorkdirError, CheckpointError, ValueError) as e:  # no run, no such step, no images
-    raise app.UsageError(str(e)) from e
+    cli.fatal(str(e), type(e).__name__)
   path = overfit.save(FLAGS.workdir, records)
   print(overfit.table(records))
   if augment_p:
@@ -63,4 +64,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

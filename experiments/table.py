@@ -22,6 +22,8 @@ import sys
 
 from absl import app, flags
 
+from experiments import cli
+
 from jaxgan import losses
 
 # Each variant is the flags it adds to the dataset's flagfile. Every variant names the
@@ -99,8 +101,8 @@ def main(argv):
   del argv
   unknown = [v for v in FLAGS.variants if v not in VARIANTS]
   if unknown:
-    raise app.UsageError(f"--variants: {', '.join(unknown)} not known; choose from "
-                         f"{', '.join(VARIANTS)}")
+    cli.fatal(f"--variants: {', '.join(unknown)} not known; choose from "
+              f"{', '.join(VARIANTS)}", "Flags parsing error")
   cells = [(d, l, v, s) for d in FLAGS.datasets for l in FLAGS.losses for v in FLAGS.variants
            for s in range(FLAGS.seeds)]
   with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
@@ -168,4 +170,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -12,6 +12,8 @@ import sys
 
 from absl import app, flags
 
+from experiments import cli
+
 from jaxgan.data import images
 from jaxgan.metrics import classifier
 
@@ -52,4 +54,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)
