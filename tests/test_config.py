@@ -77,7 +77,7 @@ def test_each_bad_value_is_named_with_what_is_accepted(fields, message):
 
 
 def test_the_runner_declares_one_flag_per_field_with_its_default_type_and_help():
-  from experiments import run  # pylint: disable=import-outside-toplevel
+  from experiments import run# pylint: disable=import-outside-toplevel
   for cls in config_lib.SECTIONS.values():
     for field in dataclasses.fields(cls):
       flag = run.FLAGS[field.name]

@@ -1,4 +1,4 @@
-"""The tables of the R3GAN experiments (`experiments.r3gan_ablation`, `r3gan_vs_dcgan`) from
+"""The tables of the R3GAN experiments (`studies.r3gan_ablation`, `r3gan_vs_dcgan`) from
 finished runs' records."""
 
 import json
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from experiments import arms, r3gan_tables
+from studies import arms, r3gan_tables
 
 
 def _run(root, arm, seed, evaluations, losses=(0.5,), seconds=100.0):

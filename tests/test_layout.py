@@ -61,3 +61,13 @@ def test_no_import_cycles_between_library_modules():
   for start in found:
     if start not in packages:
       visit(start, [start])
+
+
+def test_experiments_holds_only_what_users_run():
+  """Benchmarks and studies live beside it (benchmarks/, studies/), not installed."""
+  folder = os.path.join(os.path.dirname(ROOT), "experiments")
+  tools = sorted(n[:-3] for n in os.listdir(folder) if n.endswith(".py"))
+  assert tools == ["__init__", "cli", "convert", "evaluate", "games", "overfit", "run",
+                   "sample", "train_classifier"]
+  with open(os.path.join(os.path.dirname(ROOT), "pyproject.toml"), encoding="utf-8") as f:
+    assert 'include = ["jaxgan*", "experiments*"]' in f.read()

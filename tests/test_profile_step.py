@@ -1,4 +1,4 @@
-"""experiments/profile_step.py: the per-operation account of a compiled step."""
+"""benchmarks/profile_step.py: the per-operation account of a compiled step."""
 
 import gzip
 import json
@@ -6,7 +6,7 @@ import json
 import jax
 import jax.numpy as jnp
 
-from experiments import profile_step
+from benchmarks import profile_step
 
 HLO = """
 %fused_computation.7 (param_0: f32[2,8,8,3], param_1: f32[3,3,3,4]) -> f32[2,8,8,4] {

@@ -26,7 +26,7 @@ def test_report_only_tabulates_finished_runs_and_names_the_missing(tmp_path):
   write_summary(runs, "ring8_hinge_r1_s1", 8, 0.90, 0.05)
   out = tmp_path / "table.md"
   proc = subprocess.run(
-      [sys.executable, "-m", "experiments.table", "--report_only", f"--workdir={runs}",
+      [sys.executable, "-m", "studies.table", "--report_only", f"--workdir={runs}",
        "--datasets=ring8", "--losses=hinge", "--variants=none,gp,r1,sn", "--seeds=2",
        f"--out={out}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert proc.returncode == 0, proc.stderr[-2000:]

@@ -1,4 +1,4 @@
-"""experiments/timing.py: the runner's compiled step as the benchmarks time it."""
+"""benchmarks/timing.py: the runner's compiled step as the benchmarks time it."""
 
 import os
 import subprocess
@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from experiments import timing
+from benchmarks import timing
 from jaxgan.config import Config
 
 
@@ -60,11 +60,11 @@ def test_synthetic_images_name_a_dataset_of_unknown_shape():
 
 
 def test_the_bench_command_hands_a_training_flagfile_to_bench_flagfile():
-  # Issue 21 names `experiments.bench` for StyleGAN2's s/kimg: given a training flagfile, it
+  # Issue 21 names `benchmarks.bench` for StyleGAN2's s/kimg: given a training flagfile, it
   # is bench_flagfile (whose flags its help lists), not the DCGAN comparison.
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   proc = subprocess.run(
-      [sys.executable, "-m", "experiments.bench",
+      [sys.executable, "-m", "benchmarks.bench",
        "--flagfile=experiments/configs/fashion_mnist_stylegan2_ada.flags", "--helpshort"],
       cwd=root, capture_output=True, text=True, timeout=120)
   shown = proc.stdout + proc.stderr

@@ -54,7 +54,7 @@ class GroupedConv(nn.Module):
   `impl`: "grouped" is XLA's grouped convolution (`feature_group_count`), the form GPUs and
   TPUs run well; "dense" is one dense convolution with the block-diagonal kernel the groups
   make, the same sums with exact zeros added, which XLA:CPU differentiates far faster than
-  the grouped form (`experiments/bench_grouped.py`). "auto" takes "dense" on the
+  the grouped form (`benchmarks/bench_grouped.py`). "auto" takes "dense" on the
   CPU.
   """
   features: int

@@ -8,7 +8,7 @@ bilinear interpolation, y[2m] = ¼ x[m−1] + ¾ x[m], y[2m+1] = ¾ x[m] + ¼ x[
 `downsample(x)` filters and keeps every second pixel: y[m] = (x[2m−1] + 3 x[2m] +
 3 x[2m+1] + x[2m+2]) / 8 along each axis. Both are written as sums of shifted slices, one
 axis at a time, not as depthwise convolutions: XLA:CPU's grouped convolutions and their
-gradients are slow (`experiments/bench_grouped.py`); these fuse into elementwise passes.
+gradients are slow (`benchmarks/bench_grouped.py`); these fuse into elementwise passes.
 """
 
 import jax

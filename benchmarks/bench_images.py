@@ -1,4 +1,4 @@
-r"""Measures the image path: `python -m experiments.bench_images`.
+r"""Measures the image path: `python -m benchmarks.bench_images`.
 
 1. The DCGAN-28 step (PROTOCOLS.md section 3; batch 64, 1 D step, the fake batch reused
    as in the default flagfile) with its transposed convolutions computed two ways —
@@ -21,7 +21,7 @@ import optax
 from absl import app, flags
 
 import jaxgan
-from experiments import timing
+from benchmarks import timing
 from jaxgan.data import images
 from jaxgan.models.dcgan import DCGAN28Discriminator, DCGAN28Generator
 from jaxgan.models.layers import ConvTranspose

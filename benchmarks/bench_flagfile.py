@@ -1,4 +1,4 @@
-r"""A flagfile's training step, timed in the papers' units: `python -m experiments.bench_flagfile
+r"""A flagfile's training step, timed in the papers' units: `python -m benchmarks.bench_flagfile
 --flagfile=experiments/configs/ffhq256_stylegan2_ada.flags`.
 
 Times the runner's compiled train function (`timing.jaxgan_contestant`: the whole set on the
@@ -11,16 +11,16 @@ unit), images/s, the step's FLOPs by XLA's cost analysis (an upper bound where a
 is a `lax.cond`, whose both branches count), model FLOPs utilisation against `--peak_tflops`
 (a device's nominal peak) or a large f32 matmul measured in the same process, and the time
 to `--images` real images (default: the flagfile's whole run). `--profile=N` traces N more
-steps and prints their time per XLA operation (`experiments/profile_step.py`).
+steps and prints their time per XLA operation (`benchmarks/profile_step.py`).
 
   # issue 21: StyleGAN2-ADA at 256 px on one H200 (NVIDIA: 21.6-24.2 s/kimg on one V100)
-  python -m experiments.bench_flagfile --flagfile=experiments/configs/ffhq256_stylegan2_ada.flags \
+  python -m benchmarks.bench_flagfile --flagfile=experiments/configs/ffhq256_stylegan2_ada.flags \
       --peak_tflops=989
   # issue 20: R3GAN's CIFAR-10 setting at the paper's batch, to the paper's 250M images
-  python -m experiments.bench_flagfile --flagfile=experiments/configs/cifar10_r3gan.flags \
+  python -m benchmarks.bench_flagfile --flagfile=experiments/configs/cifar10_r3gan.flags \
       --images=250000000 --peak_tflops=989
   # the CPU's figure at 64 px, with the CPU flagfile's players
-  python -m experiments.bench_flagfile \
+  python -m benchmarks.bench_flagfile \
       --flagfile=experiments/configs/fashion_mnist_stylegan2_ada.flags --pad_to=64 --windows=1
 """
 
@@ -30,7 +30,8 @@ import statistics
 import jax
 from absl import app, flags, logging
 
-from experiments import profile_step, run, timing
+from benchmarks import profile_step, timing
+from experiments import run
 
 WINDOW = 16  # steps: R1 every 16 D updates and path length every 4 G updates both fall in
 
@@ -42,7 +43,7 @@ flags.DEFINE_float("peak_tflops", 0.0, "A device's nominal peak TFLOP/s for MFU 
                    "measured f32 matmul).")
 flags.DEFINE_string("out", None, "Optional path of a JSON file with the results.")
 flags.DEFINE_integer("profile", 0, "Also trace this many steps and print the step's time per "
-                     "XLA operation (experiments/profile_step.py); 0: no trace.", lower_bound=0)
+                     "XLA operation (benchmarks/profile_step.py); 0: no trace.", lower_bound=0)
 FLAGS = flags.FLAGS
 
 

@@ -1,5 +1,5 @@
 r"""How fast a generator can fit images, without a game:
-`python -m experiments.fit_generator --dataset=stacked_fashion_mnist`.
+`python -m studies.fit_generator --dataset=stacked_fashion_mnist`.
 
 Regresses each generator of `--models` from `--images` fixed latents onto as many fixed
 training images by mean squared error (Adam at `--lr`, β1 `--beta1`, β2 0.99), and prints

@@ -7,8 +7,8 @@ and the final evaluation. Datasets this machine lacks (MNIST, CIFAR-10, an image
 replaced by small synthetic ones written in the same raw formats, so the same builders, models
 and step run; Fashion-MNIST is the real one (Debian's dataset-fashion-mnist).
 
-  python -m experiments.bitcheck --out=runs/bitcheck/after.json
-  python -m experiments.bitcheck --compare=runs/bitcheck/before.json,runs/bitcheck/after.json
+  python -m studies.bitcheck --out=runs/bitcheck/after.json
+  python -m studies.bitcheck --compare=runs/bitcheck/before.json,runs/bitcheck/after.json
 """
 
 import gzip
@@ -23,6 +23,8 @@ import time
 import numpy as np
 from absl import app, flags
 
+from experiments.cli import CONFIGS_DIR
+
 flags.DEFINE_string("out", "runs/bitcheck/result.json", "Where the table goes (JSON).")
 flags.DEFINE_string("root", "runs/bitcheck", "Workdirs and synthetic data go here.")
 flags.DEFINE_integer("steps", 200, "Steps of each run.")
@@ -32,7 +34,7 @@ flags.DEFINE_list("drop_keys", [], "Metrics left out of the digests, as timings 
                   "change added, so that the rest can be compared with a run from before it.")
 FLAGS = flags.FLAGS
 
-CONFIGS = os.path.join(os.path.dirname(__file__), "configs")
+CONFIGS = CONFIGS_DIR
 TIMING = ("steps_per_sec", "train_seconds")
 
 

@@ -1,4 +1,4 @@
-r"""ADA's limited-data experiment: `python -m experiments.limited_data --root=runs/limited`.
+r"""ADA's limited-data experiment: `python -m studies.limited_data --root=runs/limited`.
 
 Runs `experiments/configs/fashion_mnist_limited_stylegan2_ada.flags` (StyleGAN2 on 2,000
 Fashion-MNIST images at 32 px, scored against the whole test split) once per arm and seed:
@@ -27,13 +27,15 @@ import statistics
 
 from absl import app, flags
 
-from experiments import arms
+from experiments.cli import CONFIGS_DIR
+
+from studies import arms
 from jaxgan import runs, viz
 from jaxgan.metrics import overfit
 
 ARMS = {"none": ["--augment="], "diffaugment": ["--augment=color,translation,cutout"],
         "ada": []}
-FLAGFILE = os.path.join(os.path.dirname(__file__), "configs",
+FLAGFILE = os.path.join(CONFIGS_DIR,
                         "fashion_mnist_limited_stylegan2_ada.flags")
 NUM_PROBED = 2000  # training and held-out images of a probe after the fact, as the file's
 

@@ -1,4 +1,4 @@
-r"""Where a compiled step spends its time, by XLA operation (`experiments.bench --profile`).
+r"""Where a compiled step spends its time, by XLA operation (`benchmarks.bench --profile`).
 
 `profile(contestant, steps)` traces `steps` calls of a `timing.jaxgan_contestant` with
 `jax.profiler`, adds up the time of each XLA operation the trace records, and returns

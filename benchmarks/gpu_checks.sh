@@ -5,10 +5,10 @@
 # Here, once per checkout (the GPU image has jax, flax, optax, orbax and absl, not tfds or
 # grain, and reaches no registry): downloads their wheels for its Python 3.12 into
 # .gpu_wheels/ (git-ignored, ~11 MB):
-#   bash experiments/gpu_checks.sh prepare
+#   bash benchmarks/gpu_checks.sh prepare
 # There, through the device tool with carry [".gpu_wheels"]:
-#   bash experiments/gpu_checks.sh
-# Each bench is `experiments.bench_flagfile` on a shipped flagfile's step (random images of
+#   bash benchmarks/gpu_checks.sh
+# Each bench is `benchmarks.bench_flagfile` on a shipped flagfile's step (random images of
 # its shape, so no dataset travels), capped at LIMIT seconds; results land in $OUT as
 # NAME.json and NAME.log, the machine in env.txt. MFU is against the H200's dense bf16 peak.
 set -uo pipefail
@@ -45,7 +45,7 @@ cat "$OUT/env.txt"
 bench() {
   local name=$1
   shift
-  timeout "$LIMIT" python3 -m experiments.bench_flagfile "$@" --peak_tflops="$PEAK" \
+  timeout "$LIMIT" python3 -m benchmarks.bench_flagfile "$@" --peak_tflops="$PEAK" \
     --out="$OUT/$name.json" > "$OUT/$name.log" 2>&1
   echo "$name (rc $?): $(tail -n 1 "$OUT/$name.log")"
 }

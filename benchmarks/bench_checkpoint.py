@@ -1,6 +1,6 @@
 r"""What surviving interruptions costs: checkpoint save and restore, and the NaN check.
 
-    python -m experiments.bench_checkpoint
+    python -m benchmarks.bench_checkpoint
 
 For the ring8 MLP and the DCGAN-28 states: the time of a synchronous save, of a restore, and
 of the SHA-256 inside each; then steps/s of the ring8 update with the runner's per-step

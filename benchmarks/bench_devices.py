@@ -1,4 +1,4 @@
-r"""Steps/s against device count: `python -m experiments.bench_devices`.
+r"""Steps/s against device count: `python -m benchmarks.bench_devices`.
 
 For each device count N (simulated CPU devices by default, via
 `--xla_force_host_platform_device_count`, one subprocess per N), the runner's data-parallel
@@ -73,7 +73,7 @@ def main(argv):
   results = []
   for count in FLAGS.counts:
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}"}
-    out = subprocess.run([sys.executable, "-m", "experiments.bench_devices", f"--child={count}",
+    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_devices", f"--child={count}",
                           f"--model={FLAGS.model}", f"--batch_size={FLAGS.batch_size}",
                           f"--steps={FLAGS.steps}", f"--windows={FLAGS.windows}"],
                          env=env, capture_output=True, text=True, check=True).stdout

@@ -1,8 +1,8 @@
 r"""The default experiment in PyTorch eager, scored by jaxgan's domain metrics.
 
-  python -m experiments.torch_dcgan --out=runs/torch_dcgan.json [--jaxgan_workdir=DIR]
+  python -m benchmarks.torch_dcgan --out=runs/torch_dcgan.json [--jaxgan_workdir=DIR]
 
-Trains `experiments.torch_gan`'s DCGAN-28 (the same layers, initialisers and batch-norm
+Trains `benchmarks.torch_gan`'s DCGAN-28 (the same layers, initialisers and batch-norm
 constants as jaxgan's) on Fashion-MNIST with the budget of
 `experiments/configs/fashion_mnist_dcgan.flags`: 1,500 steps of batch 64, Adam(2e-4,
 β1 = 0.5) for both players, the non-saturating loss, one generated batch per step used by
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from absl import app, flags, logging
 
-from experiments import torch_gan
+from benchmarks import torch_gan
 from jaxgan import wiring
 from jaxgan.data import images
 from jaxgan.evaluate import DomainEvaluation

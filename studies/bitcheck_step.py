@@ -1,14 +1,14 @@
 """Every setting of the step, a few steps each: the state's digest and every metric.
 
-The flagfiles (`experiments.bitcheck`) use few of the step's settings; this runs 18 of them
+The flagfiles (`studies.bitcheck`) use few of the step's settings; this runs 18 of them
 (every penalty, lazy regularisation, LeCam, instance noise, DiffAugment, unrolling, the joint
 rules, reuse_fake, the scan form, skipping, bfloat16) for 4 steps on an MLP or DCGAN-28 and
 writes `{setting: [digest, metrics per step]}`. It speaks both the API of main up to a5cb89b
 (options of make_train_step) and the composed one, so a checkout of either can be compared:
 
   git worktree add ../before a5cb89b
-  PYTHONPATH=../before python experiments/bitcheck_step.py before.json
-  python experiments/bitcheck_step.py after.json
+  PYTHONPATH=../before python studies/bitcheck_step.py before.json
+  python studies/bitcheck_step.py after.json
 
 The digest is taken in the old layout (LeCam's EMAs inside d_state), so equal digests mean
 equal arrays. Run both on the same machine with the same XLA_FLAGS.

@@ -1,10 +1,10 @@
 """The tables of the R3GAN experiments from their finished runs' records (no flags here, so
-that tests and other tools import them): `experiments.r3gan_ablation`'s modes, KL and
-divergence per arm, and `experiments.r3gan_vs_dcgan`'s domain metrics per model."""
+that tests and other tools import them): `studies.r3gan_ablation`'s modes, KL and
+divergence per arm, and `studies.r3gan_vs_dcgan`'s domain metrics per model."""
 
 import math
 
-from experiments import arms
+from studies import arms
 
 BAR = (1000, 0.078)  # the paper's RpGAN + R1 + R2 on Stacked MNIST: modes, KL
 FD = "eval/fd_fashion_mnist_classifier"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# ADA survives a kill: `bash experiments/ada_kill_resume.sh [ROOT]`.
+# ADA survives a kill: `bash studies/ada_kill_resume.sh [ROOT]`.
 # A run with ADA (a small MLP GAN on 256 random 16×16 grey images, p adapting fast) is killed
 # by SIGKILL at a random moment after its first checkpoint, then run again with the same
 # command; it must end with the same state_sha256, p, r_t and image count as the same run

@@ -1,4 +1,4 @@
-r"""The host feed's rate against the step's need: `python -m experiments.bench_feed`.
+r"""The host feed's rate against the step's need: `python -m benchmarks.bench_feed`.
 
 For each image side in `--sizes` it writes `--images` synthetic images (smooth colour fields
 with noise, so PNG and JPEG compress as photographs do) as a PNG folder, a JPEG folder
@@ -12,10 +12,10 @@ device; `--need_batch` shrinks the batch of the paper-sized models for a CPU, wh
 step takes minutes). Prints one markdown table; the goal (issue 22) is a feed of at least 2x
 the need at every size.
 
-  python -m experiments.bench_feed --root=/tmp/feed                        # the whole table
-  python -m experiments.bench_feed --root=/tmp/feed --sizes=28 --need=     # a quick look
-  python -m experiments.bench_feed --folder=DIR --sizes=256                 # your folder
-  python -m experiments.bench_feed --sizes=256 --source_size=512 --images=20000 \
+  python -m benchmarks.bench_feed --root=/tmp/feed                        # the whole table
+  python -m benchmarks.bench_feed --root=/tmp/feed --sizes=28 --need=     # a quick look
+  python -m benchmarks.bench_feed --folder=DIR --sizes=256                 # your folder
+  python -m benchmarks.bench_feed --sizes=256 --source_size=512 --images=20000 \
       --formats=jpeg --need=                          # 20,000 JPEGs of 512 px read at 256
 """
 
@@ -31,7 +31,7 @@ from absl import app, flags
 from PIL import Image
 
 from experiments import run as run_flags
-from experiments import timing
+from benchmarks import timing
 from jaxgan.data import images, pipeline
 
 flags.DEFINE_string("root", "/tmp/jaxgan_feed", "Where the generated folders and data go.")

@@ -1,5 +1,5 @@
 r"""R3GAN's Stacked-MNIST ablation on Stacked Fashion-MNIST:
-`python -m experiments.r3gan_ablation --root=runs/r3gan_ablation`.
+`python -m studies.r3gan_ablation --root=runs/r3gan_ablation`.
 
 Runs `experiments/configs/stacked_fmnist_r3gan.flags` once per arm and seed (PROTOCOLS.md
 section 2: modes and KL of 26,000 EMA samples), the arms of the paper's Table 1:
@@ -20,12 +20,14 @@ import os
 
 from absl import app, flags
 
-from experiments import arms, r3gan_tables
+from experiments.cli import CONFIGS_DIR
+
+from studies import arms, r3gan_tables
 
 ARMS = {"rpgan_r1_r2": [], "rpgan_r1": ["--penalty=r1"],
         "ns_r1_r2": ["--loss=non_saturating"],
         "ns_r1": ["--loss=non_saturating", "--penalty=r1"]}
-FLAGFILE = os.path.join(os.path.dirname(__file__), "configs", "stacked_fmnist_r3gan.flags")
+FLAGFILE = os.path.join(CONFIGS_DIR, "stacked_fmnist_r3gan.flags")
 
 arms.define_flags("runs/r3gan_ablation", "arm", list(ARMS), jobs=1)
 FLAGS = flags.FLAGS

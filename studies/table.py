@@ -1,4 +1,4 @@
-r"""The stability table: `python -m experiments.table --out=runs/table.md`.
+r"""The stability table: `python -m studies.table --out=runs/table.md`.
 
 For each dataset the shipped flagfile `experiments/configs/DATASET.flags` is run with each
 `--losses` value, each `--variants` stabiliser and each seed, as separate processes (`--jobs`
@@ -21,6 +21,8 @@ import subprocess
 import sys
 
 from absl import app, flags
+
+from experiments.cli import CONFIGS_DIR
 
 from experiments import cli
 
@@ -54,7 +56,7 @@ flags.DEFINE_string("workdir", "runs/table", "Parent directory of the runs.")
 flags.DEFINE_string("out", None, "Markdown file to write the table to (also printed).")
 FLAGS = flags.FLAGS
 
-CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+CONFIGS = CONFIGS_DIR
 
 # PacGAN (Lin et al. 2018), Table 1: 10 trials, mean +- s.e.; 400 epochs of 100k, batch 100.
 PUBLISHED = {

@@ -1,4 +1,4 @@
-r"""Times R3GAN's grouped 3×3 convolution in its three forms: `python -m experiments.bench_grouped`.
+r"""Times R3GAN's grouped 3×3 convolution in its three forms: `python -m benchmarks.bench_grouped`.
 
 XLA's grouped convolution (`feature_group_count`), the dense block-diagonal form
 (`jaxgan.models.r3gan.GroupedConv(impl="dense")`) and nine shifted-slice grouped matmuls, each

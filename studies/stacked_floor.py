@@ -1,5 +1,5 @@
 r"""What a perfect generator scores on Stacked (Fashion-)MNIST:
-`python -m experiments.stacked_floor --dataset=stacked_fashion_mnist`.
+`python -m studies.stacked_floor --dataset=stacked_fashion_mnist`.
 
 Draws `--samples` real examples of the stacked set (without replacement, `--seeds` draws) and
 scores them exactly as training scores generated ones (PROTOCOLS.md section 2: each channel

@@ -124,7 +124,7 @@ def matmul_flops_per_s(n: int, windows: int) -> float:
 def jaxgan_contestant(config: Config, data=None, *, donate=True, steps_per_call=1,
                       scan=False, **overrides):
   """Returns {run, compile_s, flops, compiled}: the runner's train function, timed by
-  `run(count)`, and its compiled program (for `experiments.profile_step`).
+  `run(count)`, and its compiled program (for `benchmarks.profile_step`).
 
   `steps_per_call` > 1 compiles that many steps into one call: the runner's unrolled call
   (`--steps_per_call`), or a `lax.scan` of its one step. `donate`: the state's buffers are

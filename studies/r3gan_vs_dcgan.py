@@ -1,5 +1,5 @@
 r"""R3GAN against the default DCGAN on Fashion-MNIST at the same wall-clock budget:
-`python -m experiments.r3gan_vs_dcgan --root=runs/r3gan_vs_dcgan`.
+`python -m studies.r3gan_vs_dcgan --root=runs/r3gan_vs_dcgan`.
 
 Runs `fashion_mnist_r3gan.flags` (800 steps) and `fashion_mnist_dcgan.flags` (1,500 steps),
 which take about as long on the 2-core CPU, once per seed, each scored once, at its end, on
@@ -12,9 +12,11 @@ import os
 
 from absl import app, flags
 
-from experiments import arms, r3gan_tables
+from experiments.cli import CONFIGS_DIR
 
-CONFIGS = os.path.join(os.path.dirname(__file__), "configs")
+from studies import arms, r3gan_tables
+
+CONFIGS = CONFIGS_DIR
 MODELS = {"r3gan": "fashion_mnist_r3gan.flags", "dcgan": "fashion_mnist_dcgan.flags"}
 # Beyond either run's steps: the runner's final evaluation is then the only one.
 SCORING = ["--domain_samples=10000", "--domain_reference=test", "--eval_every=1000000"]

@@ -1,4 +1,4 @@
-r"""Measures step variants side by side: `python -m experiments.bench_step`.
+r"""Measures step variants side by side: `python -m benchmarks.bench_step`.
 
 Contestants run in one process, alternating A B A B ... (PROTOCOLS.md section 4); each
 window times `--steps` calls after compilation and warm-up, with `block_until_ready`
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from absl import app, flags
 
 import jaxgan
-from experiments import timing
+from benchmarks import timing
 from jaxgan.config import Config
 from jaxgan.data import mixtures
 from jaxgan.data.feeds import make_mixture_train_fn

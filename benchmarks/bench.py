@@ -1,4 +1,4 @@
-r"""jaxgan against PyTorch eager and naive JAX, in one run: `python -m experiments.bench`.
+r"""jaxgan against PyTorch eager and naive JAX, in one run: `python -m benchmarks.bench`.
 
 For each model (DCGAN-28 at batch 64 on Fashion-MNIST, the 2D MLP GAN at batch 512 on
 ring8; PROTOCOLS.md sections 3 and 4) the contestants alternate A B C ... in one process:
@@ -20,9 +20,9 @@ in the same run (model FLOPs utilisation); compile time, and the first step of a
 process with an empty and then a filled persistent compilation cache; the input pipeline's
 images/s against what the step consumes; and a few steps under `jax.transfer_guard` to show
 the loop makes no implicit host transfers. With `--profile`, the jaxgan step's time per XLA
-operation (`experiments/profile_step.py`). Writes `bench.json` and `bench.md` to `--out_dir`.
+operation (`benchmarks/profile_step.py`). Writes `bench.json` and `bench.md` to `--out_dir`.
 
-`python -m experiments.bench --flagfile=F [overrides]` is `experiments.bench_flagfile`: a
+`python -m benchmarks.bench --flagfile=F [overrides]` is `benchmarks.bench_flagfile`: a
 training flagfile's step in s/kimg, images/s and MFU, say StyleGAN2 at 64 px on the CPU
 (`fashion_mnist_stylegan2_ada.flags --pad_to=64`) or at 256 px on a GPU
 (`ffhq256_stylegan2_ada.flags`).
@@ -41,8 +41,8 @@ import numpy as np
 import optax
 from absl import app, flags, logging
 
-from experiments import profile_step, timing
-from experiments.timing import jaxgan_contestant
+from benchmarks import profile_step, timing
+from benchmarks.timing import jaxgan_contestant
 from jaxgan.config import Config
 from jaxgan.data import images, mixtures
 from jaxgan.wiring import build
@@ -73,7 +73,7 @@ flags.DEFINE_enum("f32_precision", "default", ["default", "tf32", "float32"],
                   "(JAX may use TF32, PyTorch uses it in convolutions only), TF32 in both, or "
                   "full float32 in both. No effect on a CPU.")
 flags.DEFINE_bool("profile", False, "Also trace the jaxgan step and print its time per XLA "
-                  "operation (experiments/profile_step.py).")
+                  "operation (benchmarks/profile_step.py).")
 flags.DEFINE_string("first_step_of", None, "Internal: time one fresh first step of this "
                     "model, print it as JSON and exit (the compile-cache subprocesses).")
 FLAGS = flags.FLAGS
@@ -189,7 +189,7 @@ def torch_sync(device: str) -> None:
 
 
 def torch_contestant(config: Config, real_np: np.ndarray | None):
-  from experiments import torch_gan  # pylint: disable=import-outside-toplevel
+  from benchmarks import torch_gan# pylint: disable=import-outside-toplevel
   import torch  # pylint: disable=import-outside-toplevel
   torch.manual_seed(0)
   device = torch_device()
@@ -254,7 +254,7 @@ def compile_cache_effect(model: str) -> dict:
          "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
   out = {}
   for name in ("empty cache", "filled cache"):
-    cmd = [sys.executable, "-m", "experiments.bench", f"--first_step_of={model}",
+    cmd = [sys.executable, "-m", "benchmarks.bench", f"--first_step_of={model}",
            f"--f32_precision={FLAGS.f32_precision}"]
     if FLAGS.data_dir:
       cmd.append(f"--data_dir={FLAGS.data_dir}")
@@ -442,7 +442,7 @@ def xla_flag_sweep(flag_sets: list[str]) -> str:
     for _ in range(FLAGS.sweep_rounds):
       for model in FLAGS.models:
         for flag_set in flag_sets:
-          cmd = [sys.executable, "-m", "experiments.bench", f"--models={model}",
+          cmd = [sys.executable, "-m", "benchmarks.bench", f"--models={model}",
                  "--contestants=jaxgan", "--nolevers", "--nocompile_cache", "--nopipeline",
                  f"--windows={FLAGS.windows}", f"--out_dir={tmp}", "--matmul_size=256"]
           if FLAGS.data_dir:
@@ -511,6 +511,6 @@ if __name__ == "__main__":
   if any(arg.startswith("--flagfile") for arg in sys.argv[1:]):
     # A training flagfile's step (StyleGAN2 at 64 px here, 256 px on a GPU; R3GAN): the
     # runner's flags are bench_flagfile's, so it runs in its own Python.
-    os.execv(sys.executable, [sys.executable, "-m", "experiments.bench_flagfile",
+    os.execv(sys.executable, [sys.executable, "-m", "benchmarks.bench_flagfile",
                               *sys.argv[1:]])
   app.run(main)

@@ -1,6 +1,6 @@
 """The benchmark models in PyTorch eager, trained as a PyTorch user writes it.
 
-Only the comparisons import this file (`experiments.bench`, `experiments.torch_dcgan`);
+Only the comparisons import this file (`benchmarks.bench`, `benchmarks.torch_dcgan`);
 PyTorch is an optional dependency of them alone (`pip install torch`), never of jaxgan.
 
 The models are jaxgan's `DCGAN28Generator`/`DCGAN28Discriminator` and the MLP players

@@ -3,9 +3,9 @@ r"""Checks jaxgan's flax Inception against a PyTorch one given the same weights 
 Two steps, because PyTorch is not a dependency of jaxgan:
 
     # in an environment with torch: random weights, saved as a .pth, and the torch outputs
-    python experiments/inception_parity.py write --dir=/tmp/parity
+    python studies/inception_parity.py write --dir=/tmp/parity
     # in jaxgan's environment: read that .pth with jaxgan's reader, run the flax network
-    python -m experiments.inception_parity check --dir=/tmp/parity
+    python -m studies.inception_parity check --dir=/tmp/parity
 
 The PyTorch network below follows the layout the published FID weights were saved from
 (NCHW tensors, (O, I, kh, kw) kernels, pools that leave padding out of averages, a max-pool
