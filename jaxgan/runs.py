@@ -50,8 +50,8 @@ def restore_run(workdir: str, step: int | None = None, with_data: bool = True) -
   """Restores the latest checkpoint (or `step`) of the run in `workdir`, read only.
 
   `with_data=False` (sampling) does not open the training images where the run's record
-  gives their shape and classes (a converted network's does, `experiments.convert`); `data`
-  is then None."""
+  gives their shape and classes (image runs' and converted networks' records do); `data` is
+  then None."""
   config = saved_config(workdir)
   with open(os.path.join(workdir, CONFIG_FILE), encoding="utf-8") as f:
     record = json.load(f)
@@ -59,7 +59,8 @@ def restore_run(workdir: str, step: int | None = None, with_data: bool = True) -
     data, data_shape, num_classes, pixels = None, (2,), 0, False
   elif not with_data and "image_shape" in record:
     data, data_shape, num_classes, pixels = (None, tuple(record["image_shape"]),
-                                             int(record["num_classes"]), True)
+                                             int(record["num_classes"]),
+                                             bool(record.get("pixels", True)))
   else:
     data = wiring.load_images(config.data)
     data_shape, num_classes, pixels = data.image_shape, data.num_classes, data.dtype == np.uint8

@@ -214,7 +214,10 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
   data = wiring.open_data(config.data, examples_per_step=config.step.d_steps
                           * config.run.batch_size)
   made = wiring.players(config, data, init_key, mesh, axis)
-  start = workdir_lib.begin(plan, made.state, config, is_writer)
+  facts = ({} if config.data.is_mixture else
+           {"image_shape": list(data.shape), "num_classes": data.num_classes,
+            "pixels": data.pixels})
+  start = workdir_lib.begin(plan, made.state, config, is_writer, facts)
   if start.complete is not None:
     return start.complete
 

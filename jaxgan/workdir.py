@@ -238,15 +238,18 @@ def truncate_metrics(workdir: str, step: int, *, redo_final_eval: bool = False
   return kept
 
 
-def write_config(workdir: str, config: Config) -> None:
-  """Writes config.json (atomically), the record `plan` compares a later run against.
+def write_config(workdir: str, config: Config, data_facts: dict | None = None) -> None:
+  """Writes config.json (atomically), the record `plan` compares a later run against, with
+  `data_facts` beside the settings (an image run's `image_shape`, `num_classes`, `pixels`:
+  what sampling needs without opening the data, `runs.restore_run(with_data=False)`).
 
   A continued run leaves the file as its first run wrote it (what it may change, such as
   num_steps, is in summary.json and the checkpoints' metadata).
   """
   if os.path.exists(os.path.join(workdir, CONFIG_FILE)):
     return
-  write_json_atomically(os.path.join(workdir, CONFIG_FILE), config.to_dict())
+  write_json_atomically(os.path.join(workdir, CONFIG_FILE),
+                        {**config.to_dict(), **(data_facts or {})})
 
 
 @dataclasses.dataclass
@@ -259,7 +262,8 @@ class Start:
   resumed: bool  # restored from a checkpoint
 
 
-def begin(the_plan: Plan, fresh_state, config: Config, is_writer: bool) -> Start:
+def begin(the_plan: Plan, fresh_state, config: Config, is_writer: bool,
+          data_facts: dict | None = None) -> Start:
   """Carries out `the_plan`: moves a previous run aside or restores the checkpoint to continue
   (into `fresh_state`'s structure and shardings), checks `num_steps` against it, removes
   what killed checkpoint writes left, and keeps the metrics records up to its step.
@@ -289,7 +293,7 @@ def begin(the_plan: Plan, fresh_state, config: Config, is_writer: bool) -> Start
       return Start(state, step, [], json.load(f), the_plan.source is not None)
   if is_writer:
     os.makedirs(workdir, exist_ok=True)
-    write_config(workdir, config)
+    write_config(workdir, config, data_facts)
   final = step == config.run.num_steps
   history = [r for r in truncate_metrics(workdir, step, redo_final_eval=final) if "d/loss" in r]
   return Start(state, step, history, None, the_plan.source is not None)
