@@ -76,7 +76,7 @@ class _Storage:
     self.dtype = np.dtype(_STORAGES[name])
 
 
-def _tensor(storage, offset, size, stride, *unused):
+def rebuild_tensor(storage, offset, size, stride, *unused):
   """The numpy array a torch tensor (storage, offset, size, stride) describes."""
   del unused  # requires_grad, backward hooks, metadata
   if not size:
@@ -108,7 +108,7 @@ def _reconstruct(meta: dict) -> Persistent:
 
 _ALLOWED = {
     ("collections", "OrderedDict"): collections.OrderedDict,
-    ("torch._utils", "_rebuild_tensor_v2"): _tensor,
+    ("torch._utils", "_rebuild_tensor_v2"): rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): _parameter,
     ("torch.storage", "_load_from_bytes"): lambda raw: _storage_from_bytes(raw),

@@ -27,6 +27,7 @@ import zipfile
 import jax
 import numpy as np
 
+from jaxgan.convert.network_pickle import rebuild_tensor as _rebuild_tensor
 from jaxgan.models import inception
 
 PUBLISHED_NAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -55,16 +56,6 @@ class _StorageType:
     if name not in _STORAGE_DTYPES or _STORAGE_DTYPES[name] is None:
       raise WeightsError(f"tensor storage {name} is not supported")
     self.dtype = np.dtype(_STORAGE_DTYPES[name])
-
-
-def _rebuild_tensor(storage, offset, size, stride, *unused):
-  """Returns the numpy view a torch tensor (storage, offset, size, stride) describes."""
-  del unused  # requires_grad, backward hooks, metadata
-  if not size:
-    return np.array(storage[offset], storage.dtype)
-  itemsize = storage.dtype.itemsize
-  return np.lib.stride_tricks.as_strided(
-      storage[offset:], shape=tuple(size), strides=tuple(s * itemsize for s in stride)).copy()
 
 
 class _Unpickler(pickle.Unpickler):
