@@ -25,6 +25,7 @@ from jaxgan.convert import network_pickle
 from jaxgan.convert.state_dict import ConvertError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.xdist_group("converted")  # one worker builds the module fixture, once
 FIXTURE = os.path.join(ROOT, "tests", "data", "parity", "stylegan2.npz")
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.xdist_group("step_transforms")  # one worker builds the module fixture, once
 WORKER = os.path.join(ROOT, "tests", "step_transforms_worker.py")
 
 
