@@ -380,3 +380,42 @@ def test_the_command_answers_a_bad_file_with_one_fatal_line(tmp_path):
   fatal = [line for line in out.stderr.splitlines() if line.startswith("FATAL")]
   assert len(fatal) == 1 and "could not be read as a network pickle" in fatal[0], out.stderr
   assert not (tmp_path / "run").exists()
+
+
+def test_a_payload_hidden_in_a_tensors_bytes_or_strides_is_refused(tmp_path, monkeypatch):
+  """The storage bytes are the file's too: their header pickles are read as restricted as
+  the rest; a tensor's strides may not reach outside its storage; BUILD may not change an
+  allowed function or class."""
+  ran = tmp_path / "ran.txt"
+
+  class Evil:
+    def __reduce__(self):
+      return os.system, (f"touch {ran}",)
+
+  with monkeypatch.context() as m:
+    fake = _fake_modules(m)
+
+    class Hidden:  # _load_from_bytes of bytes whose first header is the payload
+      def __reduce__(self):
+        return fake.load_from_bytes, (pickle.dumps(Evil()),)
+
+    with open(tmp_path / "nested.pkl", "wb") as f:
+      pickle.dump({"G": Hidden()}, f)
+
+    class Reaching:  # a 4-element storage read with a stride of 2^20
+      def __reduce__(self):
+        return fake.rebuild_tensor, (_Storage(fake, np.zeros(4)), 0, (2, 2), (1 << 20, 1),
+                                     False, collections.OrderedDict())
+
+    with open(tmp_path / "reach.pkl", "wb") as f:
+      pickle.dump({"G": Reaching()}, f)
+  with pytest.raises(ConvertError, match=r"asks for (posix|os|nt)\.system"):
+    network_pickle.read(str(tmp_path / "nested.pkl"))
+  assert not ran.exists()
+  with pytest.raises(ConvertError, match=r"reaches outside its storage of 4 elements"):
+    network_pickle.read(str(tmp_path / "reach.pkl"))
+  # GLOBAL dnnlib.util EasyDict, then BUILD (None, {"pwned": 1}) on the class itself.
+  build = (b"\x80\x02cdnnlib.util\nEasyDict\nN}X\x05\x00\x00\x00pwnedK\x01s\x86b.")
+  (tmp_path / "build.pkl").write_bytes(build)
+  with pytest.raises(ConvertError, match=r"tries to change _EasyDict.pwned"):
+    network_pickle.read(str(tmp_path / "build.pkl"))

@@ -59,12 +59,37 @@ _TORCH_DTYPES = ("float32", "float16", "bfloat16", "float64")
 _record_types: dict[tuple[str, str], type] = {}
 
 
+class _Sealed(type):
+  """The stand-in classes' type: a pickle may make instances, never change the class (BUILD
+  on a class sets its attributes)."""
+
+  def __setattr__(cls, name, value):
+    raise ConvertError(f"the file tries to change {cls.__name__}.{name}; refusing to load it")
+
+
+class _Call:
+  """An allowed function as the unpickler hands it out: callable, and not changeable by a
+  BUILD (which would otherwise set attributes of the function itself)."""
+
+  def __init__(self, fn):
+    object.__setattr__(self, "fn", fn)
+
+  def __call__(self, *args):
+    return self.fn(*args)
+
+  def __setstate__(self, state):
+    raise ConvertError("the file tries to change an allowed function; refusing to load it")
+
+  def __setattr__(self, name, value):
+    raise ConvertError("the file tries to change an allowed function; refusing to load it")
+
+
 def _record_type(module: str, name: str) -> type:
   """A stand-in class for `module.name`: NEWOBJ makes it, BUILD hands it the state."""
   if (module, name) not in _record_types:
     def setstate(self, state):
       Persistent.__init__(self, name, "", dict(state) if isinstance(state, dict) else {})
-    _record_types[module, name] = type(name, (Persistent,), {
+    _record_types[module, name] = _Sealed(name, (Persistent,), {
         "__setstate__": setstate, "__module__": __name__, "named": f"{module}.{name}"})
   return _record_types[module, name]
 
@@ -77,12 +102,21 @@ class _Storage:
 
 
 def rebuild_tensor(storage, offset, size, stride, *unused):
-  """The numpy array a torch tensor (storage, offset, size, stride) describes."""
+  """The numpy array a torch tensor (storage, offset, size, stride) describes; every element
+  it names must lie inside the storage (a file may say anything)."""
   del unused  # requires_grad, backward hooks, metadata
+  size, stride = tuple(int(n) for n in size), tuple(int(n) for n in stride)
+  offset, length = int(offset), len(storage)
+  last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+  if (len(size) != len(stride) or offset < 0 or any(n < 0 for n in size)
+      or any(s < 0 for s in stride) or (all(size) and not offset <= last < length)
+      or (not size and not offset < length)):
+    raise ConvertError(f"a tensor of size {size}, stride {stride} at offset {offset} reaches "
+                       f"outside its storage of {length} elements")
   if not size:
     return np.array(storage[offset], storage.dtype)
   strides = tuple(s * storage.dtype.itemsize for s in stride)
-  return np.lib.stride_tricks.as_strided(storage[offset:], tuple(size), strides).copy()
+  return np.lib.stride_tricks.as_strided(storage[offset:], size, strides).copy()
 
 
 def _parameter(data, *unused):
@@ -94,7 +128,7 @@ def _numpy_scalar(dtype, raw=None):
   return np.frombuffer(raw, dtype)[0] if raw is not None else np.zeros((), dtype)[()]
 
 
-class _EasyDict(dict):
+class _EasyDict(dict, metaclass=_Sealed):
   """dnnlib's EasyDict, read as the plain dict it is."""
 
 
@@ -107,16 +141,16 @@ def _reconstruct(meta: dict) -> Persistent:
 
 
 _ALLOWED = {
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("torch._utils", "_rebuild_tensor_v2"): rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): _parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _parameter,
-    ("torch.storage", "_load_from_bytes"): lambda raw: _storage_from_bytes(raw),
-    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct,
+    ("collections", "OrderedDict"): collections.OrderedDict,  # a C type: not changeable
+    ("torch._utils", "_rebuild_tensor_v2"): _Call(rebuild_tensor),
+    ("torch._utils", "_rebuild_parameter"): _Call(_parameter),
+    ("torch._utils", "_rebuild_parameter_with_state"): _Call(_parameter),
+    ("torch.storage", "_load_from_bytes"): _Call(lambda raw: _storage_from_bytes(raw)),
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _Call(_reconstruct),
     ("dnnlib.util", "EasyDict"): _EasyDict,
-    ("numpy", "dtype"): np.dtype,
-    ("numpy.core.multiarray", "scalar"): _numpy_scalar,
-    ("numpy._core.multiarray", "scalar"): _numpy_scalar,
+    ("numpy", "dtype"): np.dtype,  # a C type: not changeable
+    ("numpy.core.multiarray", "scalar"): _Call(_numpy_scalar),
+    ("numpy._core.multiarray", "scalar"): _Call(_numpy_scalar),
 }
 
 
@@ -156,9 +190,11 @@ def _storage_from_bytes(raw: bytes) -> np.ndarray:
       load = lambda kind, key, numel: np.frombuffer(
           archive.read(f"{prefix}data/{key}"), kind.dtype, count=numel)
       return _Unpickler(io.BytesIO(archive.read(pkl)), load).load()
+  if not isinstance(raw, bytes):
+    raise ConvertError(f"a stored tensor's bytes are a {type(raw).__name__}")
   f = io.BytesIO(raw)
-  for _ in range(3):  # magic number, protocol version, system info
-    pickle.load(f)
+  for _ in range(3):  # magic number, protocol version, system info: data, no globals
+    _Unpickler(f).load()
   kinds = {}
 
   def load(kind, key, numel):
@@ -166,7 +202,7 @@ def _storage_from_bytes(raw: bytes) -> np.ndarray:
     return key
 
   key = _Unpickler(f, load).load()
-  keys = pickle.load(f)
+  keys = _Unpickler(f).load()
   if keys != [key]:
     raise ConvertError(f"a stored tensor's bytes hold storages {keys}, not one")
   (numel,) = struct.unpack("<q", f.read(8))

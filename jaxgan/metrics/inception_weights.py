@@ -129,17 +129,21 @@ def _read_legacy(path: str) -> dict[str, np.ndarray]:
       return super().find_class(module, name)
 
   with open(path, "rb") as f:
-    magic = pickle.load(f)
+    def no_storage(*_):
+      raise WeightsError(f"{path}: a storage where the file's header belongs")
+
+    header = lambda: _Unpickler(f, no_storage).load()  # data only: the same restrictions
+    magic = header()
     if not isinstance(magic, int):
       raise WeightsError(f"{path} is not a PyTorch file (no magic number)")
-    pickle.load(f), pickle.load(f)  # protocol version, system info
+    header(), header()  # protocol version, system info
 
     def load_storage(storage_type, key, numel):
       storages[key] = storage_type
       return key
 
     tensors = Legacy(f, load_storage).load()
-    keys = pickle.load(f)
+    keys = header()
     data = {}
     for key in keys:
       (numel,) = struct.unpack("<q", f.read(8))
