@@ -34,6 +34,7 @@ class Minibatch(NamedTuple):
   key: jax.Array     # the update's key
   step: jax.Array    # generator updates so far (schedules)
   update: jax.Array  # D updates so far (lazy regularisation)
+  parts: int = 1     # the micro-batch parts the update is taken in (this is one of them)
 
 
 class DAux(NamedTuple):
@@ -61,6 +62,7 @@ def varying_axes(x) -> frozenset:
 class Devices(NamedTuple):
   """The data-parallel axis (None: one device): averaging, keys and noise per device."""
   axis_name: str | None = None
+  parts: int = 1  # micro-batch parts of an update: `total` counts the whole minibatch
 
   def mean(self, tree):
     return tree if self.axis_name is None else jax.lax.pmean(tree, self.axis_name)
@@ -85,7 +87,9 @@ class Devices(NamedTuple):
                         grads)
 
   def total(self, n: int):
-    """Returns n times the number of devices (a global count from a per-device one)."""
+    """Returns n times the number of devices and of micro-batch parts (a global count from
+    a per-device, per-part one)."""
+    n = n * self.parts
     return n if self.axis_name is None else n * jax.lax.axis_size(self.axis_name)
 
   def key(self, key):
@@ -182,8 +186,8 @@ def make_costs(generator, discriminator, objective: Objective,
         parts, mb.step, mb.x.dtype)
     logs = {}
     if view.name in parts:
-      parts = {**parts, view.name: view.update(parts[view.name], real_logits, mb.update, devices,
-                                               step=mb.step)}
+      parts = {**parts, view.name: view.update(parts[view.name], real_logits, mb.update,
+                                               devices._replace(parts=mb.parts), step=mb.step)}
       logs = view.logs(parts[view.name])
     return loss + penalty, DAux(new_d_state, parts, real_logits, fake_logits, loss, penalty,
                                 logs, terms)

@@ -59,8 +59,8 @@ def accumulated(fn, mb: Minibatch, z, micro_batch: int):
   cut = lambda a, i: jax.lax.dynamic_slice_in_dim(a, i * micro_batch, micro_batch)
 
   def part(i):
-    return mb._replace(x=cut(mb.x, i), y=cut(mb.y, i), key=jax.random.fold_in(mb.key, i)), cut(
-        z, i)
+    return mb._replace(x=cut(mb.x, i), y=cut(mb.y, i), key=jax.random.fold_in(mb.key, i),
+                       parts=parts), cut(z, i)
 
   grads_shape = jax.eval_shape(lambda: fn(*part(0))[0])
 

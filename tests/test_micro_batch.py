@@ -57,3 +57,36 @@ def test_a_micro_batch_that_does_not_divide_or_fit_the_rule_is_refused():
     jax.jit(jaxgan.make_train_step(G, D, tx, tx, d_steps=2, micro_batch=5))(state, BATCH)
   with pytest.raises(ValueError, match="micro_batch=4 accumulates the alternating"):
     jaxgan.make_train_step(G, D, tx, tx, reuse_fake=True, micro_batch=4)
+
+
+class _ImageG(__import__("flax").linen.Module):
+  latent_dim: int = 4
+
+  @__import__("flax").linen.compact
+  def __call__(self, z, train: bool = True):
+    return jax.numpy.tanh(__import__("flax").linen.Dense(4 * 4)(z)).reshape(-1, 4, 4, 1)
+
+
+class _PositiveD(__import__("flax").linen.Module):
+  """Every logit > 0, so r_t = 1 in every part and ADA's p moves up in every update."""
+
+  @__import__("flax").linen.compact
+  def __call__(self, x, train: bool = True):
+    h = __import__("flax").linen.Dense(1)(x.reshape(x.shape[0], -1))[:, 0]
+    return jax.nn.softplus(h) + 0.1
+
+
+def test_adas_p_moves_by_the_whole_minibatch_in_parts_too():
+  view = jaxgan.views.ada(None, target=0.0, interval=1, kimg=1.0, ops="xflip")
+  objective = jaxgan.Objective("non_saturating", view=view)
+  images = {"x": jax.random.uniform(jax.random.key(1), (1, 16, 4, 4, 1), minval=-1, maxval=1)}
+  tx = optax.sgd(0.01)
+  ps = []
+  for micro_batch in (0, 4):
+    state = jaxgan.create_state(0, _ImageG(), _PositiveD(), tx, tx, images, objective)
+    step = jax.jit(jaxgan.make_train_step(_ImageG(), _PositiveD(), tx, tx, objective,
+                                          micro_batch=micro_batch))
+    state, _ = step(state, images)
+    ps.append(float(state.objective["ada"]["p"]))
+  assert ps[0] == pytest.approx(16 / 1000.0)  # B · interval / (kimg · 1000)
+  assert ps[1] == pytest.approx(ps[0])  # not 4 / 1000: the parts count as one minibatch
