@@ -71,6 +71,8 @@ def _read_latents(path: str):
     latents = np.load(path, allow_pickle=False)
   except (OSError, ValueError) as e:
     raise ValueError(f"--latents={path}: not a readable .npy array ({e})") from e
+  if not isinstance(latents, np.ndarray):
+    raise ValueError(f"--latents={path} is an archive of arrays, not one .npy array of z")
   if latents.ndim != 2 or not np.issubdtype(latents.dtype, np.floating):
     raise ValueError(f"--latents={path} holds a {latents.dtype} array of shape "
                      f"{latents.shape}; give float z of shape (N, latent_dim)")
@@ -98,6 +100,12 @@ def main(argv):
                 seed=FLAGS.seed, batch=FLAGS.batch, overwrite=FLAGS.overwrite)
   try:
     if FLAGS.mix_layers is not None:
+      ignored = [f for f, given in (("--latents", FLAGS.latents is not None),
+                                    ("--noise_mode", FLAGS.noise_mode != "random"),
+                                    ("--noema", not FLAGS.ema)) if given]
+      if ignored:
+        raise ValueError(f"{', '.join(ignored)} is not for style mixing (--mix_layers), which "
+                         f"draws its own sources from --seed with the EMA G")
       cols = FLAGS.mix_cols or FLAGS.num
       path = export_style_mix(FLAGS.workdir, FLAGS.num, cols, parse_layers(FLAGS.mix_layers),
                               FLAGS.out, **common)

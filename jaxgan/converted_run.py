@@ -41,7 +41,11 @@ def convert(network: str, workdir: str, data_path: str | None = None, batch_size
   if "G" not in data or "D" not in data:
     raise ConvertError(f"{network} has {sorted(data)}; a network pickle with G and D is needed")
   family = r3gan if "Model" in (data["G"].state.get("_modules") or {}) else stylegan2
-  settings = family.settings(data["G"], data["D"])
+  try:
+    settings = family.settings(data["G"], data["D"])
+  except (KeyError, TypeError, AttributeError, IndexError) as e:  # records missing a part
+    raise ConvertError(f"{network}: its networks lack what their class keeps "
+                       f"({type(e).__name__}: {e}); not a network this converter reads") from e
   image_shape, num_classes = settings.pop("image_shape"), settings.pop("num_classes")
   trained_on = dict(data.get("training_set_kwargs") or {})
   # Training options are not in the file; the family's own objective stands in for them
@@ -58,6 +62,7 @@ def convert(network: str, workdir: str, data_path: str | None = None, batch_size
   config = Config(
       dataset="image_folder", data_path=data_path or str(trained_on.get("path", "")),
       image_size=image_shape[0], image_channels=image_shape[2], batch_size=batch,
+      ema_debias=False,  # G_ema is the file's trained EMA: keep it, do not restart it
       **objective, **settings).validate()
   generator, discriminator, g_tx, d_tx = wiring.build(config, image_shape, num_classes, True)
   state = create_state(config.run.seed, generator, discriminator, g_tx, d_tx,

@@ -153,16 +153,14 @@ def test_players_that_draw_randomness_train_reproducibly_from_the_steps_keys():
   assert np.isfinite(float(m["g/loss"])) and np.isfinite(float(m["d/loss"]))
   for a, b in zip(_params(first), _params(again)):  # the same seed: the same masks
     np.testing.assert_array_equal(a, b)
-  other, _ = _train(g, _LinenDropoutD(), seed=1)
-  assert not np.allclose(jax.tree.leaves(first.d_params)[0], jax.tree.leaves(other.d_params)[0])
   # The masks are drawn, not fixed: G's output at one z varies with the key in training.
   player = jaxgan.players.as_player(g)
   z = jnp.ones((1, 2))
   outs = [player.apply(first.g_params, first.g_state, z, None, True, rng=jax.random.key(i))[0]
           for i in range(2)]
   assert not np.allclose(outs[0], outs[1])
-  # Sampling is deterministic (dropout off), whatever the key.
-  sample = jaxgan.make_sample_fn(g)
-  np.testing.assert_array_equal(sample(first, 0, 8, use_ema=False),
-                                sample(first, 0, 8, use_ema=False))
+  # Inference applies no dropout: at one z the output is the same whatever the key.
+  out = [player.apply(first.g_params, first.g_state, z, None, False, rng=jax.random.key(i))[0]
+         for i in range(2)]
+  np.testing.assert_array_equal(out[0], out[1])
   assert "rngs" not in str(jax.tree.structure(first.g_state))  # random streams are not state

@@ -193,7 +193,7 @@ def _fixture(cfg: str) -> tuple[dict, dict]:
 
 def _official_pickle(path, monkeypatch, cfg="b", *, evil_path=None, g_changes=None,
                      pipe_kwargs=None, top=None, classes="class Generator: pass\n",
-                     d_changes=None):
+                     d_changes=None, drop_init_kwargs=False, g_as=None):
   """Writes an official-format pickle of the fixture's configuration `cfg`."""
   arrays, spec = _fixture(cfg)
   with monkeypatch.context() as m:
@@ -208,11 +208,13 @@ def _official_pickle(path, monkeypatch, cfg="b", *, evil_path=None, g_changes=No
     G = _module_tree(fake, part("G"), "Generator", g_kwargs, source)
     D = _module_tree(fake, part("D"), "Discriminator", {**spec["D"], **(d_changes or {})},
                      source)
+    if drop_init_kwargs:
+      del G.meta["state"]["_init_kwargs"]
     pipe = _module_tree(fake, {"p": np.float32(0.375)}, "AugmentPipe",
                         pipe_kwargs or dict(xflip=1, rotate90=1, xint=1), source)
     data = top if top is not None else dict(
-        training_set_kwargs=dict(path="/data/train.zip", resolution=16), G=G, D=D, G_ema=G,
-        augment_pipe=pipe)
+        training_set_kwargs=dict(path="/data/train.zip", resolution=16),
+        G=G if g_as is None else g_as, D=D, G_ema=G, augment_pipe=pipe)
     with open(path, "wb") as f:
       pickle.dump(data, f)
   return arrays
@@ -284,6 +286,7 @@ def test_convert_then_sample_gives_the_official_images(converted):
           config["augment"], config["ada_pipeline"]) == (
               "stylegan2", 8, 8, 3, "orig", 2, 2, "ada", "xflip,rotate90,xint")
   assert config["num_classes"] == 4 and config["image_shape"] == [16, 16, 1]
+  assert config["ema_debias"] is False  # fine-tuning keeps the file's trained G_ema
   np.save(root / "z.npy", arrays["b/z"])
   result = _sample(f"--workdir={workdir}", f"--latents={root / 'z.npy'}",
                    "--noise_mode=const", f"--out={root / 's.npz'}", "--class=0")
@@ -348,6 +351,8 @@ def test_an_r3gan_pickle_converts_to_the_official_generator(tmp_path, monkeypatc
     ("cutout", "cutout=1"),
     ("not_a_network", "not a network pickle"),
     ("truncated", "could not be read as a network pickle"),
+    ("no_init_kwargs", "lack what their class keeps"),
+    ("g_not_a_network", "not a network pickle"),
 ])
 def test_bad_pickles_are_refused_by_name_and_leave_no_run(tmp_path, monkeypatch, case,
                                                           message):
@@ -359,6 +364,10 @@ def test_bad_pickles_are_refused_by_name_and_leave_no_run(tmp_path, monkeypatch,
     _official_pickle(path, monkeypatch, d_changes={"architecture": "skip"})
   elif case == "cutout":
     _official_pickle(path, monkeypatch, pipe_kwargs=dict(xflip=1, cutout=1))
+  elif case == "no_init_kwargs":
+    _official_pickle(path, monkeypatch, drop_init_kwargs=True)
+  elif case == "g_not_a_network":
+    _official_pickle(path, monkeypatch, g_as=3)
   elif case == "not_a_network":
     with open(path, "wb") as f:
       pickle.dump({"weights": [1.0, 2.0]}, f)

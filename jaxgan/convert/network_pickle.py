@@ -221,7 +221,9 @@ def read(path: str) -> dict[str, Any]:
           ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
     raise ConvertError(f"{path} could not be read as a network pickle: "
                        f"{type(e).__name__}: {e}") from e
-  if not isinstance(data, dict) or not isinstance(data.get("G_ema", data.get("G")), Persistent):
+  if not isinstance(data, dict) or not all(
+      isinstance(data.get(name), Persistent) for name in ("G", "D")) or not isinstance(
+          data.get("G_ema", data.get("G")), Persistent):
     kind = type(data).__name__ if not isinstance(data, dict) else f"dict of {sorted(data)}"
     raise ConvertError(f"{path} is a pickle of a {kind}, not a network pickle with G, D and "
                        f"G_ema")
