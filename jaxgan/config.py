@@ -317,6 +317,11 @@ class Step:
     return schedules.ema_half_life(self.ema_half_life, batch_size, self.ema_rampup,
                                    horizon if self.ema_growth == "cosine" else 0)
 
+  def debiases(self, horizon: int = 1, batch_size: int = 1) -> bool:
+    """Whether `ema_debias` changes anything: a constant decay strictly between 0 and 1."""
+    decay = self.ema(horizon, batch_size)
+    return not callable(decay) and 0.0 < decay < 1.0
+
   def settings(self, horizon: int = 1, batch_size: int = 1) -> dict[str, Any]:
     """Returns the `make_train_step` keyword arguments of this section (`horizon`: the steps
     of the schedules; `batch_size`: for an EMA by half-life)."""

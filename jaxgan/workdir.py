@@ -78,6 +78,8 @@ def config_differences(saved: dict[str, Any], config: Config) -> list[str]:
   changeable = set(CHANGEABLE_ON_RESUME)
   if _same_schedules(saved, config):
     changeable |= {"num_steps", "schedule_steps"}
+  if not config.step.debiases(config.horizon, config.run.batch_size):
+    changeable.add("ema_debias")  # a scheduled EMA (ramp-up, growth) is taken as it is
   return [f"{name}: {saved.get(name, '(absent)')!r} there, {now.get(name, '(absent)')!r} now"
           for name in sorted(set(saved) | set(now))
           if name not in changeable and saved.get(name) != now.get(name)]

@@ -43,3 +43,16 @@ def test_the_steps_ema_follows_g_not_its_initialisation_and_can_be_turned_off():
                                                + history[2][j]) for j in range(len(got))]
     for a, b in zip(got, want):
       np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_resuming_a_run_saved_before_the_setting_is_refused_only_where_it_matters():
+  from jaxgan.config import Config
+  from jaxgan.workdir import config_differences
+  for settings, refused in ((dict(ema_decay=0.999), True),
+                            (dict(ema_half_life=1000.0, ema_rampup=0.05), False),
+                            (dict(ema_decay=0.0), False)):
+    now = Config(dataset="ring8", model="mlp", **settings)
+    saved = now.to_dict()
+    del saved["ema_debias"]  # written before the field existed: it ran the plain EMA
+    assert config_differences(saved, now) == (
+        ["ema_debias: False there, True now"] if refused else []), settings
