@@ -41,6 +41,10 @@ class Objective(_Parts):
                            _view(view), ac_weight, _regularisers(g_regularisers,
                                                                  "g_regularisers"))
 
+  def _replace(self, **changes) -> "Objective":
+    """Returns the objective with `changes`, checked as a new one is."""
+    return Objective(**{**self._asdict(), **changes})
+
   def init(self) -> dict:
     """Returns the state of every part that has one, by the part's name."""
     state = {}
@@ -88,7 +92,7 @@ def as_objective(objective: "Objective | losses.Loss | str | None") -> Objective
   """Returns an `Objective`; a loss (or its name) alone is that loss with nothing added."""
   if isinstance(objective, Objective):
     return objective
-  if isinstance(objective, _Parts):  # made by _replace or _make
+  if isinstance(objective, _Parts):  # made by _make
     return Objective(*objective)
   return Objective(objective)
 

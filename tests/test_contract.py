@@ -63,6 +63,13 @@ def test_a_wrong_part_of_the_objective_is_named_when_it_is_made(make, error, mes
     make()
 
 
+def test_replacing_a_part_of_an_objective_is_checked_too():
+  objective = jaxgan.Objective("hinge")
+  assert objective._replace(loss="least_squares").loss is jaxgan.losses.get("least_squares")
+  with pytest.raises(TypeError, match=r"d_regularisers holds 3"):
+    objective._replace(d_regularisers=[3])
+
+
 class _NoLatent(nn.Module):
   @nn.compact
   def __call__(self, z, train: bool = True):
