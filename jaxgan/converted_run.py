@@ -6,7 +6,6 @@ jaxgan config and state it describes, and writes `config.json`, `checkpoints/0` 
 `converted.flags` into `workdir`, all at once or not at all.
 """
 
-import json
 import os
 import shutil
 import tempfile
@@ -21,7 +20,8 @@ from jaxgan.config import Config
 from jaxgan.convert import network_pickle, r3gan, stylegan2
 from jaxgan.convert.state_dict import ConvertError
 from jaxgan.state import create_state
-from jaxgan.workdir import CONFIG_FILE
+from jaxgan.workdir import write_config
+from jaxgan.writers import umask, write_text_atomically
 
 CONVERTED_FLAGS = "converted.flags"
 
@@ -91,18 +91,13 @@ def convert(network: str, workdir: str, data_path: str | None = None, batch_size
   try:
     Checkpointer(os.path.join(staging, "checkpoints")).save(
         state, {"config": config.to_dict(), "converted_from": os.path.abspath(network)})
-    record = {**config.to_dict(),
-              "converted_from": {"network": os.path.abspath(network),
-                                 "training_set_kwargs": trained_on},
-              "image_shape": list(image_shape), "num_classes": num_classes}
-    with open(os.path.join(staging, CONFIG_FILE), "w", encoding="utf-8") as f:
-      json.dump(record, f, indent=2)
-    with open(os.path.join(staging, CONVERTED_FLAGS), "w", encoding="utf-8") as f:
-      f.write(config_flags(config))
-    for name in os.listdir(staging):
-      os.chmod(os.path.join(staging, name), 0o755 if os.path.isdir(
-          os.path.join(staging, name)) else 0o644)
-    os.chmod(staging, 0o755)
+    write_config(staging, config, {
+        "converted_from": {"network": os.path.abspath(network),
+                           "training_set_kwargs": trained_on},
+        "image_shape": list(image_shape), "num_classes": num_classes, "pixels": True})
+    write_text_atomically(os.path.join(staging, CONVERTED_FLAGS), config_flags(config))
+    for folder in (staging, os.path.join(staging, "checkpoints")):
+      os.chmod(folder, 0o777 & ~umask())  # mkdtemp's 0700 otherwise
     if os.path.isdir(workdir):
       os.rmdir(workdir)  # empty (checked above)
     os.replace(staging, workdir)

@@ -92,8 +92,6 @@ def as_objective(objective: "Objective | losses.Loss | str | None") -> Objective
   """Returns an `Objective`; a loss (or its name) alone is that loss with nothing added."""
   if isinstance(objective, Objective):
     return objective
-  if isinstance(objective, _Parts):  # made by _make
-    return Objective(*objective)
   return Objective(objective)
 
 

@@ -32,7 +32,7 @@ class JsonlWriter:
       self._file.close()
 
 
-def _umask() -> int:
+def umask() -> int:
   """The process's umask: from /proc where it can (reading it with `os.umask` sets it for a
   moment, which is not thread-safe)."""
   try:
@@ -54,7 +54,7 @@ def write_text_atomically(path: str, text: str) -> None:
     try:
       mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
-      mode = 0o666 & ~_umask()
+      mode = 0o666 & ~umask()
     os.fchmod(fd, mode)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
       f.write(text)
