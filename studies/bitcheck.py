@@ -87,7 +87,7 @@ def data_flags(name: str, root: str) -> list[str]:
   if name.startswith("cifar10"):
     return [f"--data_dir={data_dir}",
             f"--manual_dir={synthetic_cifar(os.path.join(root, 'cifar10'))}"]
-  if name.startswith("image_folder"):
+  if name.startswith(("image_folder", "ffhq")):
     return [f"--data_dir={data_dir}",
             f"--data_path={synthetic_folder(os.path.join(root, 'photos'))}"]
   return [f"--data_dir={data_dir}"]
