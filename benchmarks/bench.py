@@ -43,9 +43,9 @@ from absl import app, flags, logging
 
 from benchmarks import profile_step, timing
 from benchmarks.timing import jaxgan_contestant
-from jaxgan.config import Config
+from jaxgan.runner.config import Config
 from jaxgan.data import images, mixtures
-from jaxgan.wiring import build
+from jaxgan.runner.factories import players_and_optimizers
 
 flags.DEFINE_list("models", ["dcgan28", "mlp"], "Models to measure: dcgan28, mlp.")
 flags.DEFINE_list("contestants", ["jaxgan", "torch", "naive_jax"], "Contestants.")
@@ -104,7 +104,7 @@ def real_images(config: Config) -> images.ImageData:
 
 def naive_contestant(config: Config, real_np: np.ndarray | None):
   """Two jitted updates per step, each fed from host numpy, as a first JAX port looks."""
-  G, D, _, _ = build(config, (2,) if real_np is None else real_np.shape[1:], 0,
+  G, D, _, _ = players_and_optimizers(config, (2,) if real_np is None else real_np.shape[1:], 0,
                      pixels=real_np is not None)
   tx = optax.adam(LR, b1=BETA1)
   rng = np.random.default_rng(0)

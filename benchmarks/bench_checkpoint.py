@@ -15,13 +15,13 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from jaxgan import checkpoint
-from jaxgan.config import Config
+from jaxgan.runner import checkpoint
+from jaxgan.runner.config import Config
 from jaxgan.data import mixtures
 from jaxgan.state import create_state
 from jaxgan.step import make_train_step
 from jaxgan.data.feeds import make_mixture_train_fn
-from jaxgan.wiring import build
+from jaxgan.runner.factories import players_and_optimizers
 
 flags.DEFINE_integer("repeats", 5, "Saves and restores timed per state (the median is shown).")
 flags.DEFINE_integer("steps", 2000, "ring8 steps per timing of the non-finite check.")
@@ -33,7 +33,7 @@ def state_bytes(state) -> int:
 
 
 def time_checkpoints(name, config, data_shape, pixels):
-  generator, discriminator, g_tx, d_tx = build(config, data_shape, pixels=pixels)
+  generator, discriminator, g_tx, d_tx = players_and_optimizers(config, data_shape, pixels=pixels)
   state = create_state(0, generator, discriminator, g_tx, d_tx,
                        np.zeros((config.run.batch_size, *data_shape), np.float32))
   saves, restores, hashes = [], [], []
@@ -57,7 +57,7 @@ def time_checkpoints(name, config, data_shape, pixels):
 
 def time_nonfinite_check():
   config = Config(dataset="ring8", batch_size=256)
-  generator, discriminator, g_tx, d_tx = build(config)
+  generator, discriminator, g_tx, d_tx = players_and_optimizers(config)
   state = create_state(0, generator, discriminator, g_tx, d_tx, np.zeros((256, 2), np.float32))
   step = make_train_step(generator, discriminator, g_tx, d_tx)
   train_fn = make_mixture_train_fn(step, mixtures.get("ring8"), jax.random.key(1), 1, 256)

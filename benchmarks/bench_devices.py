@@ -32,8 +32,8 @@ def measure() -> dict:
   import numpy as np  # pylint: disable=g-import-not-at-top
   import jaxgan  # pylint: disable=g-import-not-at-top
   from jaxgan import parallel  # pylint: disable=g-import-not-at-top
-  from jaxgan.config import Config  # pylint: disable=g-import-not-at-top
-  from jaxgan.wiring import build  # pylint: disable=g-import-not-at-top
+  from jaxgan.runner.config import Config  # pylint: disable=g-import-not-at-top
+  from jaxgan.runner.factories import players_and_optimizers  # pylint: disable=g-import-not-at-top
 
   n = jax.device_count()
   mesh = parallel.data_mesh()
@@ -44,7 +44,7 @@ def measure() -> dict:
     config = Config(dataset="fashion_mnist", model="dcgan28", batch_size=FLAGS.batch_size,
                     reuse_fake=True).validate()
     shape, pixels = (28, 28, 1), True
-  G, D, g_tx, d_tx = build(config, shape, 0, pixels, bn_axis=parallel.DATA_AXIS)
+  G, D, g_tx, d_tx = players_and_optimizers(config, shape, 0, pixels, bn_axis=parallel.DATA_AXIS)
   step = jaxgan.make_train_step(G, D, g_tx, d_tx, axis_name=parallel.DATA_AXIS,
                                 reuse_fake=config.step.reuse_fake)
   train_fn = parallel.mesh_train_fn(step, mesh)

@@ -17,10 +17,10 @@ from absl import app, flags
 
 import jaxgan
 from benchmarks import timing
-from jaxgan.config import Config
+from jaxgan.runner.config import Config
 from jaxgan.data import mixtures
 from jaxgan.data.feeds import make_mixture_train_fn
-from jaxgan.wiring import build
+from jaxgan.runner.factories import players_and_optimizers
 
 flags.DEFINE_integer("batch_size", 256, "Batch size per D update.")
 flags.DEFINE_integer("d_steps", 5, "k; the loop-form comparison needs k > 1.")
@@ -41,7 +41,7 @@ def make_contestant(variant):
   # The runner's own composition (players, optimizers, on-device data), with this variant.
   config = Config(batch_size=FLAGS.batch_size, d_steps=FLAGS.d_steps, g_width=FLAGS.width,
                   d_width=FLAGS.width, g_lr=1e-4, d_lr=1e-4).validate()
-  G, D, g_tx, d_tx = build(config)
+  G, D, g_tx, d_tx = players_and_optimizers(config)
   step = jaxgan.make_train_step(G, D, g_tx, d_tx, d_steps=config.step.d_steps, **variant)
   train_fn = make_mixture_train_fn(step, mixtures.get(config.data.dataset), jax.random.key(1),
                                    config.step.d_steps, config.run.batch_size)

@@ -14,14 +14,14 @@ import jax
 import numpy as np
 
 import jaxgan
-from jaxgan import config as config_lib
-from jaxgan.config import Config
+from jaxgan.runner import config as config_lib
+from jaxgan.runner.config import Config
 from jaxgan.data import images, mixtures, pipeline, stacked, transforms
 from jaxgan.data.feeds import make_device_train_fn, make_mixture_train_fn
-from jaxgan.wiring import build, objective_of
+from jaxgan.runner.factories import players_and_optimizers, objective_of
 
 
-def synthetic_images(section: config_lib.Data, examples: int, seed: int = 0
+def synthetic_images(section: config_lib.DataSettings, examples: int, seed: int = 0
                      ) -> images.ImageData:
   """Returns `examples` random uint8 images as the run would see `section`'s dataset: a
   builder's shape and classes (a stacked set stacked from such a base), `image_folder` at
@@ -133,7 +133,7 @@ def jaxgan_contestant(config: Config, data=None, *, donate=True, steps_per_call=
   settings = {**config.step.settings(config.horizon, config.run.batch_size), **overrides}
   unrolled = 1 if scan else steps_per_call  # the runner's own multi-step call
   if config.data.is_mixture:
-    G, D, g_tx, d_tx = build(config)
+    G, D, g_tx, d_tx = players_and_optimizers(config)
     objective = objective_of(config.objective, config.horizon)
     step = jaxgan.make_train_step(G, D, g_tx, d_tx, objective, **settings)
     fn = make_mixture_train_fn(step, mixtures.get(config.data.dataset), jax.random.key(1),
@@ -142,7 +142,8 @@ def jaxgan_contestant(config: Config, data=None, *, donate=True, steps_per_call=
     sample = {"x": np.zeros((config.run.batch_size, 2), np.float32)}
     perm_of = lambda i: ()
   else:
-    G, D, g_tx, d_tx = build(config, data.image_shape, data.num_classes, pixels=True)
+    G, D, g_tx, d_tx = players_and_optimizers(config, data.image_shape, data.num_classes,
+                                              pixels=True)
     objective = objective_of(config.objective, config.horizon)
     step = jaxgan.make_train_step(G, D, g_tx, d_tx, objective, **settings)
     device_data = images.DeviceData(data, jax.random.key(1), config.step.d_steps,

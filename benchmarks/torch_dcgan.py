@@ -25,9 +25,9 @@ import torch
 from absl import app, flags, logging
 
 from benchmarks import torch_gan
-from jaxgan import wiring
+from jaxgan.runner import factories
 from jaxgan.data import images
-from jaxgan.evaluate import DomainEvaluation
+from jaxgan.runner.evaluation import DomainEvaluation
 from jaxgan.metrics.classifier import WEIGHTS_DIR
 
 flags.DEFINE_integer("num_steps", 1500, "Steps (one D and one G update each).")
@@ -67,7 +67,7 @@ def main(argv):
                    g_loss.item())
   train_s = time.perf_counter() - t0
   # The jaxgan runner's evaluation key for seed 0, folded with 2 as its domain scorer's.
-  eval_key = jax.random.fold_in(wiring.run_keys(0)[2], 2)
+  eval_key = jax.random.fold_in(factories.run_keys(0)[2], 2)
   scorer = DomainEvaluation(None, data, FLAGS.samples, eval_key,
                             os.path.join(WEIGHTS_DIR, "fashion_mnist_classifier.npz"))
   result = {"torch": torch.__version__, "threads": torch.get_num_threads(),

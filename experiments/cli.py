@@ -81,9 +81,9 @@ class NoTpuProbe(py_logging.Filter):
 
 def quiet_logs() -> None:
   """Installs the commands' log filters: JAX's TPU probe on a machine without TPUs, and
-  orbax's INFO lines and read-only warnings (`jaxgan.checkpoint.QuietOrbax`)."""
+  orbax's INFO lines and read-only warnings (`jaxgan.runner.checkpoint.QuietOrbax`)."""
   from absl import logging  # pylint: disable=import-outside-toplevel
-  from jaxgan.checkpoint import QuietOrbax  # pylint: disable=import-outside-toplevel
+  from jaxgan.runner.checkpoint import QuietOrbax  # pylint: disable=import-outside-toplevel
   py_logging.getLogger("jax._src.xla_bridge").addFilter(NoTpuProbe())
   logging.get_absl_handler().addFilter(QuietOrbax())
 

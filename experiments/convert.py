@@ -35,7 +35,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  from jaxgan import converted_run  # pylint: disable=import-outside-toplevel
+  from jaxgan.runner import converted as converted_run  # pylint: disable=import-outside-toplevel
   cli.quiet_logs()
   try:
     found = converted_run.convert(FLAGS.network, FLAGS.workdir, FLAGS.data_path,

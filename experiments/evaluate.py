@@ -16,11 +16,11 @@ from absl import app, flags
 
 from experiments import cli
 
-from jaxgan import wiring
+from jaxgan.runner import factories
 from jaxgan.data import mixtures
-from jaxgan.evaluate import MixtureEvaluator
-from jaxgan.runs import restore_run
-from jaxgan.workdir import WorkdirError
+from jaxgan.runner.evaluation import MixtureEvaluator
+from jaxgan.runner.runs import restore_run
+from jaxgan.runner.workdir import WorkdirError
 
 flags.DEFINE_string("workdir", None, "The run's directory (with config.json and checkpoints/).")
 flags.DEFINE_integer("step", None, "The checkpoint's step (default: the latest).")
@@ -41,7 +41,7 @@ def main(argv):
   except WorkdirError as e:
     cli.fatal(str(e), type(e).__name__)
   config, data, generator, state, step = run.config, run.data, run.generator, run.state, run.step
-  eval_key = wiring.run_keys(config.run.seed)[2]
+  eval_key = factories.run_keys(config.run.seed)[2]
   if config.data.is_mixture:
     evaluator = MixtureEvaluator(generator, run.discriminator, mixtures.get(config.data.dataset),
                                  config.data.dataset, eval_key, config.evaluation.eval_samples,
@@ -53,7 +53,7 @@ def main(argv):
                  "fid_cache_dir": FLAGS.fid_cache_dir}
     result, notes = {}, []
     section = dataclasses.replace(config.evaluation, **overrides)
-    for scorer in wiring.scorers(section, config.data, generator, data, eval_key):
+    for scorer in factories.scorers(section, config.data, generator, data, eval_key):
       scores = scorer(state)
       result.update(scores)
       notes.append(scorer.describe(scores))

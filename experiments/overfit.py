@@ -18,10 +18,10 @@ from absl import app, flags
 
 from experiments import cli
 
-from jaxgan.checkpoint import CheckpointError
+from jaxgan.runner.checkpoint import CheckpointError
 from jaxgan.metrics import overfit
-from jaxgan.runs import probe_overfit
-from jaxgan.workdir import WorkdirError
+from jaxgan.runner.runs import probe_overfit
+from jaxgan.runner.workdir import WorkdirError
 
 flags.DEFINE_string("workdir", None, "The run's directory (with config.json and checkpoints/).")
 flags.DEFINE_list("steps", [], "Checkpoint steps (default: every one kept).")

@@ -1,7 +1,7 @@
 r"""Trains a GAN from flags: `python -m experiments.run --flagfile=experiments/configs/ring8.flags`.
 
-Every field of `jaxgan.config.Config`'s sections is a flag of the same name, type, default and
-help (declared from the fields, not listed here); a flag given on the command line after
+Every field of `jaxgan.runner.config.Config`'s sections is a flag of the same name, type, default
+and help (declared from the fields, not listed here); a flag given on the command line after
 `--flagfile` overrides the file.
 """
 
@@ -14,9 +14,9 @@ from absl import app, flags, logging
 
 from experiments import cli
 
-from jaxgan import config as config_lib
+from jaxgan.runner import config as config_lib
 from jaxgan import options
-from jaxgan.config import Config
+from jaxgan.runner.config import Config
 from jaxgan.errors import ConfigError
 
 flags.DEFINE_string("workdir", None, "Directory for metrics.jsonl, summary.json and pictures.")
@@ -159,10 +159,10 @@ def main(argv):
     os.environ["XLA_FLAGS"] = xla_flags
     logging.info("XLA_FLAGS=%s", xla_flags)
   # Imported here so that --help and flag errors answer without starting JAX.
-  from jaxgan.checkpoint import CheckpointError, CheckpointWriteError
+  from jaxgan.runner.checkpoint import CheckpointError, CheckpointWriteError
   from jaxgan.data.readers import DataError
-  from jaxgan.preemption import Preempted
-  from jaxgan.train import NonFiniteError, RecordWriteError, train_and_evaluate
+  from jaxgan.runner.preemption import Preempted
+  from jaxgan.runner.train import NonFiniteError, RecordWriteError, train_and_evaluate
   use_compilation_cache(FLAGS.compilation_cache)
   initialize_distributed()
   try:

@@ -27,7 +27,7 @@ draws `--num` row and `--mix_cols` column sources; each cell is its row's image 
 per-layer latents `--mix_layers` (indices or ranges, say 0-3 or 0,1,6-7) taken from its
 column's. Low indices are the coarse resolutions: `--mix_layers=list` prints what each
 index drives. A .png gets the grid (column sources along the top, row sources down the
-left), a .npz the images as arrays (`jaxgan.export.export_style_mix`).
+left), a .npz the images as arrays (`jaxgan.runner.export.export_style_mix`).
 """
 
 import os
@@ -37,7 +37,7 @@ from absl import app, flags
 
 from experiments import cli
 
-from jaxgan.export import export, export_style_mix, parse_layers, style_layer_names
+from jaxgan.runner.export import export, export_style_mix, parse_layers, style_layer_names
 
 flags.DEFINE_string("workdir", None, "The run's directory (with config.json and checkpoints/).")
 flags.DEFINE_integer("num", None, "How many images (style mixing: row sources).",

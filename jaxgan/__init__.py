@@ -1,6 +1,6 @@
 """jaxgan: generative adversarial networks as pure, compiled JAX step functions."""
 
-from jaxgan import data, lecam, losses, metrics, models, objective, regularisers, schedules, views
+from jaxgan import _moved, data, losses, metrics, models, objective, regularisers, schedules, views
 from jaxgan.losses import Costs, Loss
 from jaxgan.objective import Objective
 from jaxgan.players import as_player
@@ -9,3 +9,12 @@ from jaxgan.state import GANState, create_state
 from jaxgan.step import ema_update, make_train_step
 
 __version__ = "0.1.0"
+
+_moved.install()
+
+
+def __getattr__(name: str):
+  """`jaxgan.<old name>` of a moved module (`jaxgan._moved`), deprecated."""
+  if f"jaxgan.{name}" in _moved.MOVED:
+    return _moved.new_module(f"jaxgan.{name}")
+  raise AttributeError(f"module 'jaxgan' has no attribute {name!r}")

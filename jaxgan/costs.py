@@ -1,17 +1,17 @@
 """Both players' costs for one minibatch, as functions of arrays: what every update rule uses.
 
 `make_costs` closes over the players, the objective and the data-parallel axis, and returns
-`Costs`: how G makes samples, D's cost (adversarial loss + regularisers, with the objective's
-new state), D's adversarial loss alone, and G's cost against a given D. The alternating step
-(`jaxgan.step`), the joint rules (`jaxgan.games.joint`) and the unrolled generator
+`CostFunctions`: how G makes samples, D's cost (adversarial loss + regularisers, with the
+objective's new state), D's adversarial loss alone, and G's cost against a given D. The alternating
+step (`jaxgan.step`), the joint rules (`jaxgan.games.joint`) and the unrolled generator
 (`jaxgan.unrolled`) are written against these.
 
 Keys: a minibatch's key `k` gives D's view of the real batch `fold_in(k, 2)`, of the
 generated batch `fold_in(k, 3)`, and the regularisers `fold_in(k, 1)`. G's own randomness
 (StyleGAN2's noise inputs and style mixing) comes from `fold_in(k', 5)`, k' the key its z
 was drawn from; G's regularisers draw from `fold_in(k, 6)` of the G update's key. Under an
-axis every random draw is this device's own (`Devices.key`), and the noise z is this device's slice of
-the global batch's draw, so N devices compute what one device computes on the whole batch.
+axis every random draw is this device's own (`Devices.key`), and the noise z is this device's slice
+of the global batch's draw, so N devices compute what one device computes on the whole batch.
 """
 
 from typing import Any, Callable, Mapping, NamedTuple
@@ -20,8 +20,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import path_length, regularisers, schedules
+from jaxgan import regularisers, schedules
+from jaxgan.regularisers import path_length
 from jaxgan.objective import Objective
+from jaxgan.parallel import Devices
 from jaxgan.state import real_inputs
 
 PyTree = Any
@@ -49,70 +51,14 @@ class DAux(NamedTuple):
   terms: dict = {}       # each regulariser's unweighted cost, by name
 
 
-def varying_axes(x) -> frozenset:
-  """The mesh axes `x` varies over inside `shard_map` with `check_vma=True` (JAX's default);
-  empty where JAX does not track it (`check_vma=False`, `pmap`) or outside any map."""
-  aval = jax.typeof(x)
-  vma = getattr(aval, "vma", None)  # the documented name
-  if vma is None:  # jax 0.10 keeps it on the aval's manual axis type
-    vma = getattr(getattr(aval, "mat", None), "varying", None)
-  return frozenset(vma or ())
-
-
-class Devices(NamedTuple):
-  """The data-parallel axis (None: one device): averaging, keys and noise per device."""
-  axis_name: str | None = None
-  parts: int = 1  # micro-batch parts of an update: `total` counts the whole minibatch
-
-  def mean(self, tree):
-    return tree if self.axis_name is None else jax.lax.pmean(tree, self.axis_name)
-
-  def mean_grads(self, grads):
-    """Returns the mean over devices of each device's gradient of its own mean cost, with
-    respect to parameters every device holds alike, however the step is mapped.
-
-    Under `shard_map` with `check_vma=True` (JAX's default) such parameters are invariant
-    across the axis, and differentiating them already sums the devices' gradients (the
-    transpose of their implicit broadcast to each device is a sum): that sum is divided by
-    the device count; averaging it again would make it N times too large. Under `pmap` or
-    `check_vma=False` each device holds its own gradient, and they are averaged (`pmean`).
-    """
-    if self.axis_name is None:
-      return grads
-    axis = self.axis_name
-    if axis not in varying_axes(jax.lax.axis_index(axis)):  # not tracked: pmap, check_vma off
-      return jax.lax.pmean(grads, axis)
-    n = jax.lax.axis_size(axis)
-    return jax.tree.map(lambda g: jax.lax.pmean(g, axis) if axis in varying_axes(g) else g / n,
-                        grads)
-
-  def total(self, n: int):
-    """Returns n times the number of devices and of micro-batch parts (a global count from
-    a per-device, per-part one)."""
-    n = n * self.parts
-    return n if self.axis_name is None else n * jax.lax.axis_size(self.axis_name)
-
-  def key(self, key):
-    if self.axis_name is None:
-      return key
-    return jax.random.fold_in(key, jax.lax.axis_index(self.axis_name))
-
-  def noise(self, key, batch_size: int, latent_dim: int, dtype) -> jax.Array:
-    """Returns this device's z: its own slice of the global batch's draw."""
-    if self.axis_name is None:
-      return jax.random.normal(key, (batch_size, latent_dim), dtype)
-    devices = jax.lax.axis_size(self.axis_name)
-    z = jax.random.normal(key, (devices * batch_size, latent_dim), dtype)
-    return jax.lax.dynamic_slice_in_dim(z, jax.lax.axis_index(self.axis_name) * batch_size,
-                                        batch_size)
-
-
-class Costs(NamedTuple):
+class CostFunctions(NamedTuple):
+  """The functions every update rule is written against (`make_costs`)."""
   noise: Callable      # (key, batch_size, dtype) -> this device's z
   generate: Callable   # (g_params, g_state, z, y, z_key) -> (fake, g_state)
   d: Callable          # (d_params, d_state, objective_state, fake, mb) -> (cost, DAux)
   d_loss: Callable     # (d_params, d_state, objective_state, fake, mb) -> adversarial cost
-  g: Callable          # (d_params, d_state, objective_state, fake, mb, d_opt_state) -> (cost, logits)
+  # (d_params, d_state, objective_state, fake, mb, d_opt_state) -> (cost, logits)
+  g: Callable
   devices: Devices
   conditional: bool
   # (g_params, g_state, objective_state, mb) -> (G's weighted regularisers, objective state);
@@ -135,8 +81,8 @@ def class_cross_entropy(class_logits, labels) -> jax.Array:
 
 
 def make_costs(generator, discriminator, objective: Objective,
-               axis_name: str | None = None) -> Costs:
-  """Returns the players' `Costs` under `objective` (players: `jaxgan.players`)."""
+               axis_name: str | None = None) -> CostFunctions:
+  """Returns the players' `CostFunctions` under `objective` (players: `jaxgan.players`)."""
   adv, devices, view = objective.loss, Devices(axis_name), objective.view
 
   def generate(g_params, g_state, z, y, z_key):
@@ -212,7 +158,7 @@ def make_costs(generator, discriminator, objective: Objective,
                                                       dtype)
   g_regs = (_g_regularisers(generator, objective, devices, noise)
             if objective.g_regularisers else None)
-  return Costs(noise, generate, d_cost, d_loss, g_cost, devices, conditional, g_regs)
+  return CostFunctions(noise, generate, d_cost, d_loss, g_cost, devices, conditional, g_regs)
 
 
 def _g_regularisers(generator, objective: Objective, devices: Devices, noise) -> Callable:

@@ -16,7 +16,8 @@ counts in `d/loss` and `g/loss`, not among the regularisers.
 
 from typing import NamedTuple
 
-from jaxgan import lecam, losses, path_length, penalties, regularisers, schedules, views
+from jaxgan import losses, regularisers, schedules, views
+from jaxgan.regularisers import lecam, path_length, penalties
 
 
 class _Parts(NamedTuple):
@@ -95,6 +96,15 @@ def as_objective(objective: "Objective | losses.Loss | str | None") -> Objective
   return Objective(objective)
 
 
+def check_ada_growth(ada_p: float, augment_growth: str) -> None:
+  """Raises ValueError if ADA's probability is to grow (`augment_growth`) while adaptive (a
+  negative `ada_p`): an adaptive p has no end value to grow to."""
+  if ada_p < 0 and augment_growth != "none":
+    raise ValueError(f"augment_growth={augment_growth!r} with an adaptive ADA (ada_p={ada_p}) "
+                     f"is not accepted: give ada_p, the probability to grow to, or "
+                     f"augment_growth=none")
+
+
 def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
           penalty_weight: schedules.Hyper = 10.0, penalty_every: int = 1,
           penalty_decay_to: float = 1.0, lecam_weight: schedules.Hyper = 0.0,
@@ -115,7 +125,7 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
   a cosine over `horizon` with `augment_growth="cosine"`, R3GAN's schedule); `augment="ada"`
   is ADA instead (`views.ada`: p fixed at `ada_p`, growing to it on the same cosine with
   `augment_growth`, or adaptive when `ada_p` is negative).
-  `pl_weight` > 0 adds G's lazy path-length regularisation (`jaxgan.path_length`).
+  `pl_weight` > 0 adds G's lazy path-length regularisation (`jaxgan.regularisers.path_length`).
   """
   regs = []
   regularisers.check_every(penalty_every)
@@ -129,9 +139,7 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
   else:
     lecam.check_decay(lecam_decay)
   if augment.strip() == "ada":
-    if ada_p < 0 and augment_growth != "none":
-      raise ValueError(f"augment_growth={augment_growth!r} with an adaptive ADA (ada_p < 0) "
-                       f"is not accepted: give ada_p, the probability to grow to")
+    check_ada_growth(ada_p, augment_growth)
     p = None if ada_p < 0 else schedules.grow(ada_p, augment_growth, horizon)
     policy = views.ada(p, target=ada_target, interval=ada_interval, kimg=ada_kimg,
                        ops=ada_pipeline)

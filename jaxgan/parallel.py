@@ -12,13 +12,72 @@ replicated and N devices compute the update one device computes on the global ba
   (`replicate`), and so does the batch (`split_for_pmap`). Single host only.
 """
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 DATA_AXIS = "data"
+
+
+def varying_axes(x) -> frozenset:
+  """The mesh axes `x` varies over inside `shard_map` with `check_vma=True` (JAX's default);
+  empty where JAX does not track it (`check_vma=False`, `pmap`) or outside any map."""
+  aval = jax.typeof(x)
+  vma = getattr(aval, "vma", None)  # the documented name
+  if vma is None:  # jax 0.10 keeps it on the aval's manual axis type
+    vma = getattr(getattr(aval, "mat", None), "varying", None)
+  return frozenset(vma or ())
+
+
+class Devices(NamedTuple):
+  """The data-parallel axis (None: one device): averaging, keys and noise per device."""
+  axis_name: str | None = None
+  parts: int = 1  # micro-batch parts of an update: `total` counts the whole minibatch
+
+  def mean(self, tree):
+    return tree if self.axis_name is None else jax.lax.pmean(tree, self.axis_name)
+
+  def mean_grads(self, grads):
+    """Returns the mean over devices of each device's gradient of its own mean cost, with
+    respect to parameters every device holds alike, however the step is mapped.
+
+    Under `shard_map` with `check_vma=True` (JAX's default) such parameters are invariant
+    across the axis, and differentiating them already sums the devices' gradients (the
+    transpose of their implicit broadcast to each device is a sum): that sum is divided by
+    the device count; averaging it again would make it N times too large. Under `pmap` or
+    `check_vma=False` each device holds its own gradient, and they are averaged (`pmean`).
+    """
+    if self.axis_name is None:
+      return grads
+    axis = self.axis_name
+    if axis not in varying_axes(jax.lax.axis_index(axis)):  # not tracked: pmap, check_vma off
+      return jax.lax.pmean(grads, axis)
+    n = jax.lax.axis_size(axis)
+    return jax.tree.map(lambda g: jax.lax.pmean(g, axis) if axis in varying_axes(g) else g / n,
+                        grads)
+
+  def total(self, n: int):
+    """Returns n times the number of devices and of micro-batch parts (a global count from
+    a per-device, per-part one)."""
+    n = n * self.parts
+    return n if self.axis_name is None else n * jax.lax.axis_size(self.axis_name)
+
+  def key(self, key):
+    if self.axis_name is None:
+      return key
+    return jax.random.fold_in(key, jax.lax.axis_index(self.axis_name))
+
+  def noise(self, key, batch_size: int, latent_dim: int, dtype) -> jax.Array:
+    """Returns this device's z: its own slice of the global batch's draw."""
+    if self.axis_name is None:
+      return jax.random.normal(key, (batch_size, latent_dim), dtype)
+    devices = jax.lax.axis_size(self.axis_name)
+    z = jax.random.normal(key, (devices * batch_size, latent_dim), dtype)
+    return jax.lax.dynamic_slice_in_dim(z, jax.lax.axis_index(self.axis_name) * batch_size,
+                                        batch_size)
+
 
 
 def data_mesh(devices=None) -> Mesh:

@@ -52,3 +52,19 @@ def make_sample_fn(generator):
     return generate(state, as_key(rng), labels, z, n, use_ema)
 
   return sample
+
+
+def sample_batches(sample, state: GANState, key: jax.Array, num: int, batch_size: int,
+                   num_classes: int = 0, use_ema: bool = True):
+  """Yields `(samples, labels or None)` in batches until `num` EMA samples (raw G's with
+  `use_ema=False`) are drawn.
+
+  Batch i draws from `fold_in(key, start)`, so the samples do not depend on what else is
+  evaluated; a conditional generator gets labels uniform over its classes.
+  """
+  for start in range(0, num, batch_size):
+    n = min(batch_size, num - start)
+    batch_key = jax.random.fold_in(key, start)
+    labels = (np.asarray(jax.random.randint(jax.random.fold_in(batch_key, 1), (n,), 0,
+                                            num_classes)) if num_classes else None)
+    yield sample(state, batch_key, n, labels=labels, use_ema=use_ema), labels

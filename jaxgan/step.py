@@ -31,7 +31,7 @@ import optax
 
 from jaxgan import schedules, unrolled
 from jaxgan.contract import checked
-from jaxgan.costs import Costs, Minibatch, check_batch, make_costs
+from jaxgan.costs import CostFunctions, Minibatch, check_batch, make_costs
 from jaxgan.games import joint
 from jaxgan.gradients import accumulated, d_part, g_part, g_regularised
 from jaxgan.objective import Objective, as_objective
@@ -141,7 +141,7 @@ def make_train_step(generator, discriminator, g_tx: optax.GradientTransformation
   return checked(step, g_tx, d_tx)
 
 
-def alternating(costs: Costs, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
+def alternating(costs: CostFunctions, g_tx, d_tx, *, d_steps: int, reuse_fake: bool,
                 ema_decay: schedules.Hyper, scan: bool = False,
                 micro_batch: int = 0) -> TrainStep:
   """Returns Algorithm 1 over `costs`: k D updates, then one G update, then the EMA. With

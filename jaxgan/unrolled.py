@@ -8,10 +8,10 @@ through: G then sees how D would respond. D's own update is unchanged.
 import jax
 import optax
 
-from jaxgan.costs import Costs
+from jaxgan.costs import CostFunctions
 
 
-def unrolled(costs: Costs, d_tx: optax.GradientTransformation, steps: int) -> Costs:
+def unrolled(costs: CostFunctions, d_tx: optax.GradientTransformation, steps: int) -> CostFunctions:
   """Returns `costs` whose G cost is taken against D unrolled `steps` steps ahead.
 
   Step i of the look-ahead draws D's views from `fold_in(key, 10 + i)` of G's minibatch.

@@ -16,7 +16,6 @@ Metrics = dict[str, jax.Array]
 
 # What the step checks for NaN/Inf, in the bit order of the `nonfinite` metric: the losses
 # (averaged over devices), the gradients, and the players' new parameters and model state.
-ON_NONFINITE = ("stop", "skip")  # a NaN/Inf in a step stops the run, or drops that update
 NONFINITE_CHECKS = ("d/loss", "d/grads", "d/params", "g/loss", "g/grads", "g/params")
 
 

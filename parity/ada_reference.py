@@ -10,8 +10,8 @@ Run under PyTorch (CPU is enough) with NVIDIA's stylegan2-ada-pytorch checked ou
 (the committed fixture: stylegan2-ada-pytorch at d72cc7d041b42ec8e806021a205ed9349f87c6a4,
 PyTorch 2.13 on the CPU, where its custom ops run their reference implementations).
 
-For each operation of `jaxgan.ada.OPS` the official `training.augment.AugmentPipe` is built
-with only that operation's multiplier at 1, p = 1, and run once. During that call
+For each operation of `jaxgan.views.ada_pipeline.OPS` the official `training.augment.AugmentPipe` is
+built with only that operation's multiplier at 1, p = 1, and run once. During that call
 `torch.rand` and `torch.randn` are replaced by functions that hand out values chosen here, in
 the order the pipeline asks for them (the shapes are checked; every planned value must be
 used). Each operation asks for its value draw first and then a gate draw; with p = 1 the

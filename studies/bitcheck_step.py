@@ -17,7 +17,7 @@ import json, sys
 import jax, jax.numpy as jnp, optax
 import jaxgan
 from jaxgan.models import mlp, dcgan
-from jaxgan.checkpoint import state_digest
+from jaxgan.runner.checkpoint import state_digest
 NEW = hasattr(jaxgan, "Objective")
 OBJ_KEYS = ("loss", "penalty", "penalty_weight", "penalty_every", "lecam_weight", "lecam_decay",
             "instance_noise", "instance_noise_steps", "augment_policy", "ac_weight")
@@ -53,7 +53,7 @@ def run(name, opts, images):
     state = jaxgan.create_state(0, G, D, tx, tx, jnp.zeros(shape), obj)
     step = jax.jit(jaxgan.make_train_step(G, D, tx, tx, obj, **rest))
   else:
-    from jaxgan import penalties
+    from jaxgan.regularisers import penalties
     state = jaxgan.create_state(0, G, D, tx, tx, jnp.zeros(shape), d_extra=penalties.lecam_init() if lecam else None)
     step = jax.jit(jaxgan.make_train_step(G, D, tx, tx, **opts))
   logs = []

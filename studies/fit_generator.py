@@ -19,10 +19,10 @@ import numpy as np
 import optax
 from absl import app, flags
 
-from jaxgan import config as config_lib
-from jaxgan import wiring
+from jaxgan.runner import config as config_lib
+from jaxgan.runner import factories
 from jaxgan.data import images
-from jaxgan.models import registry
+from jaxgan.models import r3gan, registry
 
 flags.DEFINE_string("dataset", "stacked_fashion_mnist", "The images to fit.")
 flags.DEFINE_string("data_dir", "", "Where the dataset was prepared (TFDS's default if unset).")
@@ -35,7 +35,7 @@ flags.DEFINE_integer("latent_dim", 64, "Dimension of z.")
 FLAGS = flags.FLAGS
 
 
-def parse(entry: str) -> tuple[str, dict | None]:
+def parse(entry: str) -> tuple[str, "r3gan.R3GANSettings | None"]:
   """Returns (model, stages) of a `--models` entry."""
   model, *rest = entry.split(":")
   if model != "r3gan":
@@ -47,8 +47,9 @@ def parse(entry: str) -> tuple[str, dict | None]:
                          f"[:BLOCKS], say r3gan:128/64/32:1:32")
   widths = tuple(int(w) for w in rest[0].split("/"))
   blocks = int(rest[3]) if len(rest) == 4 else 1
-  return model, dict(widths=widths, expansion=int(rest[1]), group_size=int(rest[2]),
-                     blocks=blocks)
+  return model, r3gan.R3GANSettings(stage_widths=",".join(map(str, widths)),
+                                    expansion=int(rest[1]), group_size=int(rest[2]),
+                                    stage_blocks=blocks)
 
 
 def fit(generator, z: jax.Array, x: jax.Array) -> list[tuple[int, float]]:
@@ -81,7 +82,8 @@ def fit(generator, z: jax.Array, x: jax.Array) -> list[tuple[int, float]]:
 
 def main(argv):
   del argv
-  data = wiring.load_images(config_lib.Data(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir))
+  data = factories.load_images(
+        config_lib.DataSettings(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir))
   real, _ = data.read(np.arange(FLAGS.images))
   x = jnp.asarray(images.scale_pixels(real))
   z = jax.random.normal(jax.random.key(1), (FLAGS.images, FLAGS.latent_dim))
@@ -90,7 +92,7 @@ def main(argv):
   for entry in FLAGS.models:
     model, stages = parse(entry)
     generator, _ = registry.build_players(model, data.image_shape, latent_dim=FLAGS.latent_dim,
-                                          pixels=True, stages=stages)
+                                          pixels=True, settings=stages)
     start = time.perf_counter()
     curve = fit(generator, z, x)
     print(f"{entry}: MSE " + ", ".join(f"{v:.4f} at {i}" for i, v in curve) +

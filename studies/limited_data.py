@@ -30,7 +30,7 @@ from absl import app, flags
 from experiments.cli import CONFIGS_DIR
 
 from studies import arms
-from jaxgan import runs, viz
+from jaxgan.runner import pictures, runs
 from jaxgan.metrics import overfit
 
 ARMS = {"none": ["--augment="], "diffaugment": ["--augment=color,translation,cutout"],
@@ -144,7 +144,7 @@ def plot(path: str) -> None:
       panels["r_t = E[sign D(real)]"].append(f"{name} r_t")
       panels["ADA's p"].append(f"{name} p")
       panels[auc].append(f"{name} AUC")
-  viz.plot_curves(merged, panels).save(path)
+  pictures.plot_curves(merged, panels).save(path)
 
 
 def main(argv):

@@ -12,8 +12,9 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from jaxgan import config as config_lib
-from jaxgan import evaluate, wiring
+from jaxgan.runner import config as config_lib
+from jaxgan.runner import evaluation as evaluate
+from jaxgan.runner import factories
 from jaxgan.data import images, stacked
 from jaxgan.data.readers import DataError
 from jaxgan.metrics.classifier import WEIGHTS_DIR
@@ -30,7 +31,8 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   try:
-    data = wiring.load_images(config_lib.Data(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir))
+    data = factories.load_images(
+        config_lib.DataSettings(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir))
   except DataError as e:
     raise app.UsageError(str(e)) from e
   weights = f"{WEIGHTS_DIR}/{stacked.NAMES[FLAGS.dataset]}_classifier.npz"

@@ -28,10 +28,10 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgan import wiring
-from jaxgan.config import Config
+from jaxgan.runner import factories
+from jaxgan.runner.config import Config
 from jaxgan.models import MLPDiscriminator, MLPGenerator
-from jaxgan.train import train_and_evaluate
+from jaxgan.runner.train import train_and_evaluate
 
 
 # The tests check values to float32 rounding. On a GPU, JAX's default float32 matmuls and
@@ -93,14 +93,14 @@ def train_records(workdir) -> list[dict]:
 
 def poison_real_batch(monkeypatch, step: int):
   """Makes the runner's real batch of `step` (counted from 1) NaN, as a data glitch would."""
-  make = wiring.make_train_step
+  make = factories.make_train_step
 
   def make_poisoned(*args, **kwargs):
     train_step = make(*args, **kwargs)
     return lambda state, batch: train_step(state, {**batch, "x": jnp.where(
         state.step == step - 1, jnp.nan, batch["x"])})
 
-  monkeypatch.setattr(wiring, "make_train_step", make_poisoned)
+  monkeypatch.setattr(factories, "make_train_step", make_poisoned)
 
 
 @pytest.fixture
@@ -152,14 +152,15 @@ def flagfile_counts(name: str, shape: tuple[int, ...], classes: int):
   """Returns ((G's, D's) parameter counts, G) of the players a shipped flagfile builds for
   data of `shape` with `classes` classes."""
   from experiments import run
-  from jaxgan import wiring
+  from jaxgan.runner import factories
   try:
     run.FLAGS.unparse_flags()
     run.FLAGS(["run", f"--flagfile=experiments/configs/{name}.flags"])
     config = run.config_from_flags()
   finally:
     run.FLAGS.unparse_flags()
-  G, D = wiring.players_of(config.players, shape, classes, pixels=True)
+  G, D = factories.players_of(config.players, config.model_settings, shape, classes,
+                              pixels=True)
   labels = (jnp.zeros((4,), jnp.int32),) if getattr(G, "num_classes", 0) else ()
   counts = (param_count(G, jnp.zeros((4, G.latent_dim)), *labels),
             param_count(D, jnp.zeros((4, *shape)), *labels))

@@ -1,5 +1,5 @@
-"""ADA (`jaxgan.ada`, `views.ada`): each operation by what it does, the warp against a plain
-loop, the controller on synthetic signals, and p surviving a killed run's resume."""
+"""ADA (`jaxgan.views.ada_pipeline`, `views.ada`): each operation by what it does, the warp against
+a plain loop, the controller on synthetic signals, and p surviving a killed run's resume."""
 
 import math
 import random
@@ -9,16 +9,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import ada, objective, views
-from jaxgan.checkpoint import Checkpointer
-from jaxgan.config import Config
-from jaxgan.costs import Devices
-from jaxgan.train import train_and_evaluate
+from jaxgan import objective, views
+from jaxgan.views import ada_pipeline
+from jaxgan.runner.checkpoint import Checkpointer
+from jaxgan.runner.config import Config
+from jaxgan.parallel import Devices
+from jaxgan.runner.train import train_and_evaluate
 from conftest import read_records
 
 KEY = jax.random.key(0)
 # Compiled once per set of operations: eagerly, every small op of the pipeline compiles alone.
-AUGMENT = jax.jit(ada.augment, static_argnums=3)
+AUGMENT = jax.jit(ada_pipeline.augment, static_argnums=3)
 
 
 def images(channels=3, batch=64, size=16, seed=1):
@@ -33,7 +34,8 @@ def only(op, x, p=1.0, key=KEY):
 def test_the_pipeline_at_p_0_returns_the_images_exactly():
   for channels in (1, 3):
     x = images(channels)
-    np.testing.assert_array_equal(np.asarray(AUGMENT(jnp.asarray(x), KEY, 0.0, ada.OPS)), x)
+    np.testing.assert_array_equal(
+        np.asarray(AUGMENT(jnp.asarray(x), KEY, 0.0, ada_pipeline.OPS)), x)
 
 
 def test_blits_at_p_1_flip_turn_and_shift_whole_pixels():
@@ -76,14 +78,14 @@ def reference_warp(x, m):
 
 def test_the_warp_equals_a_plain_loop_on_a_non_square_image():
   x = np.random.default_rng(0).normal(size=(3, 6, 5, 2)).astype(np.float32)
-  m = jax.jit(ada.geometric, static_argnums=(1, 2, 3))(jax.random.key(3), 3, 6, 5, 1.0)
-  got = np.asarray(jax.jit(ada.warp)(jnp.asarray(x), m))  # every blit and geometric op
+  m = jax.jit(ada_pipeline.geometric, static_argnums=(1, 2, 3))(jax.random.key(3), 3, 6, 5, 1.0)
+  got = np.asarray(jax.jit(ada_pipeline.warp)(jnp.asarray(x), m))  # every blit and geometric op
   np.testing.assert_allclose(got, reference_warp(x, np.asarray(m, np.float64)), atol=1e-5)
 
 
 def test_geometric_draws_have_the_papers_form_and_spread():
   n = 8192
-  geometric = jax.jit(ada.geometric, static_argnums=(1, 2, 3, 5))
+  geometric = jax.jit(ada_pipeline.geometric, static_argnums=(1, 2, 3, 5))
   draw = lambda op, p=1.0: np.asarray(geometric(KEY, n, 32, 32, p, (op,)), np.float64)
   scale = draw("scale")
   assert np.allclose(scale[:, 0, 0], scale[:, 1, 1]) and np.allclose(scale[:, 0, 1], 0)
@@ -144,7 +146,7 @@ def test_one_channel_images_take_the_colour_ops_as_grey():
   np.testing.assert_allclose(only("hue", x), x, atol=1e-5)  # grey has no hue
   np.testing.assert_allclose(only("saturation", x), x, atol=1e-5)
   with pytest.raises(ValueError, match="1 or 3 channels"):
-    ada.augment(jnp.zeros((2, 8, 8, 2)), KEY, 0.5)
+    ada_pipeline.augment(jnp.zeros((2, 8, 8, 2)), KEY, 0.5)
 
 
 def test_each_operation_takes_place_with_probability_p():
@@ -154,11 +156,11 @@ def test_each_operation_takes_place_with_probability_p():
 
 
 def test_the_pipeline_is_named_by_groups_or_operations():
-  assert ada.parse_ops("bgc") == ada.OPS
-  assert ada.parse_ops("b") == ("xflip", "rotate90", "xint")
-  assert ada.parse_ops("hue,xflip") == ("xflip", "hue")
+  assert ada_pipeline.parse_ops("bgc") == ada_pipeline.OPS
+  assert ada_pipeline.parse_ops("b") == ("xflip", "rotate90", "xint")
+  assert ada_pipeline.parse_ops("hue,xflip") == ("xflip", "hue")
   with pytest.raises(ValueError, match="'blur'"):
-    ada.parse_ops("xflip,blur")
+    ada_pipeline.parse_ops("xflip,blur")
 
 
 def test_the_controller_moves_p_up_on_overfitting_and_down_otherwise():
@@ -206,7 +208,7 @@ def test_p_and_the_image_count_survive_a_run_killed_at_a_random_step(monkeypatch
   class Killed(BaseException):
     pass
 
-  from jaxgan import train as train_lib
+  from jaxgan.runner import train as train_lib
   write = train_lib.Records.train_step
 
   def write_then_die(self, step, metrics):

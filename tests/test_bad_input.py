@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgan.config import Config
-from jaxgan.train import train_and_evaluate
+from jaxgan.runner.config import Config
+from jaxgan.runner.train import train_and_evaluate
 from conftest import FAST_ENV, HOST_DEVICES, write_idx_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 
 import jaxgan
-from jaxgan import checkpoint
-from jaxgan import train as train_lib
-from jaxgan import workdir as workdir_lib
-from jaxgan import wiring, writers
-from jaxgan.checkpoint import Checkpointer, CheckpointError, state_digest
-from jaxgan.config import Config, ConfigError, from_saved
+from jaxgan.runner import checkpoint
+from jaxgan.runner import train as train_lib
+from jaxgan.runner import workdir as workdir_lib
+from jaxgan.runner import factories, writers
+from jaxgan.runner.checkpoint import Checkpointer, CheckpointError, state_digest
+from jaxgan.runner.config import Config, ConfigError, from_saved
 from jaxgan.step import nonfinite_names
-from jaxgan.train import NonFiniteError, train_and_evaluate
+from jaxgan.runner.train import NonFiniteError, train_and_evaluate
 from conftest import FAST_COMPILE, batches, poison_real_batch, read_records, train_records
 
 BATCH = np.zeros((16, 2), np.float32)
@@ -55,7 +55,7 @@ def test_checkpoints_keep_the_newest_and_restore_bitwise(finished_run, tmp_path)
   workdir, summary = finished_run
   checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
   assert checkpoints.steps() == [10, 20, 30]
-  generator, discriminator, g_tx, d_tx = wiring.build(Config(**RUN))
+  generator, discriminator, g_tx, d_tx = factories.players_and_optimizers(Config(**RUN))
   target = jaxgan.create_state(1, generator, discriminator, g_tx, d_tx, BATCH)
   restored = checkpoints.restore(target)
   assert restored.step == 30 and int(restored.state.step) == 30
@@ -94,7 +94,7 @@ def test_a_hash_mismatch_counts_as_corrupt_and_nothing_moves_when_none_is_usable
     meta["state_sha256"] = "0" * 64
     json.dump(meta, open(meta_file, "w", encoding="utf-8"))
   before = sorted(os.listdir(directory))
-  generator, discriminator, g_tx, d_tx = wiring.build(Config(**RUN))
+  generator, discriminator, g_tx, d_tx = factories.players_and_optimizers(Config(**RUN))
   target = jaxgan.create_state(0, generator, discriminator, g_tx, d_tx, BATCH)
   with pytest.raises(CheckpointError, match=r"no usable checkpoint.*step 30: its arrays do "
                                             r"not match the hash"):
@@ -103,7 +103,8 @@ def test_a_hash_mismatch_counts_as_corrupt_and_nothing_moves_when_none_is_usable
 
 
 def test_a_checkpoint_of_another_model_is_refused_naming_the_arrays(finished_run):
-  generator, discriminator, g_tx, d_tx = wiring.build(Config(**{**RUN, "g_width": 16}))
+  generator, discriminator, g_tx, d_tx = factories.players_and_optimizers(
+      Config(**{**RUN, "g_width": 16}))
   target = jaxgan.create_state(0, generator, discriminator, g_tx, d_tx, BATCH)
   with pytest.raises(CheckpointError, match=r"another model.*g_params/MLP_0/Dense_0/kernel: "
                                             r"shape \(2, 8\) float32 there, \(2, 16\)"):
@@ -204,13 +205,13 @@ def test_a_full_disk_in_the_final_evaluation_is_named_and_a_rerun_finishes_it(
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
   workdir = str(tmp_path / "w")
-  calls, plot_curves = [], train_lib.viz.plot_curves
+  calls, plot_curves = [], train_lib.pictures.plot_curves
 
   def plot_until_full(*args, **kwargs):  # the evaluation at 15 draws; the final one fails
     calls.append(1)
     return plot_curves(*args, **kwargs) if len(calls) == 1 else types.SimpleNamespace(save=full)
 
-  monkeypatch.setattr(train_lib.viz, "plot_curves", plot_until_full)
+  monkeypatch.setattr(train_lib.pictures, "plot_curves", plot_until_full)
   with pytest.raises(train_lib.RecordWriteError) as failed:
     train_and_evaluate(Config(**RUN), workdir)
   assert str(failed.value) == (
@@ -407,9 +408,9 @@ def test_a_checkpoint_of_the_old_layout_resumes_into_the_new_state_bit_for_bit(t
   config = Config(**from_saved(saved))
   assert config.step.ema_debias is False
   train_and_evaluate(config, workdir)
-  generator, discriminator, g_tx, d_tx = wiring.build(config)
+  generator, discriminator, g_tx, d_tx = factories.players_and_optimizers(config)
   target = jaxgan.create_state(0, generator, discriminator, g_tx, d_tx, BATCH,
-                               wiring.objective_of(config.objective, config.horizon))
+                               factories.objective_of(config.objective, config.horizon))
   checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
   old = checkpoints.restore(target, 10).state  # written by the old main
   assert set(old.objective) == {"lecam"} and "lecam" not in old.d_state

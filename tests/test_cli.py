@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgan.config import Config
-from jaxgan.train import train_and_evaluate
+from jaxgan.runner.config import Config
+from jaxgan.runner.train import train_and_evaluate
 from conftest import BITWISE, FAST_ENV, HOST_DEVICES, assert_same, write_idx_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -102,7 +102,7 @@ def test_a_missing_flagfile_is_named_with_the_shipped_configs(tmp_path):
 def test_the_commands_drop_the_tpu_probe_and_orbaxs_read_only_warnings_only():
   import logging as py_logging
   from experiments import cli
-  from jaxgan.checkpoint import QuietOrbax
+  from jaxgan.runner.checkpoint import QuietOrbax
   record = lambda level, msg, *args, path="/x/orbax/checkpoint/checkpoint_manager.py": (
       py_logging.LogRecord("absl", level, path, 1, msg, args, None))
   quiet = QuietOrbax()
@@ -142,7 +142,7 @@ def test_progress_rewrites_one_line_on_a_terminal_and_writes_whole_lines_elsewhe
 
 def test_steps_per_second_and_the_eta_leave_out_the_compile(monkeypatch, tmp_path):
   import types
-  from jaxgan import train
+  from jaxgan.runner import train
   clock, lines = iter([0.0, 50.0, 59.0, 68.0]), []
   monkeypatch.setattr(train.time, "perf_counter", lambda: next(clock))
   monkeypatch.setattr(train.logging, "info", lambda fmt, *args: lines.append(fmt % args))
@@ -166,7 +166,7 @@ def test_steps_per_second_and_the_eta_leave_out_the_compile(monkeypatch, tmp_pat
 
 
 def test_the_loss_curves_name_adas_p_only_when_it_is_drawn_and_tick_round_steps():
-  from jaxgan import train, viz
+  from jaxgan.runner import pictures, train
   plain = [{"step": 10, "d/real_sign": 0.5}]
   titles = list(train.curve_panels(plain))
   assert titles[-1] == "r_t = E[sign D(real)]" and not [t for t in titles if "ADA" in t]
@@ -178,13 +178,13 @@ def test_the_loss_curves_name_adas_p_only_when_it_is_drawn_and_tick_round_steps(
   assert panels["regularisers, unweighted"] == ["d/penalty/r1", "d/penalty/r2",
                                                  "g/penalty/path_length"]
   assert "regularisers, unweighted" not in train.curve_panels(plain)
-  assert viz.nice_ticks(10, 300, integer=True) == [50, 100, 150, 200, 250, 300]
-  assert viz.nice_ticks(1000, 20000, integer=True) == [5000, 10000, 15000, 20000]
-  assert viz.nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
-  assert viz.nice_ticks(1, 2, integer=True) == [1, 2]  # one record: no fractional steps
+  assert pictures.nice_ticks(10, 300, integer=True) == [50, 100, 150, 200, 250, 300]
+  assert pictures.nice_ticks(1000, 20000, integer=True) == [5000, 10000, 15000, 20000]
+  assert pictures.nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+  assert pictures.nice_ticks(1, 2, integer=True) == [1, 2]  # one record: no fractional steps
   for lo, hi in [(5, 10), (100, 5000), (1000, 200000), (3, 97), (250, 31000)]:
-    assert 4 <= len(viz.nice_ticks(lo, hi, integer=True)) <= 6, (lo, hi)
-  assert [viz._tick_label(v) for v in (50, 2500, 20000, 1.5e6)] == ["50", "2.5k", "20k", "1.5M"]
+    assert 4 <= len(pictures.nice_ticks(lo, hi, integer=True)) <= 6, (lo, hi)
+  assert [pictures._tick_label(v) for v in (50, 2500, 20000, 1.5e6)] == ["50", "2.5k", "20k", "1.5M"]
 
 
 def test_training_is_deterministic_by_seed(tmp_path):
@@ -292,7 +292,7 @@ class _Killed(BaseException):
 def test_a_host_fed_run_killed_mid_epoch_resumes_with_other_workers_bit_for_bit(
     tmp_path, mnist_dirs, monkeypatch):
   # 40 images, batch 8: 5 steps an epoch; checkpoints at 3, 6, 9 all fall inside one.
-  from jaxgan.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top
+  from jaxgan.runner.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top
   run = dict(IMAGE_TINY, **mnist_dirs, num_steps=11, checkpoint_every=3, eval_every=100,
              tensorboard=False, data_placement="host")
   whole = train_and_evaluate(Config(**run, data_workers=2), str(tmp_path / "whole"))

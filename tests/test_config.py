@@ -6,10 +6,13 @@ import os
 
 import pytest
 
-from jaxgan import config as config_lib
-from jaxgan import losses, optim, wiring
-from jaxgan.config import Config
+from jaxgan.runner import config as config_lib
+from jaxgan import losses, optim
+from jaxgan.runner import factories
+from jaxgan.runner.config import Config
 from jaxgan.errors import ConfigError
+from jaxgan.models.mlp import MLPSettings
+from jaxgan.models.r3gan import R3GANSettings
 from jaxgan.models import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,10 +29,14 @@ def test_fields_by_name_land_in_their_sections_and_the_flat_record_round_trips()
   assert len(flat) == len(config_lib.SECTION_OF) == sum(
       len(dataclasses.fields(cls)) for cls in config_lib.SECTIONS.values())
   assert Config(**flat) == config
+  # Each model's own settings are the section its file registers.
+  assert config.mlp == MLPSettings() and Config(model="r3gan", stage_blocks=3).model_settings == (
+      R3GANSettings(stage_blocks=3))
+  assert Config(model="dcgan28").model_settings is None
   # A section given whole, with a field overriding it; replace by field name.
-  section = config_lib.Objective(loss="wasserstein", penalty="gp")
+  section = config_lib.ObjectiveSettings(loss="wasserstein", penalty="gp")
   both = Config(objective=section, penalty_weight=5.0)
-  assert both.objective == config_lib.Objective("wasserstein", "gp", 5.0)
+  assert both.objective == config_lib.ObjectiveSettings("wasserstein", "gp", 5.0)
   assert both.replace(loss="hinge").objective.loss == "hinge"
   assert both.replace(loss="hinge").objective.penalty == "gp"
 
@@ -37,8 +44,9 @@ def test_fields_by_name_land_in_their_sections_and_the_flat_record_round_trips()
 def test_an_unknown_field_or_a_wrong_section_is_refused_by_name():
   with pytest.raises(ConfigError, match=r"lossy: no such config field; the fields are .*loss"):
     Config(lossy="hinge")
-  with pytest.raises(ConfigError, match=r"objective=.* it must be a config.Objective"):
-    Config(objective=config_lib.Players())
+  with pytest.raises(ConfigError,
+                     match=r"objective=.* it must be a jaxgan.runner.config.ObjectiveSettings"):
+    Config(objective=config_lib.PlayersSettings())
 
 
 def test_vocabularies_are_read_from_the_registries_that_own_them(monkeypatch):
@@ -46,7 +54,7 @@ def test_vocabularies_are_read_from_the_registries_that_own_them(monkeypatch):
     Config(loss="mine").validate()
   monkeypatch.setitem(losses.LOSSES, "mine", losses.LOSSES["hinge"])
   assert Config(loss="mine").validate().objective.loss == "mine"
-  monkeypatch.setattr(registry, "MODELS", (*registry.MODELS, "tiny"))
+  monkeypatch.setitem(registry.MODELS, "tiny", registry.MODELS["dcgan28"])
   Config(model="tiny", dataset="fashion_mnist").validate()
   monkeypatch.setitem(optim.LR_SCHEDULES, "step", optim.LR_SCHEDULES["constant"])
   Config(lr_schedule="step").validate()
@@ -93,11 +101,12 @@ def test_the_runner_declares_one_flag_per_field_with_its_default_type_and_help()
 
 
 def test_each_factory_takes_its_own_section():
-  objective = wiring.objective_of(config_lib.Objective(loss="hinge", penalty="r1",
+  objective = factories.objective_of(config_lib.ObjectiveSettings(loss="hinge", penalty="r1",
                                                        penalty_weight=3.0, penalty_every=4))
   assert objective.loss is losses.LOSSES["hinge"] and len(objective.d_regularisers) == 1
-  g_tx, d_tx = wiring.optimizers(config_lib.Optimisers(optimizer="sgd", lr_schedule="linear"),
-                                 horizon=10, step=config_lib.Step(d_steps=2))
+  g_tx, d_tx = factories.optimizers(
+      config_lib.OptimisersSettings(optimizer="sgd", lr_schedule="linear"),
+                                 horizon=10, step=config_lib.StepSettings(d_steps=2))
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   params = {"w": jnp.ones(())}
   state = d_tx.init(params)
@@ -107,5 +116,6 @@ def test_each_factory_takes_its_own_section():
   update, _ = d_tx.update({"w": jnp.ones(())}, state, params)
   assert float(update["w"]) == pytest.approx(-1e-3 * 0.5)
   del g_tx
-  generator, discriminator = wiring.players_of(config_lib.Players(g_width=16, d_width=8))
+  generator, discriminator = factories.players_of(
+      config_lib.PlayersSettings(), MLPSettings(g_width=16, d_width=8))
   assert (generator.width, discriminator.width) == (16, 8)

@@ -45,7 +45,7 @@ def test_a_loss_name_goes_wherever_an_objective_does():
   tx = optax.sgd(0.1)
   state = jaxgan.create_state(0, G, D, tx, tx, BATCH, "hinge")
   assert state.objective == {}
-  lecam = jaxgan.Objective("hinge", jaxgan.lecam.lecam(0.1, 0.99))  # one regulariser alone
+  lecam = jaxgan.Objective("hinge", jaxgan.regularisers.lecam.lecam(0.1, 0.99))  # one regulariser alone
   assert set(jaxgan.create_state(0, G, D, tx, tx, BATCH, lecam).objective) == {"lecam"}
 
 

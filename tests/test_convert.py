@@ -311,7 +311,7 @@ def test_latents_of_the_wrong_shape_get_one_fatal_line(converted):
 
 
 def test_the_converted_state_holds_g_d_ada_and_buffers(converted):
-  from jaxgan.runs import restore_run
+  from jaxgan.runner.runs import restore_run
   workdir, arrays, _ = converted
   run = restore_run(str(workdir), with_data=False)
   state = run.state
@@ -330,8 +330,8 @@ def test_an_r3gan_pickle_converts_to_the_official_generator(tmp_path, monkeypatc
   """R3GAN's pickles name their classes by reference; read as records, never imported, they
   give a run whose EMA G draws the official images from the same z and labels."""
   import jax
-  from jaxgan import converted_run
-  from jaxgan.runs import restore_run
+  from jaxgan.runner import converted as converted_run
+  from jaxgan.runner.runs import restore_run
   from jaxgan.sample import make_sample_fn
   arrays = _r3gan_pickle(tmp_path / "r3.pkl", monkeypatch)
   found = converted_run.convert(str(tmp_path / "r3.pkl"), str(tmp_path / "run"))
@@ -356,7 +356,7 @@ def test_an_r3gan_pickle_converts_to_the_official_generator(tmp_path, monkeypatc
 ])
 def test_bad_pickles_are_refused_by_name_and_leave_no_run(tmp_path, monkeypatch, case,
                                                           message):
-  from jaxgan import converted_run
+  from jaxgan.runner import converted as converted_run
   path = tmp_path / "net.pkl"
   if case == "stylegan3":
     _official_pickle(path, monkeypatch, classes="class SynthesisInput: pass\n")

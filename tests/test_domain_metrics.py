@@ -6,8 +6,8 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import runs, wiring
-from jaxgan.config import Config
+from jaxgan.runner import factories, runs
+from jaxgan.runner.config import Config
 from jaxgan.data import images
 from jaxgan.metrics import classifier, domain
 from conftest import write_idx_dataset
@@ -74,9 +74,9 @@ def test_real_images_are_scored_as_the_runs_samples(tmp_path):
   as_run = lambda values: np.pad(  # image i is filled with i; [-1, 1], padded with -1 to 32
       np.repeat(values.astype(np.float32) / 127.5 - 1, 28 * 28).reshape(-1, 28, 28, 1),
       ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=-1.0)
-  scorer = wiring.domain_scorer(config.evaluation, config.data, None,
-                                wiring.load_images(config.data),
-                                jax.random.split(jax.random.key(0), 3)[2])
+  scorer = factories.domain_scorer(config.evaluation, config.data, None,
+                                   factories.load_images(config.data),
+                                   jax.random.split(jax.random.key(0), 3)[2])
   assert scorer.reference_split == "test"
   for name, values in (("training", subset[np.arange(12) % 5]), ("held_out", held)):
     expected = scorer.score(as_run(values))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import jaxgan
-from jaxgan import train as train_lib
-from jaxgan.config import Config
+from jaxgan.runner import train as train_lib
+from jaxgan.runner.config import Config
 from jaxgan.data import feeds, mixtures
 
 

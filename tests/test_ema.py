@@ -46,8 +46,8 @@ def test_the_steps_ema_follows_g_not_its_initialisation_and_can_be_turned_off():
 
 
 def test_resuming_a_run_saved_before_the_setting_is_refused_only_where_it_matters():
-  from jaxgan.config import Config
-  from jaxgan.workdir import config_differences
+  from jaxgan.runner.config import Config
+  from jaxgan.runner.workdir import config_differences
   for settings, refused in ((dict(ema_decay=0.999), True),
                             (dict(ema_half_life=1000.0, ema_rampup=0.05), False),
                             (dict(ema_decay=0.0), False)):

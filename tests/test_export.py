@@ -1,4 +1,4 @@
-"""A run's EMA samples out as PNGs or one .npz (`jaxgan.export`, `experiments.sample`)."""
+"""A run's EMA samples out as PNGs or one .npz (`jaxgan.runner.export`, `experiments.sample`)."""
 
 import os
 import subprocess
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgan import export as export_lib
-from jaxgan.runs import restore_run
+from jaxgan.runner import export as export_lib
+from jaxgan.runner.runs import restore_run
 from jaxgan.sample import make_sample_fn
 from conftest import FAST_ENV, tiny_stylegan2_run
 

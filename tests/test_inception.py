@@ -146,7 +146,7 @@ def test_metrics_of_a_set_against_itself_with_random_weights(tmp_path):
 def test_each_inception_record_says_how_it_was_made(tmp_path):
   from jaxgan.data import transforms  # pylint: disable=g-import-not-at-top
   from jaxgan.data.image_data import ImageData  # pylint: disable=g-import-not-at-top
-  from jaxgan.evaluate import InceptionEvaluation  # pylint: disable=g-import-not-at-top
+  from jaxgan.runner.evaluation import InceptionEvaluation  # pylint: disable=g-import-not-at-top
   from jaxgan.models.mlp import MLPGenerator  # pylint: disable=g-import-not-at-top
   np.savez(tmp_path / "w.npz", **torch_named(random_variables()))
   metrics, _ = inception_eval.InceptionMetrics.from_path(str(tmp_path / "w.npz"))

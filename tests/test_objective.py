@@ -6,7 +6,8 @@ import numpy as np
 import optax
 
 import jaxgan
-from jaxgan import penalties, regularisers, schedules, views
+from jaxgan import regularisers, schedules, views
+from jaxgan.regularisers import penalties
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from conftest import batches
 

@@ -10,11 +10,12 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import ada, wiring
-from jaxgan.evaluate import sample_batches
+from jaxgan.views import ada_pipeline
+from jaxgan.runner import factories
+from jaxgan.sample import sample_batches
 from jaxgan.metrics import overfit
 from jaxgan.players import as_player
-from jaxgan.runs import probe_overfit, restore_run
+from jaxgan.runner.runs import probe_overfit, restore_run
 from jaxgan.sample import make_sample_fn
 from conftest import FAST_ENV, read_records, tiny_stylegan2_run
 
@@ -76,7 +77,7 @@ def test_the_probe_scores_the_training_subset_against_the_images_it_left_out(lim
   records = probe_overfit(workdir, steps=[2, 3], num=8, seed=5)
   assert [r["step"] for r in records] == [2, 3] and records[0]["overfit_images"] == 8
   run = restore_run(workdir, 3)
-  train, held = run.data.read(range(8))[0], wiring.load_held_out(run.config.data, 8).read(
+  train, held = run.data.read(range(8))[0], factories.load_held_out(run.config.data, 8).read(
       range(8))[0]
   row = lambda image: next(i for i in range(24) if np.array_equal(pixels[i], image))
   assert len({row(x) for x in train} | {row(x) for x in held}) == 16  # 8 + 8, none shared
@@ -113,19 +114,20 @@ def test_augmented_signs_are_d_on_ada_s_pipeline_at_p(limited_run):
   clean, half = records[0]["overfit_augmented"]
   assert clean == {"p": 0.0, "rt": records[0]["overfit_rt"], "rv": records[0]["overfit_rv"]}
   run = restore_run(workdir, 3)
-  d, ops = as_player(run.discriminator), ada.parse_ops(run.config.objective.ada_pipeline)
+  d, ops = as_player(run.discriminator), ada_pipeline.parse_ops(run.config.objective.ada_pipeline)
   key = jax.random.fold_in(jax.random.key(5), 7)
 
   def rt(x):  # by hand: four draws of the pipeline over D's training batches of 4
     x = x.astype(np.float32) / 127.5 - 1
     signs = [np.sign(np.asarray(d.apply(
         run.state.d_params, run.state.d_state,
-        ada.augment(x[i:i + 4], jax.random.fold_in(jax.random.fold_in(key, draw), i // 4), 0.5,
-                    ops), None, False)[0]))
+        ada_pipeline.augment(x[i:i + 4],
+                             jax.random.fold_in(jax.random.fold_in(key, draw), i // 4), 0.5,
+                             ops), None, False)[0]))
              for draw in range(4) for i in (0, 4)]
     return float(np.mean(signs))
 
-  train, held = run.data.read(range(8))[0], wiring.load_held_out(run.config.data, 8).read(
+  train, held = run.data.read(range(8))[0], factories.load_held_out(run.config.data, 8).read(
       range(8))[0]
   assert half == pytest.approx({"p": 0.5, "rt": rt(train), "rv": rt(held)}, abs=1e-9)
   assert (half["rt"], half["rv"]) != (clean["rt"], clean["rv"])  # the pipeline did move D
@@ -139,7 +141,7 @@ def test_the_probe_measures_copying_on_ema_samples(limited_run):
   workdir, _ = limited_run
   copied = probe_overfit(workdir, steps=[3], num=7, seed=5, copying=True)[0]
   run = restore_run(workdir, 3)
-  train, held = run.data.read(range(7))[0], wiring.load_held_out(run.config.data, 7).read(
+  train, held = run.data.read(range(7))[0], factories.load_held_out(run.config.data, 7).read(
       range(7))[0]
   samples = lambda ema: np.concatenate([np.asarray(x) for x, _ in sample_batches(
       make_sample_fn(run.generator), run.state, jax.random.fold_in(jax.random.key(5), 8), 7,

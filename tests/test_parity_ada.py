@@ -2,7 +2,7 @@
 at a time, with the official draws substituted so that both sides apply the same transform.
 
 The fixture (`tests/data/parity/ada.npz`, written by `parity/ada_reference.py`; its `meta`
-names the commit) holds, for each operation of `ada.OPS`, the official output at p = 1 with
+names the commit) holds, for each operation of `ada_pipeline.OPS`, the official output at p = 1 with
 only that operation on, the value draws the official forward made (uniforms u, normals n),
 and those draws as the parameters they stand for. Each test hands the same draws to jaxgan's
 own `geometric` / `colour` (its `_draws` replaced by the official values, in the columns each
@@ -63,7 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import ada
+from jaxgan.views import ada_pipeline
 
 import parity_fixtures
 
@@ -128,7 +128,7 @@ def _official_draw_for_jaxgan(op: str, k: int, sense: int, invert: bool = False)
 
 
 def _substituted(monkeypatch, op: str, kind: str, sense: int = SENSE, invert: bool = False):
-  """Replaces ada._draws by the official draws of `op` in jaxgan's columns."""
+  """Replaces ada_pipeline._draws by the official draws of `op` in jaxgan's columns."""
   uniforms, normals = _SIZES[kind]
   batch = _draw(op, 0).shape[0]
   blocks = {"u": np.zeros((batch, uniforms)), "n": np.zeros((batch, normals))}
@@ -141,15 +141,15 @@ def _substituted(monkeypatch, op: str, kind: str, sense: int = SENSE, invert: bo
         f"jaxgan's {kind} draws changed shape: ({b}, {u}), ({b}, {n}); update _COLUMNS")
     return jnp.asarray(blocks["u"], jnp.float32), jnp.asarray(blocks["n"], jnp.float32)
 
-  monkeypatch.setattr(ada, "_draws", draws)
+  monkeypatch.setattr(ada_pipeline, "_draws", draws)
 
 
 def _jaxgan_geometric(monkeypatch, op: str, sense: int = SENSE) -> np.ndarray:
   _substituted(monkeypatch, op, "geometric", sense)
   x = _nhwc(_fixture()["geom/x"])
   b, h, w, _ = x.shape
-  m = ada.geometric(KEY, b, h, w, 1.0, (op,))
-  return np.asarray(ada.warp(x, m))
+  m = ada_pipeline.geometric(KEY, b, h, w, 1.0, (op,))
+  return np.asarray(ada_pipeline.warp(x, m))
 
 
 def _differences(got, want) -> dict:
@@ -161,12 +161,12 @@ def _differences(got, want) -> dict:
           "rms": float(np.sqrt(np.mean(d ** 2)))}
 
 
-@pytest.mark.parametrize("op", ada.COLOUR)
+@pytest.mark.parametrize("op", ada_pipeline.COLOUR)
 def test_colour_operations_match_the_official(op, monkeypatch):
   _substituted(monkeypatch, op, "colour")
-  m = ada.colour(KEY, _draw(op, 0).shape[0], 1.0, (op,))
+  m = ada_pipeline.colour(KEY, _draw(op, 0).shape[0], 1.0, (op,))
   for name, x in (("out", "colour/x3"), ("out1", "colour/x1")):
-    got = np.asarray(ada.recolour(_nhwc(_fixture()[x]), m))
+    got = np.asarray(ada_pipeline.recolour(_nhwc(_fixture()[x]), m))
     want = _official(op, name)
     assert np.abs(got - want).max() <= COLOUR_TOL, (op, name, np.abs(got - want).max())
     assert np.abs(want - _nhwc(_fixture()[x])).max() > 0.1 or (
@@ -178,12 +178,12 @@ def test_a_wrong_colour_convention_is_caught(op, monkeypatch):
   """The same operation the other way (−b, 1/c, −θ, 1/s; a luma flip is its own inverse)
   is far outside the tolerance: ≥ 1000× it on every sample (measured ≥ 0.11)."""
   _substituted(monkeypatch, op, "colour", invert=True)
-  m = ada.colour(KEY, _draw(op, 0).shape[0], 1.0, (op,))
-  got = np.asarray(ada.recolour(_nhwc(_fixture()["colour/x3"]), m))
+  m = ada_pipeline.colour(KEY, _draw(op, 0).shape[0], 1.0, (op,))
+  got = np.asarray(ada_pipeline.recolour(_nhwc(_fixture()["colour/x3"]), m))
   assert np.abs(got - _official(op)).max(axis=(1, 2, 3)).min() >= 1000 * COLOUR_TOL
 
 
-@pytest.mark.parametrize("op", ada.BLITS + ada.GEOMETRIC)
+@pytest.mark.parametrize("op", ada_pipeline.BLITS + ada_pipeline.GEOMETRIC)
 def test_geometric_operations_match_the_official_up_to_resampling(op, monkeypatch):
   got, want = _jaxgan_geometric(monkeypatch, op), _official(op)
   diff = _differences(got, want)
@@ -199,7 +199,7 @@ def test_geometric_operations_match_the_official_up_to_resampling(op, monkeypatc
   assert np.abs(got - want)[~moved].max(initial=0.0) <= 1e-4
 
 
-@pytest.mark.parametrize("op", ada.BLITS + ada.GEOMETRIC)
+@pytest.mark.parametrize("op", ada_pipeline.BLITS + ada_pipeline.GEOMETRIC)
 def test_a_wrong_convention_exceeds_the_bound(op, monkeypatch):
   """The bounds above cannot hide a convention error: jaxgan's transform inverted (for the
   flip: mirrored vertically instead) and, for the rotations, turned the other way for the
@@ -209,15 +209,15 @@ def test_a_wrong_convention_exceeds_the_bound(op, monkeypatch):
   x = _nhwc(_fixture()["geom/x"])
   b, h, w, _ = x.shape
   _substituted(monkeypatch, op, "geometric")
-  m = np.asarray(ada.geometric(KEY, b, h, w, 1.0, (op,)))
+  m = np.asarray(ada_pipeline.geometric(KEY, b, h, w, 1.0, (op,)))
   wrong = [m[:, [1, 0, 2]][:, :, [1, 0, 2]] if op == "xflip" else np.linalg.inv(m)]
   if op in ("rotate", "rotate90"):
     _substituted(monkeypatch, op, "geometric", sense=-SENSE)
-    wrong.append(np.asarray(ada.geometric(KEY, b, h, w, 1.0, (op,))))
+    wrong.append(np.asarray(ada_pipeline.geometric(KEY, b, h, w, 1.0, (op,))))
   for w_m in wrong:
     changed = np.abs(w_m - m).max(axis=(1, 2)) > 1e-6
     assert changed.any(), op
-    got = np.asarray(ada.warp(x, jnp.asarray(w_m, jnp.float32)))
+    got = np.asarray(ada_pipeline.warp(x, jnp.asarray(w_m, jnp.float32)))
     per_sample = np.abs(got - want).max(axis=(1, 2, 3))
     assert per_sample[changed].min() >= 5 * GEOMETRIC_BOUND["max"], (op, per_sample, changed)
 

@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import losses, penalties, regularisers
+from jaxgan import losses, regularisers
+from jaxgan.regularisers import penalties
 from jaxgan.convert import r3gan as convert
 from jaxgan.convert.state_dict import ConvertError, variable_shapes
 from jaxgan.models import r3gan

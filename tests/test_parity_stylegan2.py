@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import path_length
+from jaxgan.regularisers import path_length
 from jaxgan.convert import stylegan2 as convert
 from jaxgan.convert.state_dict import ConvertError, variable_shapes
 from jaxgan.models import stylegan2

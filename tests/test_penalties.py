@@ -7,7 +7,8 @@ import optax
 import pytest
 
 import jaxgan
-from jaxgan import losses, penalties, regularisers
+from jaxgan import losses, regularisers
+from jaxgan.regularisers import penalties
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from conftest import batches
 

@@ -12,13 +12,13 @@ import pytest
 from flax import nnx
 
 import jaxgan
-from jaxgan.checkpoint import Checkpointer, state_digest
-from jaxgan.config import Config
+from jaxgan.runner.checkpoint import Checkpointer, state_digest
+from jaxgan.runner.config import Config
 from jaxgan.models import MLPDiscriminator, MLPGenerator
 from jaxgan.models.nnx_mlp import NNXMLPDiscriminator, NNXMLPGenerator
 from jaxgan.players import LinenPlayer, NNXPlayer, as_player
-from jaxgan import wiring
-from jaxgan.train import train_and_evaluate
+from jaxgan.runner import factories
+from jaxgan.runner.train import train_and_evaluate
 
 
 def same_leaves(a, b) -> bool:
@@ -104,7 +104,8 @@ def test_the_runner_trains_and_resumes_nnx_players_bit_for_bit(tmp_path):
                                   str(tmp_path / "seed4"))
   assert other_seed["state_sha256"] != first_half["state_sha256"]
   # --seed seeds the NNX players themselves (they hold their arrays from construction).
-  params = lambda seed: as_player(wiring.build(Config(**{**run, "seed": seed}))[0]).init(
+  params = lambda seed: as_player(factories.players_and_optimizers(
+      Config(**{**run, "seed": seed}))[0]).init(
       None, None)[0]
   assert same_leaves(params(3), params(3)) and not same_leaves(params(3), params(4))
 

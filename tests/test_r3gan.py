@@ -10,9 +10,11 @@ import pytest
 from conftest import flagfile_counts
 
 import jaxgan
-from jaxgan import losses, penalties, regularisers, schedules, wiring
-from jaxgan import config as config_lib
-from jaxgan.config import Config
+from jaxgan import losses, regularisers, schedules
+from jaxgan.regularisers import penalties
+from jaxgan.runner import factories
+from jaxgan.runner import config as config_lib
+from jaxgan.runner.config import Config
 from jaxgan.models import r3gan, registry, resample
 
 
@@ -94,10 +96,11 @@ def test_resampling_matches_upfirdn_by_hand():
 
 
 def _players(num_classes=0, **stages):
-  stages = {"widths": (32, 16), "blocks": 2, "expansion": 2, "group_size": 8, **stages}
+  stages = {"stage_widths": "32,16", "stage_blocks": 2, "expansion": 2, "group_size": 8,
+            **stages}
   cond = dict(g_conditioning="concat", d_conditioning="projection") if num_classes else {}
-  return registry.build_players("r3gan", (8, 8, 3), num_classes=num_classes, stages=stages,
-                                **cond)
+  return registry.build_players("r3gan", (8, 8, 3), num_classes=num_classes,
+                                settings=r3gan.R3GANSettings(**stages), **cond)
 
 
 def test_each_residual_block_starts_as_the_identity_and_the_fixup_scale_is_right():
@@ -149,7 +152,8 @@ def test_players_shapes_conditioning_and_refusals():
   with pytest.raises(ValueError, match="conditioning='cbn' is not accepted; choose one of: "
                                        "concat"):
     registry.build_players("r3gan", (8, 8, 3), num_classes=5, g_conditioning="cbn",
-                           stages={"widths": (32, 16)})[0].init(jax.random.key(0), z, y)
+                           settings=r3gan.R3GANSettings(stage_widths="32,16"))[0].init(
+                               jax.random.key(0), z, y)
   with pytest.raises(ValueError, match="4 stages do not fit 28 px"):
     _check = r3gan.R3GANGenerator(28, 3, widths=(8, 8, 8, 8))
     _check.init(jax.random.key(0), z)
@@ -158,10 +162,10 @@ def test_players_shapes_conditioning_and_refusals():
 
 
 def test_the_schedules_r3gan_needs():
-  section = config_lib.Optimisers(g_lr=2e-4, d_lr=2e-4, lr_schedule="cosine",
+  section = config_lib.OptimisersSettings(g_lr=2e-4, d_lr=2e-4, lr_schedule="cosine",
                                   lr_decay_to=0.25, g_beta1=0.0, d_beta1=0.0, g_beta2=0.9,
                                   d_beta2=0.9, beta2_to=0.99)
-  g_tx, _ = wiring.optimizers(section, horizon=10, step=config_lib.Step())
+  g_tx, _ = factories.optimizers(section, horizon=10, step=config_lib.StepSettings())
   params = {"w": jnp.zeros(())}
   state = g_tx.init(params)
   hyper = state.hyperparams
@@ -172,11 +176,11 @@ def test_the_schedules_r3gan_needs():
   assert float(state.hyperparams["b2"]) == pytest.approx(0.99)
   assert float(state.hyperparams["learning_rate"]) == pytest.approx(5e-5)
   # The EMA's half-life grows from 0 to 1000 images along a cosine over 10 steps of batch 10.
-  ema = config_lib.Step(ema_half_life=1000.0, ema_growth="cosine").ema(10, 10)
+  ema = config_lib.StepSettings(ema_half_life=1000.0, ema_growth="cosine").ema(10, 10)
   assert float(ema(0)) == 0.0
   assert float(ema(5)) == pytest.approx(0.5 ** (10 / 500.0), rel=1e-5)
   assert float(ema(10)) == pytest.approx(0.5 ** (10 / 1000.0), rel=1e-5)
-  assert config_lib.Step(ema_decay=0.9).ema(10, 10) == 0.9
+  assert config_lib.StepSettings(ema_decay=0.9).ema(10, 10) == 0.9
   assert float(schedules.ema_half_life(100.0, 10, rampup=0.5)(4)) == pytest.approx(
       0.5 ** (10 / 20.0))
 

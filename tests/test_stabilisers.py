@@ -1,7 +1,7 @@
 """The stabilisers of issue 6 against hand computations on tiny cases.
 
 Weight clipping and optimistic steps (jaxgan.optim), instance noise and DiffAugment
-(jaxgan.augment), PacGAN packing, LeCam, the unrolled generator, spectral norm of the MLP D,
+(jaxgan.views.augment), PacGAN packing, LeCam, the unrolled generator, spectral norm of the MLP D,
 and the joint update rules of the real step, which on Dirac-GAN must retrace the toy
 trajectories of jaxgan.games exactly.
 """
@@ -14,8 +14,10 @@ import optax
 import pytest
 
 import jaxgan
-from jaxgan import augment, games, lecam, optim
-from jaxgan.config import Config
+from jaxgan import games, optim
+from jaxgan.views import augment
+from jaxgan.regularisers import lecam
+from jaxgan.runner.config import Config
 from jaxgan.models.mlp import MLPDiscriminator
 from jaxgan.models.pack import Packed, pack
 

@@ -53,7 +53,7 @@ def test_mode_count_and_kl_by_hand():
 
 
 def test_the_domain_evaluation_labels_each_channel_as_a_grey_image_and_counts_modes():
-  from jaxgan.evaluate import DomainEvaluation
+  from jaxgan.runner.evaluation import DomainEvaluation
   from jaxgan.metrics import classifier
   weights = os.path.join(classifier.WEIGHTS_DIR, "fashion_mnist_classifier.npz")
   rng = np.random.default_rng(0)

@@ -10,7 +10,7 @@ import pytest
 
 import jaxgan
 from jaxgan import losses
-from jaxgan.config import Config
+from jaxgan.runner.config import Config
 from conftest import assert_same, batches
 
 

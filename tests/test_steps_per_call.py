@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 import jaxgan
-from jaxgan.checkpoint import Checkpointer
-from jaxgan.config import Config
+from jaxgan.runner.checkpoint import Checkpointer
+from jaxgan.runner.config import Config
 from jaxgan.data import images
 from jaxgan.data.feeds import device_advance, make_device_train_fn
-from jaxgan.train import NonFiniteError, train_and_evaluate
-from jaxgan.wiring import build, objective_of
+from jaxgan.runner.train import NonFiniteError, train_and_evaluate
+from jaxgan.runner.factories import players_and_optimizers, objective_of
 from conftest import poison_real_batch, read_records, train_records
 
 # One worker builds the shared run (under `--dist loadgroup`), not each worker its own.
@@ -73,7 +73,7 @@ def test_image_calls_cross_an_epoch_like_one_step_per_call(players):
                           np.dtype(np.uint8), ())
   config = Config(dataset="mnist", model="mlp", g_width=8, d_width=8, g_depth=1, d_depth=1,
                   batch_size=2)
-  G, D, g_tx, d_tx = build(config, data.image_shape, 0, pixels=True)
+  G, D, g_tx, d_tx = players_and_optimizers(config, data.image_shape, 0, pixels=True)
   step = jaxgan.make_train_step(G, D, g_tx, d_tx, objective_of(config.objective, config.horizon),
                                 **config.step.settings(config.horizon, config.run.batch_size))
   init = jaxgan.create_state(0, G, D, g_tx, d_tx, {"x": np.zeros((2, 4, 4, 1), np.float32)})

@@ -231,7 +231,7 @@ def test_parameter_counts_of_the_shipped_flagfiles(name, shape, classes, g_count
 
 
 def test_path_lengths_by_hand_on_a_linear_synthesis():
-  from jaxgan import path_length
+  from jaxgan.regularisers import path_length
   rng = np.random.default_rng(0)
   a = rng.normal(size=(3, 4, 2 * 2 * 1)).astype(np.float32)  # (layers, w_dim, pixels)
 
@@ -267,8 +267,9 @@ def test_path_lengths_by_hand_on_a_linear_synthesis():
 def test_the_step_gives_g_its_noise_stream_and_path_length_and_the_sampler_its_noise():
   from jaxgan import objective as objective_lib
   G, D = registry.build_players("stylegan2", (8, 8, 1), latent_dim=4,
-                                style=dict(channel_base=32, channel_max=4, mapping_layers=1,
-                                           mixing_prob=0.5, mbstd_group=2))
+                                settings=stylegan2.StyleGAN2Settings(
+                                    channel_base=32, channel_max=4, mapping_layers=1,
+                                    style_mixing=0.5, mbstd_group=2))
   assert (G.mixing_prob, D.mbstd_group, D.mapping_layers) == (0.5, 2, 8)
   objective = objective_lib.build("non_saturating", pl_weight=2.0, pl_every=1)
   tx = optax.adam(1e-3)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks import timing
-from jaxgan.config import Config
+from jaxgan.runner.config import Config
 
 
 def test_the_timed_step_carries_the_objectives_own_state():

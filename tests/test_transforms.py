@@ -11,7 +11,7 @@ import pytest
 from jaxgan.data import transforms
 from jaxgan.data.image_data import ImageData
 from jaxgan.data.readers import DataError
-from jaxgan.evaluate import DomainEvaluation
+from jaxgan.runner.evaluation import DomainEvaluation
 from jaxgan.metrics.classifier import WEIGHTS_DIR
 
 

@@ -137,7 +137,7 @@ def discriminator_variables(state: dict[str, np.ndarray], shapes: dict) -> dict:
 
 
 def settings(G, D) -> dict:
-  """Returns the jaxgan settings (`jaxgan.config` field names) of R3GAN's official G and D
+  """Returns the jaxgan settings (`jaxgan.runner.config` field names) of R3GAN's official G and D
   (`network_pickle` records of its `training.networks` wrappers), read from their attributes
   and their arrays' shapes, with `image_shape` and `num_classes`; raises ConvertError naming
   what jaxgan's R3GAN cannot build."""

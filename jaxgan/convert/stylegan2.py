@@ -112,7 +112,7 @@ def _children(obj) -> list[str]:
 
 
 def settings(G, D) -> dict:
-  """Returns the jaxgan settings (`jaxgan.config` field names) of an official StyleGAN2 G
+  """Returns the jaxgan settings (`jaxgan.runner.config` field names) of an official StyleGAN2 G
   and D (`network_pickle.Persistent` records), with `image_shape` and `num_classes`; raises
   ConvertError naming any option or layer jaxgan does not implement."""
   for record, name in ((G, "Generator"), (D, "Discriminator")):
@@ -173,7 +173,7 @@ def settings(G, D) -> dict:
 def augment_settings(pipe) -> tuple[str, float]:
   """Returns (jaxgan's `ada_pipeline`, p) of ADA's official AugmentPipe record; refuses
   operations or strengths jaxgan's pipeline does not implement."""
-  from jaxgan import ada  # pylint: disable=import-outside-toplevel
+  from jaxgan.views import ada_pipeline  # pylint: disable=import-outside-toplevel
   if pipe.class_name != "AugmentPipe":
     raise ConvertError(f"augment_pipe is a {pipe.class_name}, not ADA's AugmentPipe")
   kwargs = pipe.init_kwargs
@@ -182,7 +182,7 @@ def augment_settings(pipe) -> tuple[str, float]:
               "saturation_std": 1}
   ops = []
   for name, value in kwargs.items():
-    if name in ada.OPS:
+    if name in ada_pipeline.OPS:
       if value not in (0, 1):
         raise ConvertError(f"augment_pipe {name}={value}: jaxgan's pipeline applies each "
                            f"operation with multiplier 0 or 1 only")
@@ -196,4 +196,4 @@ def augment_settings(pipe) -> tuple[str, float]:
       raise ConvertError(f"augment_pipe {name}={value!r}: an operation jaxgan's ADA pipeline "
                          f"does not implement")
   p = float(np.asarray(pipe.state["_buffers"]["p"]))
-  return ",".join(o for o in ada.OPS if o in ops), p
+  return ",".join(o for o in ada_pipeline.OPS if o in ops), p

@@ -10,7 +10,7 @@
 - `padded(data, size)`: each image centred on a `size` × `size` canvas of zeros, the
   background of MNIST-like sets (−1 once scaled): Fashion-MNIST at 28 px becomes the 32 px
   that models built from powers of two take. The domain classifier's metrics crop the
-  centre back (`jaxgan.evaluate.DomainEvaluation`).
+  centre back (`jaxgan.runner.evaluation.DomainEvaluation`).
 
 Both read from the set they wrap on demand; nothing is written.
 """

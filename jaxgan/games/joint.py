@@ -14,14 +14,14 @@ Optimistic steps are optimizers (`jaxgan.optim`), usable with any rule.
 import jax
 
 from jaxgan import schedules
-from jaxgan.costs import Costs, Minibatch, check_batch
+from jaxgan.costs import CostFunctions, Minibatch, check_batch
 from jaxgan.state import GANState
 from jaxgan.update import d_metrics, descend, finish, g_metrics
 
 RULES = ("simultaneous", "extragradient", "consensus")
 
 
-def joint_gradients(costs: Costs, state: GANState, mb: Minibatch, z_key):
+def joint_gradients(costs: CostFunctions, state: GANState, mb: Minibatch, z_key):
   """Returns `grads(θ, φ) -> (v, aux)`: both players' gradients at the same point.
 
   D descends its cost on (x, G_θ(z)); G descends its cost against D_φ on the same G_θ(z).
@@ -49,7 +49,7 @@ def joint_gradients(costs: Costs, state: GANState, mb: Minibatch, z_key):
   return grads
 
 
-def joint_step(costs: Costs, g_tx, d_tx, rule: str, ema_decay: schedules.Hyper,
+def joint_step(costs: CostFunctions, g_tx, d_tx, rule: str, ema_decay: schedules.Hyper,
                consensus_weight: float = 1.0):
   """Returns `train_step(state, batch)` moving both players by `rule` from the same point."""
   if rule not in RULES:

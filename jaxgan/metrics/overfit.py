@@ -17,10 +17,10 @@ held-out data; this probe measures it directly, for any checkpoint:
   (0.5: D cannot tell them apart; 1: it recognises every training image) and held-out real
   against generated (how well D still tells real from fake where it cannot have memorised);
 - `OverfitEvaluation`: those numbers on `num` of a run's training images, `num` it never
-  trained on (`wiring.load_held_out`) and `num` samples of its raw generator (the one D
-  plays against), in batches of the run's batch size: at each evaluation of a run with
+  trained on (`jaxgan.runner.factories.load_held_out`) and `num` samples of its raw generator (the
+  one D plays against), in batches of the run's batch size: at each evaluation of a run with
   `--overfit_images=num`, or
-- `jaxgan.runs.probe_overfit(workdir, steps, num)`: at the checkpoints of a finished run;
+- `jaxgan.runner.runs.probe_overfit(workdir, steps, num)`: at the checkpoints of a finished run;
   `save` merges them by step into `<workdir>/overfit.json`, `load` reads them back and
   `table` prints them.
 
@@ -43,10 +43,10 @@ import os
 import jax
 import numpy as np
 
-from jaxgan import ada
+from jaxgan.views import ada_pipeline
 from jaxgan.costs import split_logits
 from jaxgan.data.images import scale_pixels
-from jaxgan.evaluate import sample_batches
+from jaxgan.sample import sample_batches
 from jaxgan.players import as_player
 from jaxgan.sample import make_sample_fn
 
@@ -82,12 +82,13 @@ def _compiled(player):
 def augmented_signs(discriminator, d_params, d_state, x: np.ndarray, labels: np.ndarray | None,
                     p: float, ops, key: jax.Array, batch: int, draws: int = 4) -> float:
   """Returns E[sign D(A(x))], A ADA's pipeline of `ops` at probability `p`
-  (`jaxgan.ada.augment`), over `draws` draws; batch i of draw d uses fold_in(fold_in(key, d),
-  i). With `p` 0 it is r_t (or r_v) of the images as they are (one draw: all are alike)."""
+  (`jaxgan.views.ada_pipeline.augment`), over `draws` draws; batch i of draw d uses
+  fold_in(fold_in(key, d), i). With `p` 0 it is r_t (or r_v) of the images as they are (one draw:
+  all are alike)."""
   def seen(d):
     if p == 0:
       return x
-    return np.concatenate([np.asarray(ada.augment(
+    return np.concatenate([np.asarray(ada_pipeline.augment(
         scale_pixels(jax.numpy.asarray(x[i:i + batch])),
         jax.random.fold_in(jax.random.fold_in(key, d), i // batch), p, ops))
                            for i in range(0, len(x), batch)])
@@ -138,10 +139,11 @@ def copying(fake: np.ndarray, train: np.ndarray, held: np.ndarray) -> dict[str, 
 
 
 class OverfitEvaluation:
-  """The probe as one of a run's evaluations (a scorer of `jaxgan.evaluate.SampleEvaluator`):
-  the same `num` training and held-out images every time (`num` rounded down to a multiple
-  of `batch`, D's batch in training), and `num` samples of the raw generator from `key`
-  (`evaluate.sample_batches`: a conditional one's labels uniform over its classes)."""
+  """The probe as one of a run's evaluations (a scorer of
+  `jaxgan.runner.evaluation.SampleEvaluator`): the same `num` training and held-out images every
+  time (`num` rounded down to a multiple of `batch`, D's batch in training), and `num` samples of
+  the raw generator from `key` (`jaxgan.sample.sample_batches`: a conditional one's labels uniform
+  over its classes)."""
 
   def __init__(self, generator, discriminator, data, held, num: int, batch: int,
                key: jax.Array):

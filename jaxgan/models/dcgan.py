@@ -15,7 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.models import layers
+from jaxgan.models import layers, registry
 
 _KERAS_INIT = nn.initializers.glorot_uniform()
 _KERAS_BN = {"momentum": 0.99, "epsilon": 1e-3}
@@ -193,3 +193,27 @@ class DCGANDiscriminator(nn.Module):
       x = _leaky(x)
     return layers.DiscriminatorHead(self.num_classes, self.conditioning, spectral)(
         x.reshape(x.shape[0], -1), y, train)
+
+
+def _dcgan28(spec: registry.PairSpec, settings=None):
+  channels = spec.data_shape[2]
+  return (DCGAN28Generator(spec.latent_dim, channels, **spec.g_cond, bn_axis=spec.bn_axis),
+          DCGAN28Discriminator(**spec.d_cond))
+
+
+def _dcgan64(spec: registry.PairSpec, settings=None):
+  channels = spec.data_shape[2]
+  return (DCGAN64Generator(spec.latent_dim, channels, **spec.g_cond, bn_axis=spec.bn_axis),
+          DCGAN64Discriminator(**spec.d_cond, bn_axis=spec.bn_axis))
+
+
+def _dcgan(spec: registry.PairSpec, settings=None):
+  resolution, channels = spec.data_shape[0], spec.data_shape[2]
+  return (DCGANGenerator(resolution, spec.latent_dim, channels, **spec.g_cond,
+                         bn_axis=spec.bn_axis),
+          DCGANDiscriminator(resolution, norm=spec.d_norm, **spec.d_cond, bn_axis=spec.bn_axis))
+
+
+registry.register(registry.Model("dcgan28", _dcgan28, latent_dim=64, resolutions=(28,)))
+registry.register(registry.Model("dcgan64", _dcgan64, latent_dim=100, resolutions=(64,)))
+registry.register(registry.Model("dcgan", _dcgan, latent_dim=128, resolutions=(32, 64)))

@@ -1,11 +1,15 @@
 """Multi-layer perceptron generator and discriminator for low-dimensional data."""
 
+import dataclasses
+import math
 from typing import Callable
 
 import flax.linen as nn
 import jax
 
+from jaxgan.models import registry
 from jaxgan.models.layers import dense_or_conv
+from jaxgan.options import option
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": nn.relu,
@@ -79,3 +83,36 @@ class MLPDiscriminator(nn.Module):
   def __call__(self, x, train: bool = True):
     out = MLP(self.width, self.depth, self.features, self.act, self.spectral_norm)(x, train)
     return out[:, 0] if self.features == 1 else out
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPSettings:
+  """The MLP players' sizes (`mlp` and `mlp_nnx`; the runner's `mlp` config section)."""
+  g_width: int = option(128, "Generator hidden units per layer (mlp).", at_least=1)
+  g_depth: int = option(2, "Generator hidden layers (mlp).", at_least=1)
+  d_width: int = option(128, "Discriminator hidden units per layer (mlp).", at_least=1)
+  d_depth: int = option(2, "Discriminator hidden layers (mlp).", at_least=1)
+  activation: str = option("relu", "Hidden activation (mlp).",
+                           choices=lambda: sorted(ACTIVATIONS))
+  d_features: int = option(1, "Outputs per sample of the mlp D (> 1 only with an mmd_* loss).",
+                           at_least=1)
+
+
+def players(spec: registry.PairSpec, settings: MLPSettings):
+  """Returns the MLP pair for samples of any shape (images are flattened)."""
+  if spec.conditional:
+    raise ValueError("model='mlp' is not conditional; use an image model or no conditioning")
+  shape = spec.data_shape
+  generator = MLPGenerator(latent_dim=spec.latent_dim, data_dim=math.prod(shape),
+                           width=settings.g_width, depth=settings.g_depth,
+                           act=settings.activation,
+                           data_shape=tuple(shape) if len(shape) > 1 else (),
+                           tanh_output=spec.pixels)
+  return generator, MLPDiscriminator(width=settings.d_width, depth=settings.d_depth,
+                                     act=settings.activation, features=settings.d_features,
+                                     spectral_norm=spec.d_norm == "spectral")
+
+
+registry.register(registry.Model("mlp", players, latent_dim=2, settings=MLPSettings,
+                                 section="mlp", images=False, d_norm="none",
+                                 d_norms=("spectral", "none")))

@@ -6,10 +6,13 @@ construction, so it is built with its own `nnx.Rngs`; the step reaches it throug
 `jaxgan.players` like any linen module.
 """
 
+import math
+
 import jax
 from flax import nnx
 
-from jaxgan.models.mlp import activation
+from jaxgan.models import registry
+from jaxgan.models.mlp import MLPSettings, activation
 
 
 class NNXMLP(nnx.Module):
@@ -53,3 +56,24 @@ class NNXMLPDiscriminator(nnx.Module):
 
   def __call__(self, x: jax.Array) -> jax.Array:
     return self.mlp(x)[:, 0]
+
+
+def players(spec: registry.PairSpec, settings: MLPSettings):
+  """Returns the flax.nnx MLP pair for 2D data; what it does not have is refused by name."""
+  unsupported = {"g_conditioning": spec.g_conditioning != "none",
+                 "d_conditioning": spec.d_conditioning != "none",
+                 "d_features": settings.d_features != 1, "packing": spec.packing != 1,
+                 "pixels": spec.pixels or len(spec.data_shape) != 1}
+  if bad := [name for name, is_set in unsupported.items() if is_set]:
+    raise ValueError(f"model='mlp_nnx' is the plain MLP pair for 2D data: it has no "
+                     f"{', '.join(bad)}; use model='mlp' for those")
+  data_dim = math.prod(spec.data_shape)
+  generator = NNXMLPGenerator(spec.latent_dim, data_dim, settings.g_width, settings.g_depth,
+                              settings.activation, rngs=nnx.Rngs(2 * spec.seed))
+  discriminator = NNXMLPDiscriminator(data_dim, settings.d_width, settings.d_depth,
+                                      settings.activation, rngs=nnx.Rngs(2 * spec.seed + 1))
+  return generator, discriminator
+
+
+registry.register(registry.Model("mlp_nnx", players, latent_dim=2, settings=MLPSettings,
+                                 section="mlp", images=False, d_norm="none", d_norms=("none",)))

@@ -20,6 +20,7 @@ The smallest resolution is the image's divided by 2^(stages − 1): 4×4 at 32 a
 (CIFAR-10, FFHQ-64), 7×7 at 28 px (Fashion-MNIST and its stacked form).
 """
 
+import dataclasses
 import math
 from typing import Sequence
 
@@ -27,7 +28,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.models import layers, resample
+from jaxgan.models import layers, registry, resample
+from jaxgan.options import option
 
 SLOPE = 0.2
 ACTIVATION_GAIN = math.sqrt(2.0 / (1.0 + SLOPE ** 2))
@@ -202,3 +204,53 @@ class R3GANDiscriminator(nn.Module):
     e = nn.Dense(width, use_bias=False, kernel_init=msr(1.0 / math.sqrt(width)),
                  name="label_embedding")(onehot)
     return jnp.sum(h * e, axis=-1)
+
+
+# G's stage widths (from the basis up) when none are given: the paper's CIFAR-10 (32 px) and
+# FFHQ-64 configurations and the larger ones; 28 px is ours, sized for a CPU (BUILD_NOTES).
+DEFAULT_WIDTHS = {28: (256, 256, 256), 32: (768, 768, 768, 768),
+                  64: (768, 768, 768, 768, 384), 128: (768, 768, 768, 768, 384, 192),
+                  256: (768, 768, 768, 768, 384, 192, 96)}
+
+
+def _check_widths(text: str) -> None:
+  """Raises ValueError unless `text` is '' or comma-separated positive integers."""
+  parts = [p.strip() for p in text.split(",")] if text.strip() else []
+  if not all(p.isdigit() and int(p) > 0 for p in parts):
+    raise ValueError(f"stage_widths={text!r} is not accepted; give comma-separated positive "
+                     f"integers such as 256,256,256, or '' for the model's default")
+
+
+@dataclasses.dataclass(frozen=True)
+class R3GANSettings:
+  """The stage layout of the R3GAN players (the runner's `r3gan` config section)."""
+  stage_widths: str = option("", "r3gan: G's stage widths from the basis up, comma-separated "
+                             "(D takes them reversed); the stages set the basis resolution, "
+                             "image size / 2^(stages - 1). '' = the resolution's default "
+                             "(jaxgan.models.r3gan.DEFAULT_WIDTHS).", check=_check_widths)
+  stage_blocks: int = option(2, "r3gan: residual blocks per stage.", at_least=1)
+  expansion: int = option(2, "r3gan: a block's inner width over its width.", at_least=1)
+  group_size: int = option(16, "r3gan: channels per group of a block's grouped 3x3 "
+                           "convolution.", at_least=1)
+
+  @property
+  def widths(self) -> tuple[int, ...]:
+    return tuple(int(w) for w in self.stage_widths.split(",") if w.strip())
+
+
+def players(spec: registry.PairSpec, settings: R3GANSettings):
+  """Returns the R3GAN pair at the data's resolution (any that its stages fit)."""
+  resolution, channels = spec.data_shape[0], spec.data_shape[2]
+  widths = settings.widths
+  if not widths and resolution not in DEFAULT_WIDTHS:
+    raise ValueError(f"model='r3gan' has default stage widths for {tuple(DEFAULT_WIDTHS)} px; "
+                     f"the data are {resolution} px: give --stage_widths")
+  widths = widths or DEFAULT_WIDTHS[resolution]
+  arch = dict(blocks=settings.stage_blocks, expansion=settings.expansion,
+              group_size=settings.group_size)
+  return (R3GANGenerator(resolution, channels, spec.latent_dim, widths, **arch, **spec.g_cond),
+          R3GANDiscriminator(resolution, widths[::-1], **arch, **spec.d_cond))
+
+
+registry.register(registry.Model("r3gan", players, latent_dim=64, settings=R3GANSettings,
+                                 section="r3gan"))

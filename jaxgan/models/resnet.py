@@ -11,7 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.models import layers
+from jaxgan.models import layers, registry
 
 
 def _upsample(x):
@@ -104,3 +104,13 @@ class ResNetDiscriminator(nn.Module):
     h = jnp.sum(nn.relu(x), axis=(1, 2))
     return layers.DiscriminatorHead(self.num_classes, self.conditioning, spectral=True)(
         h, y, train)
+
+
+def players(spec: registry.PairSpec, settings=None):
+  """Returns the SNGAN ResNet pair for 32x32 images."""
+  return (ResNetGenerator(spec.latent_dim, spec.data_shape[2], **spec.g_cond,
+                          bn_axis=spec.bn_axis),
+          ResNetDiscriminator(**spec.d_cond))
+
+
+registry.register(registry.Model("resnet_sn", players, latent_dim=128, resolutions=(32,)))

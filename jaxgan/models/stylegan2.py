@@ -49,6 +49,7 @@ always does); "const" uses each layer's fixed noise image, kept in the "buffers"
 (drawn at initialisation, or an official network's `noise_const`); "none" adds none.
 """
 
+import dataclasses
 import math
 from typing import Sequence
 
@@ -57,7 +58,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.models import equalized, layers, resample
+from jaxgan.models import equalized, layers, registry, resample
+from jaxgan.options import option
 
 
 def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
@@ -253,7 +255,7 @@ class StyleGAN2Generator(nn.Module):
   def __call__(self, z, y=None, train: bool = True, ws_delta=None, mix_z=None,
                mix_layers: Sequence[int] = ()):
     """`ws_delta` (B, num_ws, w_dim), added to the per-layer latents after mixing, is how
-    path-length regularisation differentiates the image in w (`jaxgan.path_length`).
+    path-length regularisation differentiates the image in w (`jaxgan.regularisers.path_length`).
 
     `mix_z` (B, latent_dim) is style mixing at sampling (train=False): the layers named in
     `mix_layers` (indices of the num_ws per-layer latents, `style_layers`) take the w of
@@ -422,3 +424,57 @@ class StyleGAN2Discriminator(nn.Module):
     out = equalized.Dense(c4, name="b4_out")(x)
     cmap = MappingNetwork(c4, self.mapping_layers, self.num_classes, name="mapping")(None, y)
     return jnp.sum(out * cmap.astype(out.dtype), axis=-1) / math.sqrt(c4)
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleGAN2Settings:
+  """The StyleGAN2 players' sizes (the runner's `stylegan2` config section); the defaults are
+  the official ones."""
+  channel_base: int = option(32768, "stylegan2: channels at resolution r are min("
+                             "channel_base / r, channel_max) (ADA's paper256: 16384).",
+                             at_least=1)
+  channel_max: int = option(512, "stylegan2: the most channels of any layer.", at_least=1)
+  mapping_layers: int = option(8, "stylegan2: dense layers of the mapping network (ADA's "
+                               "CIFAR-10: 2).", at_least=1)
+  style_mixing: float = option(0.9, "stylegan2: probability that a training batch mixes two "
+                               "latents' styles (0 = off).", at_least=0.0, at_most=1.0)
+  mbstd_group: int = option(4, "stylegan2: samples per group of D's minibatch standard "
+                            "deviation (the batch on each device must divide by it).",
+                            at_least=1)
+  mbstd_channels: int = option(1, "stylegan2: features D's minibatch standard deviation "
+                               "appends (its channels split into this many groups).",
+                               at_least=1)
+  w_dim: int = option(512, "stylegan2: dimension of the intermediate latent w.", at_least=1)
+  d_architecture: str = option("resnet", "stylegan2: D's blocks with 1x1 residual skips "
+                               "(resnet), or without (orig: ADA's CIFAR-10 D).",
+                               choices=lambda: D_ARCHITECTURES)
+  conv_clamp: float = option(0.0, "stylegan2: clip every convolution's output to +- this "
+                             "in any precision, as the official code does with its conv_clamp; "
+                             "0 = only the bfloat16 blocks, at 256.", at_least=0)
+  d_mapping_layers: int = option(8, "stylegan2: dense layers of a conditional D's label "
+                                 "mapping.", at_least=1)
+  bf16_resolutions: int = option(0, "stylegan2: mixed precision, the blocks of this many "
+                                 "highest resolutions (none below 8 px) in bfloat16, every "
+                                 "layer clipped to +-256 (the paper's 4); 0 = float32.",
+                                 at_least=0)
+
+
+def players(spec: registry.PairSpec, settings: StyleGAN2Settings):
+  """Returns the StyleGAN2 pair at the data's resolution (a power of two from 8 px); D's
+  label mapping has its own depth (`d_mapping_layers`, officially 8 whatever G's is)."""
+  resolution, channels = spec.data_shape[0], spec.data_shape[2]
+  s = settings
+  sizes = dict(channel_base=s.channel_base, channel_max=s.channel_max,
+               bf16_resolutions=s.bf16_resolutions, conv_clamp=s.conv_clamp)
+  generator = StyleGAN2Generator(resolution, channels, spec.latent_dim, **sizes,
+                                 mapping_layers=s.mapping_layers, mixing_prob=s.style_mixing,
+                                 w_dim=s.w_dim, **spec.g_cond)
+  discriminator = StyleGAN2Discriminator(resolution, **sizes, mbstd_group=s.mbstd_group,
+                                         mbstd_channels=s.mbstd_channels,
+                                         architecture=s.d_architecture,
+                                         mapping_layers=s.d_mapping_layers, **spec.d_cond)
+  return generator, discriminator
+
+
+registry.register(registry.Model("stylegan2", players, latent_dim=512,
+                                 settings=StyleGAN2Settings, section="stylegan2"))

@@ -21,7 +21,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxgan import regularisers, schedules
+from jaxgan import schedules
+from jaxgan.regularisers import regulariser as regularisers
 
 NAME = "path_length"
 

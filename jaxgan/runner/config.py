@@ -1,7 +1,8 @@
 """The typed configuration of a run, in sections: one per factory that reads it.
 
-    Config(data=Data, players=Players, objective=Objective, optimisers=Optimisers,
-           step=Step, evaluation=Evaluation, run=Run)
+    Config(data=DataSettings, players=PlayersSettings, objective=ObjectiveSettings,
+           optimisers=OptimisersSettings, step=StepSettings, evaluation=EvaluationSettings,
+           run=RunSettings, <one section per model with settings: mlp, r3gan, stylegan2>)
 
 Each section is a frozen dataclass of `options.option` fields, which carry their own help and
 bounds; vocabularies are functions of the modules that own the names. `Config(**names)` also
@@ -13,12 +14,13 @@ record checkpoints and summaries keep.
 import dataclasses
 from typing import Any
 
-from jaxgan import ada, augment, losses, optim, penalties, players as players_lib, schedules, update
+from jaxgan import losses, objective as objective_lib, optim, players as players_lib, schedules
+from jaxgan.views import ada_pipeline, augment
+from jaxgan.regularisers import penalties
 from jaxgan.data import catalog, folder, mixtures, pipeline
 from jaxgan.errors import ConfigError
 from jaxgan.games.joint import RULES as JOINT_RULES
-from jaxgan.models import layers, registry, stylegan2
-from jaxgan.models.mlp import ACTIVATIONS
+from jaxgan.models import layers, registry
 from jaxgan.options import check, option
 
 
@@ -28,16 +30,8 @@ def _augment(text: str) -> None:
     augment.parse_policy(text)
 
 
-def _widths(text: str) -> None:
-  """Raises ValueError unless `text` is '' or comma-separated positive integers."""
-  parts = [p.strip() for p in text.split(",")] if text.strip() else []
-  if not all(p.isdigit() and int(p) > 0 for p in parts):
-    raise ValueError(f"stage_widths={text!r} is not accepted; give comma-separated positive "
-                     f"integers such as 256,256,256, or '' for the model's default")
-
-
 @dataclasses.dataclass(frozen=True)
-class Data:
+class DataSettings:
   """What the players learn from (jaxgan.data)."""
   dataset: str = option("ring8", f"Training data: {', '.join(catalog.names())}, or "
                         "tfds:NAME (a TFDS catalog dataset already prepared in --data_dir).",
@@ -82,9 +76,10 @@ class Data:
 
 
 @dataclasses.dataclass(frozen=True)
-class Players:
-  """The generator and discriminator (jaxgan.models.registry)."""
-  model: str = option("mlp", "Generator and discriminator.", choices=lambda: registry.MODELS)
+class PlayersSettings:
+  """The generator and discriminator, what every model shares (jaxgan.models.registry); each
+  model's own sizes are the section its file registers (`model_sections`)."""
+  model: str = option("mlp", "Generator and discriminator.", choices=registry.names)
   latent_dim: int = option(0, "Dimension of z (0: the model's own).", at_least=0)
   g_conditioning: str = option("none", "Class conditioning of G: label embedding concatenated "
                                "to z, or conditional batch norm.",
@@ -96,70 +91,8 @@ class Players:
                        "spectral for dcgan, none for mlp).", choices=lambda: registry.D_NORMS)
   sync_batch_norm: bool = option(True, "On several devices, batch norm uses the statistics of "
                                  "the global batch.")
-  g_width: int = option(128, "Generator hidden units per layer (mlp).", at_least=1)
-  g_depth: int = option(2, "Generator hidden layers (mlp).", at_least=1)
-  d_width: int = option(128, "Discriminator hidden units per layer (mlp).", at_least=1)
-  d_depth: int = option(2, "Discriminator hidden layers (mlp).", at_least=1)
-  activation: str = option("relu", "Hidden activation (mlp).",
-                           choices=lambda: sorted(ACTIVATIONS))
-  d_features: int = option(1, "Outputs per sample of the mlp D (> 1 only with an mmd_* loss).",
-                           at_least=1)
   packing: int = option(1, "PacGAN: D judges packs of this many samples (1 = off).",
                         at_least=1)
-  stage_widths: str = option("", "r3gan: G's stage widths from the basis up, comma-separated "
-                             "(D takes them reversed); the stages set the basis resolution, "
-                             "image size / 2^(stages - 1). '' = the resolution's default "
-                             "(jaxgan.models.registry.R3GAN_WIDTHS).", check=_widths)
-  stage_blocks: int = option(2, "r3gan: residual blocks per stage.", at_least=1)
-  expansion: int = option(2, "r3gan: a block's inner width over its width.", at_least=1)
-  group_size: int = option(16, "r3gan: channels per group of a block's grouped 3x3 "
-                           "convolution.", at_least=1)
-
-  channel_base: int = option(32768, "stylegan2: channels at resolution r are min("
-                             "channel_base / r, channel_max) (ADA's paper256: 16384).",
-                             at_least=1)
-  channel_max: int = option(512, "stylegan2: the most channels of any layer.", at_least=1)
-  mapping_layers: int = option(8, "stylegan2: dense layers of the mapping network (ADA's "
-                               "CIFAR-10: 2).", at_least=1)
-  style_mixing: float = option(0.9, "stylegan2: probability that a training batch mixes two "
-                               "latents' styles (0 = off).", at_least=0.0, at_most=1.0)
-  mbstd_group: int = option(4, "stylegan2: samples per group of D's minibatch standard "
-                            "deviation (the batch on each device must divide by it).",
-                            at_least=1)
-  mbstd_channels: int = option(1, "stylegan2: features D's minibatch standard deviation "
-                               "appends (its channels split into this many groups).",
-                               at_least=1)
-  w_dim: int = option(512, "stylegan2: dimension of the intermediate latent w.", at_least=1)
-  d_architecture: str = option("resnet", "stylegan2: D's blocks with 1x1 residual skips "
-                               "(resnet), or without (orig: ADA's CIFAR-10 D).",
-                               choices=lambda: stylegan2.D_ARCHITECTURES)
-  conv_clamp: float = option(0.0, "stylegan2: clip every convolution's output to +- this "
-                             "in any precision, as the official code does with its conv_clamp; "
-                             "0 = only the bfloat16 blocks, at 256.", at_least=0)
-  d_mapping_layers: int = option(8, "stylegan2: dense layers of a conditional D's label "
-                                 "mapping.", at_least=1)
-  bf16_resolutions: int = option(0, "stylegan2: mixed precision, the blocks of this many "
-                                 "highest resolutions (none below 8 px) in bfloat16, every "
-                                 "layer clipped to +-256 (the paper's 4); 0 = float32.",
-                                 at_least=0)
-
-  @property
-  def widths(self) -> tuple[int, ...]:
-    return tuple(int(w) for w in self.stage_widths.split(",") if w.strip())
-
-  def stages(self) -> dict[str, Any]:
-    """Returns `build_players`' `stages`: the stage layout of the r3gan players."""
-    return dict(widths=self.widths, blocks=self.stage_blocks, expansion=self.expansion,
-                group_size=self.group_size)
-
-  def style(self) -> dict[str, Any]:
-    """Returns `build_players`' `style`: the stylegan2 players' sizes."""
-    return dict(channel_base=self.channel_base, channel_max=self.channel_max,
-                mapping_layers=self.mapping_layers, mixing_prob=self.style_mixing,
-                mbstd_group=self.mbstd_group, mbstd_channels=self.mbstd_channels,
-                bf16_resolutions=self.bf16_resolutions, conv_clamp=self.conv_clamp,
-                w_dim=self.w_dim,
-                architecture=self.d_architecture, d_mapping_layers=self.d_mapping_layers)
 
   @property
   def conditional(self) -> bool:
@@ -167,21 +100,23 @@ class Players:
 
   def validate(self) -> None:
     check(self)
-    if self.model == "mlp" and self.d_norm == "batch":
-      raise ConfigError("d_norm='batch' is not accepted for model='mlp'; choose default, "
-                        "spectral or none")
+    d_norm = registry.resolve_d_norm(self.d_norm, self.model)
+    if d_norm not in registry.get(self.model).d_norms:
+      raise ConfigError(f"d_norm={self.d_norm!r} is not accepted for model={self.model!r}; "
+                        f"choose one of: default, {', '.join(registry.get(self.model).d_norms)}")
     if self.packing > 1 and self.conditional:
       raise ConfigError(f"packing={self.packing} is not accepted with a conditional model: a "
                         f"pack would mix labels; give packing=1")
 
 
 @dataclasses.dataclass(frozen=True)
-class Objective:
+class ObjectiveSettings:
   """D's cost: loss, regularisers, D's view of its inputs (jaxgan.objective)."""
   loss: str = option("non_saturating", "Adversarial loss (jaxgan.losses; rpgan is R3GAN's "
                      "name for relativistic).",
                      choices=lambda: sorted(losses.LOSSES))
-  penalty: str = option("none", "Gradient penalties of D (jaxgan.penalties describes each): "
+  penalty: str = option("none", "Gradient penalties of D (jaxgan.regularisers.penalties "
+                        "describes each): "
                         f"none, or comma-separated names of {', '.join(penalties.PENALTIES)}, "
                         "each at --penalty_weight or its own name:weight (R3GAN: r1,r2).",
                         check=penalties.parse)
@@ -218,8 +153,8 @@ class Objective:
   ada_kimg: float = option(500.0, "ADA's speed: p can move by 1 in this many thousand "
                            "images.", above=0)
   ada_pipeline: str = option("bgc", "ADA's operations: group letters (b blits, g geometric, "
-                             "c colour) or names from " + ", ".join(ada.OPS) + ".",
-                             check=ada.parse_ops)
+                             "c colour) or names from " + ", ".join(ada_pipeline.OPS) + ".",
+                             check=ada_pipeline.parse_ops)
   ac_weight: float = option(1.0, "Weight of the AC-GAN class cross-entropy.", at_least=0)
   pl_weight: float = option(0.0, "Weight of G's path-length regularisation (StyleGAN2: 2; "
                             "0 = off); needs a generator with per-layer latents (stylegan2).",
@@ -231,9 +166,17 @@ class Objective:
   pl_batch_shrink: int = option(2, "Path length runs on batch / this fresh samples.",
                                 at_least=1)
 
+  def validate(self) -> None:
+    check(self)
+    if self.augment.strip() == "ada":
+      try:
+        objective_lib.check_ada_growth(self.ada_p, self.augment_growth)
+      except ValueError as e:
+        raise ConfigError(str(e)) from None
+
 
 @dataclasses.dataclass(frozen=True)
-class Optimisers:
+class OptimisersSettings:
   """Each player's optimizer and its schedule (jaxgan.optim)."""
   optimizer: str = option("adam", "Both players' optimizer (optimistic_*: steps with "
                           "2 g_t - g_(t-1)).", choices=lambda: optim.OPTIMIZERS)
@@ -256,7 +199,7 @@ class Optimisers:
 
 
 @dataclasses.dataclass(frozen=True)
-class Step:
+class StepSettings:
   """The update rule and the policies around it (jaxgan.step.make_train_step)."""
   d_steps: int = option(1, "Discriminator updates per generator update.", at_least=1)
   reuse_fake: bool = option(False, "G update back-propagates through the last D update's "
@@ -291,7 +234,7 @@ class Step:
   on_nonfinite: str = option("stop", "A NaN or Inf in a step's losses, gradients or "
                              "parameters: stop the run (the last checkpoint stays the last good "
                              "one), or skip that update and count it in the 'skipped' metric.",
-                             choices=lambda: update.ON_NONFINITE)
+                             choices=lambda: ON_NONFINITE)
 
   def validate(self) -> None:
     check(self)
@@ -334,8 +277,8 @@ class Step:
 
 
 @dataclasses.dataclass(frozen=True)
-class Evaluation:
-  """What is measured, and how often (jaxgan.evaluate)."""
+class EvaluationSettings:
+  """What is measured, and how often (jaxgan.runner.evaluation)."""
   eval_every: int = option(5000, "Steps between evaluations.", at_least=1)
   eval_samples: int = option(2500, "Samples per 2D evaluation.", at_least=1)
   grid_size: int = option(64, "Samples in the image grid (conditional models: 10 per class).",
@@ -364,8 +307,8 @@ class Evaluation:
 
 
 @dataclasses.dataclass(frozen=True)
-class Run:
-  """How long, how big, and what the loop writes (jaxgan.train)."""
+class RunSettings:
+  """How long, how big, and what the loop writes (jaxgan.runner.train)."""
   seed: int = option(0, "Seed of parameters, noise and data order.")
   num_steps: int = option(10_000, "Full alternating updates to run.", at_least=1)
   batch_size: int = option(256, "Samples per minibatch.", at_least=1)
@@ -384,8 +327,14 @@ class Run:
   keep_checkpoints: int = option(3, "How many of the newest checkpoints to keep.", at_least=1)
 
 
-SECTIONS = {"data": Data, "players": Players, "objective": Objective,
-            "optimisers": Optimisers, "step": Step, "evaluation": Evaluation, "run": Run}
+# What a NaN or Inf in a step does: stop the run, or drop that update (`skip_nonfinite`).
+ON_NONFINITE = ("stop", "skip")
+
+# Each model's own section (`mlp`, `r3gan`, `stylegan2`, ...), registered by its file.
+MODEL_SECTIONS = registry.settings_sections()
+SECTIONS = {"data": DataSettings, "players": PlayersSettings, **MODEL_SECTIONS,
+            "objective": ObjectiveSettings, "optimisers": OptimisersSettings,
+            "step": StepSettings, "evaluation": EvaluationSettings, "run": RunSettings}
 # Each field's section, by the field's name (the flag's name).
 SECTION_OF = {f.name: section for section, cls in SECTIONS.items()
               for f in dataclasses.fields(cls)}
@@ -409,27 +358,49 @@ def _one_of(name: str, value, accepted: tuple) -> None:
 @dataclasses.dataclass(frozen=True, init=False)
 class Config:
   """Everything a run needs; `validate()` names the first bad field and what it accepts."""
-  data: Data
-  players: Players
-  objective: Objective
-  optimisers: Optimisers
-  step: Step
-  evaluation: Evaluation
-  run: Run
+  data: DataSettings
+  players: PlayersSettings
+  objective: ObjectiveSettings
+  optimisers: OptimisersSettings
+  step: StepSettings
+  evaluation: EvaluationSettings
+  run: RunSettings
+  # The model sections, `(name, section)` pairs in `MODEL_SECTIONS`' order (a tuple, so that
+  # a Config hashes), read as attributes: `config.r3gan`.
+  models: tuple[tuple[str, Any], ...]
 
   def __init__(self, **given: Any):
-    """Takes sections by name (`objective=Objective(...)`) and fields by their own names
-    (`loss="hinge"`), a field overriding its section's value."""
+    """Takes sections by name (`objective=ObjectiveSettings(...)`, `r3gan=R3GANSettings(...)`)
+    and fields by their own names (`loss="hinge"`), a field overriding its section's value."""
     unknown = sorted(set(given) - set(SECTIONS) - set(SECTION_OF))
     if unknown:
       raise ConfigError(f"{', '.join(unknown)}: no such config field; the fields are "
                         f"{', '.join(SECTION_OF)}")
+    made = {}
     for section, cls in SECTIONS.items():
       base = given.get(section, cls())
       if not isinstance(base, cls):
-        raise ConfigError(f"{section}={base!r} is not accepted; it must be a config.{cls.__name__}")
+        raise ConfigError(f"{section}={base!r} is not accepted; it must be a "
+                          f"{cls.__module__}.{cls.__name__}")
       fields = {k: v for k, v in given.items() if SECTION_OF.get(k) == section}
-      object.__setattr__(self, section, dataclasses.replace(base, **fields))
+      made[section] = dataclasses.replace(base, **fields)
+    for section in SECTIONS:
+      if section not in MODEL_SECTIONS:
+        object.__setattr__(self, section, made.pop(section))
+    object.__setattr__(self, "models", tuple(made.items()))
+
+  def __getattr__(self, name: str):
+    """A model's section by its name (`config.stylegan2`)."""
+    models = dict(self.__dict__.get("models", ()))
+    if name in models:
+      return models[name]
+    raise AttributeError(f"Config has no section or attribute {name!r}")
+
+  @property
+  def model_settings(self):
+    """Returns the chosen model's own section, or None for a model without settings."""
+    section = registry.get(self.players.model).section
+    return getattr(self, section) if section else None
 
   def replace(self, **changes: Any) -> "Config":
     """Returns a copy with `changes` (sections or fields by name) applied."""
@@ -451,9 +422,10 @@ class Config:
       raise ConfigError(f"batch_gpu={self.step.batch_gpu} does not divide batch_size="
                         f"{self.run.batch_size}; give a divisor (of each device's share, on "
                         f"several devices)")
-    if data.is_mixture and players.model not in ("mlp", "mlp_nnx"):
+    if data.is_mixture and registry.get(players.model).images:
+      flat = [m.name for m in registry.MODELS.values() if not m.images]
       raise ConfigError(f"model={players.model!r} is not accepted for the 2D dataset "
-                        f"{data.dataset}; choose mlp or mlp_nnx")
+                        f"{data.dataset}; choose {' or '.join(flat)}")
     if data.is_mixture and players.conditional:
       raise ConfigError(f"g_conditioning={players.g_conditioning!r} / d_conditioning="
                         f"{players.d_conditioning!r} are not accepted for {data.dataset}, which "
@@ -461,18 +433,13 @@ class Config:
     if objective.augment and data.is_mixture:
       raise ConfigError(f"augment={objective.augment!r} is not accepted for the 2D dataset "
                         f"{data.dataset}: augmentation acts on images; give augment=''")
-    if (objective.augment.strip() == "ada" and objective.ada_p < 0
-        and objective.augment_growth != "none"):
-      raise ConfigError(f"augment_growth={objective.augment_growth!r} with an adaptive ADA "
-                        f"(ada_p={objective.ada_p}) is not accepted: give ada_p, the "
-                        f"probability to grow to, or augment_growth=none")
     if self.run.batch_size % players.packing:
       raise ConfigError(f"packing={players.packing} does not divide batch_size="
                         f"{self.run.batch_size}; give a batch that is a multiple of "
                         f"{players.packing}")
-    if players.d_features > 1 and not (players.model == "mlp"
-                                       and objective.loss.startswith("mmd")):
-      raise ConfigError(f"d_features={players.d_features} is not accepted with model="
+    if self.mlp.d_features > 1 and not (players.model == "mlp"
+                                        and objective.loss.startswith("mmd")):
+      raise ConfigError(f"d_features={self.mlp.d_features} is not accepted with model="
                         f"{players.model!r} and loss={objective.loss!r}: feature outputs are "
                         f"for an mlp D under an mmd_* loss; give d_features=1")
 

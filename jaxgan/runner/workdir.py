@@ -17,12 +17,12 @@ from typing import Any
 import jax
 from absl import logging
 
-from jaxgan.checkpoint import CHECKPOINT_DIR, Checkpointer, find_step_dir
-from jaxgan.config import Config, ConfigError, from_saved
+from jaxgan.runner.checkpoint import CHECKPOINT_DIR, Checkpointer, find_step_dir
+from jaxgan.runner.config import Config, ConfigError, from_saved
 from jaxgan.models.registry import resolve_d_norm
 from jaxgan.parallel import to_host
-from jaxgan.viz import GRID_FILE
-from jaxgan.writers import write_json_atomically, write_text_atomically
+from jaxgan.runner.pictures import GRID_FILE
+from jaxgan.runner.writers import write_json_atomically, write_text_atomically
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"

@@ -9,7 +9,8 @@ step after each D update with D's real logits, the count of D updates before it,
 step's `costs.Devices` and the step) returns its next value. `logs(state)` names what the
 step logs of it.
 
-The maths lives in `jaxgan.augment` and `jaxgan.ada`; this file only makes it composable.
+The maths lives in `jaxgan.views.augment` and `jaxgan.views.ada_pipeline`; this file only makes it
+composable.
 """
 
 from typing import Any, Callable, NamedTuple
@@ -17,8 +18,9 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxgan import ada as ada_lib
-from jaxgan import augment, schedules
+from jaxgan.views import ada_pipeline as ada_lib
+from jaxgan import schedules
+from jaxgan.views import augment
 
 PyTree = Any
 
@@ -104,8 +106,8 @@ def chain(*views: View) -> View:
 
 def ada(p: schedules.Hyper | None = None, *, target: float = 0.6, interval: int = 4,
         kimg: float = 500.0, ops: str | tuple[str, ...] = "bgc") -> View:
-  """Returns ADA (Karras et al. 2020, `jaxgan.ada`): the pipeline `ops` ("bgc" or names),
-  each operation with probability p per sample.
+  """Returns ADA (Karras et al. 2020, `jaxgan.views.ada_pipeline`): the pipeline `ops` ("bgc" or
+  names), each operation with probability p per sample.
 
   With p None, p starts at 0 and follows r_t = E[sign(D(real))] toward `target`, adjusted
   every `interval` D updates by up to (images in them) / (`kimg` · 1000). A number p is

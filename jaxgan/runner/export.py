@@ -1,7 +1,7 @@
 """Samples out: a run's EMA generator written as PNGs or one .npz for external tools.
 
 `export(workdir, num, out, ...)` is `python -m experiments.sample` (which documents the
-flags): it restores the run read-only (`jaxgan.runs`), draws `num` images in batches keyed
+flags): it restores the run read-only (`jaxgan.runner.runs`), draws `num` images in batches keyed
 `fold_in(key(seed), batch index)`, and writes them beside `out` before moving them there.
 `export_style_mix(workdir, rows, cols, layers, out, ...)` is its `--mix_layers` form: a
 StyleGAN2 style-mixing figure, written the same way.
@@ -19,9 +19,9 @@ from PIL import Image
 from jaxgan.models import stylegan2
 from jaxgan.models.stylegan2 import layer_mask, style_layers
 from jaxgan.players import as_player
-from jaxgan.runs import restore_run
+from jaxgan.runner.runs import restore_run
 from jaxgan.sample import make_sample_fn
-from jaxgan.viz import image_grid, to_uint8  # the sample grids' conversion
+from jaxgan.runner.pictures import image_grid, to_uint8  # the sample grids' conversion
 
 
 def labels_for(num: int, num_classes: int, label: int | None) -> np.ndarray | None:

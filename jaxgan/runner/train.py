@@ -1,9 +1,9 @@
 """The training loop: config in; metrics, pictures and a summary out.
 
 `train_and_evaluate` reads top to bottom in stages: devices -> the workdir's plan -> data ->
-players, objective, state and the compiled step (`jaxgan.wiring`) -> restore or start
-(`jaxgan.workdir.begin`) -> the data feed (`jaxgan.data.feeds`) -> the train loop -> the final
-evaluation and summary.
+players, objective, state and the compiled step (`jaxgan.runner.factories`) -> restore or start
+(`jaxgan.runner.workdir.begin`) -> the data feed (`jaxgan.data.feeds`) -> the train loop -> the
+final evaluation and summary.
 """
 
 import os
@@ -14,14 +14,15 @@ import jax
 import numpy as np
 from absl import logging
 
-from jaxgan import parallel, viz, wiring
-from jaxgan import workdir as workdir_lib
-from jaxgan.checkpoint import state_digest
-from jaxgan.config import Config
+from jaxgan import parallel
+from jaxgan.runner import factories, pictures
+from jaxgan.runner import workdir as workdir_lib
+from jaxgan.runner.checkpoint import state_digest
+from jaxgan.runner.config import Config
 from jaxgan.data import feeds
-from jaxgan.preemption import Preempted, StopSignals
+from jaxgan.runner.preemption import Preempted, StopSignals
 from jaxgan.step import nonfinite_names
-from jaxgan.writers import JsonlWriter, TensorBoardWriter, write_json_atomically
+from jaxgan.runner.writers import JsonlWriter, TensorBoardWriter, write_json_atomically
 
 CURVE_PANELS = {"losses": ["d/loss", "g/loss", "d/penalty", "g/penalty"],
                 "mean D logit": ["d/real_logit", "d/fake_logit", "g/fake_logit"],
@@ -150,7 +151,7 @@ class Records:
     result, message = evaluator(state, step, final)
     self._write(step, {"step": step, **{f"eval/{key}": v for key, v in result.items()}})
     if self.is_writer:
-      viz.plot_curves(self.history, curve_panels(self.history)).save(
+      pictures.plot_curves(self.history, curve_panels(self.history)).save(
           os.path.join(self.workdir, "losses.png"))
     logging.info("eval at step %d: %s", step, message)
     self.last_message = message
@@ -207,13 +208,13 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
   `WorkdirError`) and `DataError` on bad input before anything is written.
   """
   config.validate()
-  init_key, data_key, eval_key = wiring.run_keys(config.run.seed)
+  init_key, data_key, eval_key = factories.run_keys(config.run.seed)
   is_writer = jax.process_index() == 0
-  mesh, axis = wiring.device_mesh(config.run.batch_size, config.players.packing)
+  mesh, axis = factories.device_mesh(config.run.batch_size, config.players.packing)
   plan = workdir_lib.plan(workdir, config, resume_from, start_over)  # this only reads
-  data = wiring.open_data(config.data, examples_per_step=config.step.d_steps
-                          * config.run.batch_size)
-  made = wiring.players(config, data, init_key, mesh, axis)
+  data = factories.open_data(config.data, examples_per_step=config.step.d_steps
+                             * config.run.batch_size)
+  made = factories.players(config, data, init_key, mesh, axis)
   facts = ({} if config.data.is_mixture else
            {"image_shape": list(data.shape), "num_classes": data.num_classes,
             "pixels": data.pixels})
@@ -229,8 +230,9 @@ def train_and_evaluate(config: Config, workdir: str, *, resume_from: str | None 
                          workers=config.data.workers)
   records = Records(workdir, config, start, is_writer, plan.checkpoints.directory)
   try:
-    evaluator = wiring.evaluator(config.evaluation, config.data, data, made, eval_key, feed.stats,
-                                 records.out_dir, records.tensorboard, config.run.batch_size)
+    evaluator = factories.evaluator(config.evaluation, config.data, data, made, eval_key,
+                                    feed.stats, records.out_dir, records.tensorboard,
+                                    config.run.batch_size)
     if hasattr(evaluator, "load_frames"):
       evaluator.load_frames(start.step)
     records.open()

@@ -16,14 +16,15 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxgan import ada, wiring
-from jaxgan.checkpoint import Checkpointer
-from jaxgan.config import Config, from_saved
+from jaxgan.views import ada_pipeline
+from jaxgan.runner import factories
+from jaxgan.runner.checkpoint import Checkpointer
+from jaxgan.runner.config import Config, from_saved
 from jaxgan.data import images
-from jaxgan.evaluate import sample_batches
+from jaxgan.sample import sample_batches
 from jaxgan.metrics import overfit
 from jaxgan.state import create_state
-from jaxgan.workdir import CONFIG_FILE, WorkdirError
+from jaxgan.runner.workdir import CONFIG_FILE, WorkdirError
 
 
 def saved_config(workdir: str) -> Config:
@@ -62,12 +63,13 @@ def restore_run(workdir: str, step: int | None = None, with_data: bool = True) -
                                              int(record["num_classes"]),
                                              bool(record.get("pixels", True)))
   else:
-    data = wiring.load_images(config.data)
+    data = factories.load_images(config.data)
     data_shape, num_classes, pixels = data.image_shape, data.num_classes, data.dtype == np.uint8
-  generator, discriminator, g_tx, d_tx = wiring.build(config, data_shape, num_classes, pixels)
+  generator, discriminator, g_tx, d_tx = factories.players_and_optimizers(
+      config, data_shape, num_classes, pixels)
   target = create_state(0, generator, discriminator, g_tx, d_tx,
                         np.zeros((config.run.batch_size, *data_shape), np.float32),
-                        wiring.objective_of(config.objective, config.horizon))
+                        factories.objective_of(config.objective, config.horizon))
   checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
   restored = checkpoints.restore(target, step, move_corrupt=False)
   return Run(config, data, generator, discriminator, restored.state, restored.step,
@@ -89,13 +91,13 @@ def probe_overfit(workdir: str, steps=None, num: int = 2000, seed: int = 0,
   run = restore_run(workdir)
   if run.data is None:
     raise ValueError(f"{workdir} is a 2D mixture run: there are no images to hold out")
-  held = wiring.load_held_out(run.config.data, num)
+  held = factories.load_held_out(run.config.data, num)
   probe = overfit.OverfitEvaluation(run.generator, run.discriminator, run.data, held, num,
                                     run.config.run.batch_size, jax.random.key(seed))
   checkpoints = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
   restored = lambda step: (run.state if step == run.step else  # the latest: restored above
                            checkpoints.restore(run.state, step, move_corrupt=False).state)
-  ops, batch = ada.parse_ops(run.config.objective.ada_pipeline), run.config.run.batch_size
+  ops, batch = ada_pipeline.parse_ops(run.config.objective.ada_pipeline), run.config.run.batch_size
   key = jax.random.fold_in(jax.random.key(seed), 7)
 
   def augmented(state):
@@ -124,7 +126,7 @@ def probe_overfit(workdir: str, steps=None, num: int = 2000, seed: int = 0,
 
 def score_real_images(config: Config) -> dict[str, dict]:
   """Returns the domain metrics of real images scored as the run of `config` scores its
-  samples (its `domain_samples` of them, against its reference, `wiring.domain_scorer`):
+  samples (its `domain_samples` of them, against its reference, `factories.domain_scorer`):
 
   - "training": the run's training images as it sees them, repeated in order up to that
     number: what a generator that reproduced exactly the images it trains on would score;
@@ -133,9 +135,9 @@ def score_real_images(config: Config) -> dict[str, dict]:
   """
   if config.data.is_mixture:
     raise ValueError(f"{config.data.dataset} is a 2D mixture: there are no images to score")
-  data = wiring.load_images(config.data)
-  scorer = wiring.domain_scorer(config.evaluation, config.data, None, data,
-                                wiring.run_keys(config.run.seed)[2])
+  data = factories.load_images(config.data)
+  scorer = factories.domain_scorer(config.evaluation, config.data, None, data,
+                                   factories.run_keys(config.run.seed)[2])
   if scorer is None:
     raise ValueError(f"{config.data.dataset} has no domain classifier (Fashion-MNIST and "
                      "MNIST, plain or stacked, have)")
@@ -147,5 +149,5 @@ def score_real_images(config: Config) -> dict[str, dict]:
 
   scores = {"training": scorer.score(pixels(data))}
   if config.data.train_subset:
-    scores["held_out"] = scorer.score(pixels(wiring.load_held_out(config.data, num)))
+    scores["held_out"] = scorer.score(pixels(factories.load_held_out(config.data, num)))
   return scores

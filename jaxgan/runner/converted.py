@@ -1,8 +1,8 @@
 """A network trained by its authors' code, written as a jaxgan run directory.
 
 `convert(network, workdir)` is `python -m experiments.convert` (which documents it): it reads
-an official StyleGAN2-ADA or R3GAN network pickle as data (`jaxgan.convert.network_pickle`), builds the
-jaxgan config and state it describes, and writes `config.json`, `checkpoints/0` and
+an official StyleGAN2-ADA or R3GAN network pickle as data (`jaxgan.convert.network_pickle`), builds
+the jaxgan config and state it describes, and writes `config.json`, `checkpoints/0` and
 `converted.flags` into `workdir`, all at once or not at all.
 """
 
@@ -14,14 +14,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import wiring
-from jaxgan.checkpoint import Checkpointer
-from jaxgan.config import Config
+from jaxgan.runner import factories
+from jaxgan.runner.checkpoint import Checkpointer
+from jaxgan.runner.config import Config
 from jaxgan.convert import network_pickle, r3gan, stylegan2
 from jaxgan.convert.state_dict import ConvertError
 from jaxgan.state import create_state
-from jaxgan.workdir import write_config
-from jaxgan.writers import umask, write_text_atomically
+from jaxgan.runner.workdir import write_config
+from jaxgan.runner.writers import umask, write_text_atomically
 
 CONVERTED_FLAGS = "converted.flags"
 
@@ -64,10 +64,11 @@ def convert(network: str, workdir: str, data_path: str | None = None, batch_size
       image_size=image_shape[0], image_channels=image_shape[2], batch_size=batch,
       ema_debias=False,  # G_ema is the file's trained EMA: keep it, do not restart it
       **objective, **settings).validate()
-  generator, discriminator, g_tx, d_tx = wiring.build(config, image_shape, num_classes, True)
+  generator, discriminator, g_tx, d_tx = factories.players_and_optimizers(
+      config, image_shape, num_classes, True)
   state = create_state(config.run.seed, generator, discriminator, g_tx, d_tx,
                        np.zeros((batch, *image_shape), np.float32),
-                       wiring.objective_of(config.objective, config.horizon))
+                       factories.objective_of(config.objective, config.horizon))
   g_shapes = {"params": state.g_params, **state.g_state}
   d_shapes = {"params": state.d_params, **state.d_state}
   g = family.generator_variables(network_pickle.state_dict(data["G"]), g_shapes)

@@ -10,7 +10,8 @@ into them.
 import jax
 import jax.numpy as jnp
 
-from jaxgan import regularisers, schedules
+from jaxgan import schedules
+from jaxgan.regularisers import regulariser as regularisers
 
 NAME = "lecam"
 

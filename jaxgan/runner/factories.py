@@ -1,6 +1,6 @@
-"""Wiring: a config's names turned into the objects of a run.
+"""Factories: a config's settings turned into the objects of a run.
 
-Each function is one stage of `jaxgan.train.train_and_evaluate`: the devices, the data, the
+Each function is one stage of `jaxgan.runner.train.train_and_evaluate`: the devices, the data, the
 players with their optimizers, objective, state and compiled step, and the evaluator. Each
 vocabulary is checked by the registry that owns it (models, losses, penalties, views), so a
 typo stops the run with a named `ConfigError` before anything is written.
@@ -17,11 +17,11 @@ from absl import logging
 
 from jaxgan import objective as objective_lib
 from jaxgan import optim, parallel, schedules
-from jaxgan import config as config_lib
-from jaxgan.config import Config
+from jaxgan.runner import config as config_lib
+from jaxgan.runner.config import Config
 from jaxgan.errors import ConfigError
 from jaxgan.data import images, mixtures, stacked, transforms
-from jaxgan.evaluate import (DomainEvaluation, InceptionEvaluation, MixtureEvaluator,
+from jaxgan.runner.evaluation import (DomainEvaluation, InceptionEvaluation, MixtureEvaluator,
                              SampleEvaluator)
 from jaxgan.metrics.classifier import WEIGHTS_DIR
 from jaxgan.metrics import overfit
@@ -32,8 +32,8 @@ from jaxgan.state import GANState, create_state
 from jaxgan.step import make_train_step
 
 
-def optimizers(section: config_lib.Optimisers, horizon: int,
-               step: config_lib.Step) -> tuple[optax.GradientTransformation, ...]:
+def optimizers(section: config_lib.OptimisersSettings, horizon: int,
+               step: config_lib.StepSettings) -> tuple[optax.GradientTransformation, ...]:
   """Returns `(g_tx, d_tx)`: each player's optimizer, its learning rate and β2 on the
   section's schedules over `horizon` steps (D's over its `d_steps * horizon` updates)."""
   lr = optim.LR_SCHEDULES[section.lr_schedule]
@@ -51,36 +51,35 @@ def optimizers(section: config_lib.Optimisers, horizon: int,
   return g_tx, d_tx
 
 
-def players_of(section: config_lib.Players, data_shape: tuple[int, ...] = (2,),
-               num_classes: int = 0, pixels: bool = False, bn_axis: str | None = None,
-               seed: int = 0):
-  """Returns `(generator, discriminator)` of the section for the data's shape."""
+def players_of(section: config_lib.PlayersSettings, settings,
+               data_shape: tuple[int, ...] = (2,), num_classes: int = 0, pixels: bool = False,
+               bn_axis: str | None = None, seed: int = 0):
+  """Returns `(generator, discriminator)` of the section for the data's shape; `settings`:
+  the model's own section (`Config.model_settings`; None: its defaults)."""
   return build_players(
       section.model, data_shape, num_classes=num_classes, latent_dim=section.latent_dim,
       g_conditioning=section.g_conditioning, d_conditioning=section.d_conditioning,
-      d_norm=section.d_norm, mlp_width=(section.g_width, section.d_width),
-      mlp_depth=(section.g_depth, section.d_depth), activation=section.activation,
-      pixels=pixels, bn_axis=bn_axis if section.sync_batch_norm else None,
-      d_features=section.d_features, packing=section.packing, seed=seed,
-      stages=section.stages(), style=section.style())
+      d_norm=section.d_norm, pixels=pixels,
+      bn_axis=bn_axis if section.sync_batch_norm else None, packing=section.packing,
+      seed=seed, settings=settings)
 
 
-def build(config: Config, data_shape: tuple[int, ...] = (2,), num_classes: int = 0,
+def players_and_optimizers(config: Config, data_shape: tuple[int, ...] = (2,), num_classes: int = 0,
           pixels: bool = False, bn_axis: str | None = None):
   """Returns `(generator, discriminator, g_tx, d_tx)` for the config and the data's shape."""
-  generator, discriminator = players_of(config.players, data_shape, num_classes, pixels,
-                                        bn_axis, config.run.seed)
+  generator, discriminator = players_of(config.players, config.model_settings, data_shape,
+                                        num_classes, pixels, bn_axis, config.run.seed)
   return (generator, discriminator,
           *optimizers(config.optimisers, config.horizon, config.step))
 
 
-def objective_of(section: config_lib.Objective, horizon: int = 1) -> Objective:
+def objective_of(section: config_lib.ObjectiveSettings, horizon: int = 1) -> Objective:
   """Returns the objective the section names (loss, penalties, LeCam, D's view, class term);
   its schedules span `horizon` steps."""
   return objective_lib.build(**dataclasses.asdict(section), horizon=horizon)
 
 
-def _open(section: config_lib.Data, split: str = "train") -> images.ImageData:
+def _open(section: config_lib.DataSettings, split: str = "train") -> images.ImageData:
   return images.load(section.dataset, split=split, data_dir=section.data_dir or None,
                      manual_dir=section.manual_dir or None, path=section.data_path or None,
                      image_size=section.image_size, channels=section.image_channels,
@@ -94,7 +93,7 @@ def run_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
   return init_key, data_key, eval_key
 
 
-def load_images(section: config_lib.Data) -> images.ImageData:
+def load_images(section: config_lib.DataSettings) -> images.ImageData:
   """Returns the training images as the run sees them (`train_subset`, `mirror`, `pad_to`)."""
   data = _open(section)
   if section.train_subset:
@@ -104,7 +103,7 @@ def load_images(section: config_lib.Data) -> images.ImageData:
   return transforms.padded(data, section.pad_to) if section.pad_to else data
 
 
-def load_held_out(section: config_lib.Data, m: int) -> images.ImageData:
+def load_held_out(section: config_lib.DataSettings, m: int) -> images.ImageData:
   """Returns at most `m` real images the run never trains on, padded as its own: those its
   `train_subset` leaves out, or without a subset `m` of the test split."""
   if section.train_subset:
@@ -117,7 +116,8 @@ def load_held_out(section: config_lib.Data, m: int) -> images.ImageData:
   return transforms.padded(data, section.pad_to) if section.pad_to else data
 
 
-def scorers(section: config_lib.Evaluation, data_section: config_lib.Data, generator,
+def scorers(section: config_lib.EvaluationSettings, data_section: config_lib.DataSettings,
+            generator,
             data: images.ImageData, eval_key: jax.Array) -> tuple:
   """Returns the sample scorers of an image run: Inception metrics, and the domain
   classifier's (`domain_scorer`) for the datasets it was trained on."""
@@ -135,7 +135,8 @@ def scorers(section: config_lib.Evaluation, data_section: config_lib.Data, gener
   return tuple(found + ([domain] if domain else []))
 
 
-def domain_scorer(section: config_lib.Evaluation, data_section: config_lib.Data, generator,
+def domain_scorer(section: config_lib.EvaluationSettings,
+                  data_section: config_lib.DataSettings, generator,
                   data: images.ImageData, eval_key: jax.Array) -> DomainEvaluation | None:
   """Returns the domain classifier's scorer of a Fashion-MNIST or MNIST run (plain or
   stacked; None for other data), against the training images as the run sees them, or
@@ -174,7 +175,7 @@ def device_mesh(batch_size: int, packing: int):
   return parallel.data_mesh(), parallel.DATA_AXIS
 
 
-class Data(NamedTuple):
+class RunData(NamedTuple):
   """The run's data: a 2D mixture or an image set, and what the players need of it."""
   source: Any  # mixtures.Mixture or images.ImageData
   shape: tuple[int, ...]
@@ -183,22 +184,22 @@ class Data(NamedTuple):
   info: dict    # for summary.json and the checkpoints' metadata
 
 
-def open_data(section: config_lib.Data, examples_per_step: int) -> Data:
+def open_data(section: config_lib.DataSettings, examples_per_step: int) -> RunData:
   """Returns the section's dataset, opened (images: read from prepared files), checked to
   hold the `examples_per_step` real samples a step takes."""
   if section.is_mixture:
     mixture = mixtures.get(section.dataset)
-    return Data(mixture, (2,), 0, False, {"name": section.dataset, "modes": mixture.num_modes})
+    return RunData(mixture, (2,), 0, False, {"name": section.dataset, "modes": mixture.num_modes})
   data = load_images(section)
   images.steps_per_epoch(data.num_examples, examples_per_step)
   logging.info("data: %s, %d examples of shape %s, %d classes", section.dataset,
                data.num_examples, data.image_shape, data.num_classes)
-  return Data(data, data.image_shape, data.num_classes, data.dtype == np.uint8,
+  return RunData(data, data.image_shape, data.num_classes, data.dtype == np.uint8,
               {"name": section.dataset, "examples": data.num_examples,
                "shape": list(data.image_shape), "classes": list(data.class_names)})
 
 
-class Players(NamedTuple):
+class RunPlayers(NamedTuple):
   generator: Any
   discriminator: Any
   objective: Objective
@@ -206,10 +207,11 @@ class Players(NamedTuple):
   train_step: Any      # `(state, batch) -> (state, metrics)`, mapped over the mesh
 
 
-def players(config: Config, data: Data, key: jax.Array, mesh=None, axis=None) -> Players:
+def players(config: Config, data: RunData, key: jax.Array, mesh=None, axis=None) -> RunPlayers:
   """Returns the players, optimizers, objective, fresh state and step of the config."""
   try:
-    generator, discriminator, g_tx, d_tx = build(config, data.shape, data.num_classes,
+    generator, discriminator, g_tx, d_tx = players_and_optimizers(config, data.shape,
+                                                                  data.num_classes,
                                                  data.pixels, bn_axis=axis)
   except ValueError as e:
     raise ConfigError(f"{e} (dataset {config.data.dataset})") from e
@@ -221,11 +223,12 @@ def players(config: Config, data: Data, key: jax.Array, mesh=None, axis=None) ->
   if mesh is not None:
     train_step = parallel.shard_step(train_step, mesh)
     state = parallel.replicate_on_mesh(state, mesh)
-  return Players(generator, discriminator, objective, state, train_step)
+  return RunPlayers(generator, discriminator, objective, state, train_step)
 
 
-def evaluator(section: config_lib.Evaluation, data_section: config_lib.Data, data: Data,
-              made: Players, key: jax.Array, stats, out_dir, tensorboard, batch_size: int):
+def evaluator(section: config_lib.EvaluationSettings, data_section: config_lib.DataSettings,
+              data: RunData, made: RunPlayers, key: jax.Array, stats, out_dir, tensorboard,
+              batch_size: int):
   """Returns the run's evaluator: mode coverage for mixtures, sample grids and scores for
   images (`stats`: the real images' (mean, std)), with D's memorising measured in batches
   of `batch_size` where `section.overfit_images` asks for it."""

@@ -15,13 +15,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import viz
-from jaxgan.viz import GRID_FILE, grid_name  # pylint: disable=unused-import
+from jaxgan.runner import pictures
+from jaxgan.runner.pictures import GRID_FILE, grid_name  # pylint: disable=unused-import
 from jaxgan.data import mixtures
 from jaxgan.metrics.modes import mode_coverage
 from jaxgan.models.layers import is_conditional
 from jaxgan.players import as_player
-from jaxgan.sample import make_sample_fn
+from jaxgan.sample import make_sample_fn, sample_batches
 from jaxgan.state import GANState
 
 PLOT_EXTENT = {"ring8": 1.6, "grid25": 6.0}
@@ -61,9 +61,9 @@ class MixtureEvaluator:
     result.update({f"raw_{k}": v for k, v in raw.items() if k != "hq_counts"})
     title = (f"{self.name} step {step}: {result['modes']}/{self.mixture.num_modes} modes, "
              f"HQ {100 * result['hq_fraction']:.1f}%")
-    image = viz.plot_2d(self.real, fake[:1000],
-                        lambda p: self.logits(state.d_params, state.d_state, p),
-                        PLOT_EXTENT[self.name], title=title)
+    image = pictures.plot_2d(self.real, fake[:1000],
+                             lambda p: self.logits(state.d_params, state.d_state, p),
+                             PLOT_EXTENT[self.name], title=title)
     if self.workdir:
       image.save(os.path.join(self.workdir, "samples.png" if final else
                               grid_name(step)))
@@ -77,22 +77,6 @@ class MixtureEvaluator:
 
   def finish(self) -> None:
     pass
-
-
-def sample_batches(sample, state: GANState, key: jax.Array, num: int, batch_size: int,
-                   num_classes: int = 0, use_ema: bool = True):
-  """Yields `(samples, labels or None)` in batches until `num` EMA samples (raw G's with
-  `use_ema=False`) are drawn.
-
-  Batch i draws from `fold_in(key, start)`, so the samples do not depend on what else is
-  evaluated; a conditional generator gets labels uniform over its classes.
-  """
-  for start in range(0, num, batch_size):
-    n = min(batch_size, num - start)
-    batch_key = jax.random.fold_in(key, start)
-    labels = (np.asarray(jax.random.randint(jax.random.fold_in(batch_key, 1), (n,), 0,
-                                            num_classes)) if num_classes else None)
-    yield sample(state, batch_key, n, labels=labels, use_ema=use_ema), labels
 
 
 class InceptionEvaluation:
@@ -304,13 +288,13 @@ class SampleEvaluator:
     message = (f"samples mean {result['sample_mean']:.3f} std {result['sample_std']:.3f} "
                f"(data {self.data_stats[0]:.3f}, {self.data_stats[1]:.3f})")
     if self.is_image:
-      grid = viz.image_grid(fake, self.rows, scale=self.scale)
+      grid = pictures.image_grid(fake, self.rows, scale=self.scale)
       self.frames.append(grid)
       name = grid_name(step)
       if self.workdir:
-        viz.Image.fromarray(grid).save(os.path.join(self.workdir, name))
+        pictures.Image.fromarray(grid).save(os.path.join(self.workdir, name))
         if final:
-          viz.Image.fromarray(grid).save(os.path.join(self.workdir, "samples.png"))
+          pictures.Image.fromarray(grid).save(os.path.join(self.workdir, "samples.png"))
       if self.tensorboard:
         self.tensorboard.image(step, "samples", grid)
       message += f"; grid {name}"
@@ -328,9 +312,9 @@ class SampleEvaluator:
     grids = [(int(m.group(1)), m.group(0)) for n in os.listdir(self.workdir)
              if (m := GRID_FILE.fullmatch(n))]
     for _, name in sorted(g for g in grids if g[0] <= upto_step):
-      with viz.Image.open(os.path.join(self.workdir, name)) as image:
+      with pictures.Image.open(os.path.join(self.workdir, name)) as image:
         self.frames.append(np.asarray(image))
 
   def finish(self) -> None:
     if self.frames and self.workdir:
-      viz.save_gif(self.frames, os.path.join(self.workdir, "samples.gif"))
+      pictures.save_gif(self.frames, os.path.join(self.workdir, "samples.gif"))

@@ -16,7 +16,7 @@ does not hold for batch norm in training mode. The weights are applied by the ca
   than 1, so that D's optimum stays flat between the data and the samples.
 
 Each is a stateless regulariser of `jaxgan.regularisers` by name (`PENALTIES`); stateful ones
-have a file of their own (LeCam: `jaxgan.lecam`).
+have a file of their own (LeCam: `jaxgan.regularisers.lecam`).
 """
 
 from typing import Callable

@@ -6,12 +6,14 @@ of the step, `jaxgan.schedules`), and optionally state: `init()` returns it, `co
 and returns its next value. The step keeps that state in `GANState.objective` under the
 regulariser's name, checkpoints it and averages it over devices with the rest.
 
-- `penalty(name, weight)`: a stateless gradient penalty of `jaxgan.penalties.PENALTIES`.
+- `penalty(name, weight)`: a stateless gradient penalty of
+  `jaxgan.regularisers.penalties.PENALTIES`.
 - `lazy(regulariser, every)`: the regulariser enters every `every`-th D update (counted over
   the run) with its weight multiplied by `every` (Karras et al. 2020's lazy regularisation).
-- A stateful regulariser is a file of its own returning a `Regulariser` (`jaxgan.lecam`).
-- G's regularisers are `Regulariser`s too, seeing `jaxgan.path_length.GInputs` and counting
-  G's updates (`jaxgan.path_length`); `lazy` and `total` serve both players.
+- A stateful regulariser is a file of its own returning a `Regulariser`
+  (`jaxgan.regularisers.lecam`).
+- G's regularisers are `Regulariser`s too, seeing `jaxgan.regularisers.path_length.GInputs` and
+  counting G's updates (`jaxgan.regularisers.path_length`); `lazy` and `total` serve both players.
 
 R1 and R2 together are `(penalty("r1", γ), penalty("r2", γ))`.
 """
@@ -21,7 +23,8 @@ from typing import Any, Callable, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxgan import penalties, schedules
+from jaxgan import schedules
+from jaxgan.regularisers import penalties
 
 PyTree = Any
 
@@ -46,7 +49,8 @@ class Regulariser(NamedTuple):
 
 
 def penalty(name: str, weight: schedules.Hyper) -> Regulariser:
-  """Returns the gradient penalty `name` of `jaxgan.penalties.PENALTIES` with this weight."""
+  """Returns the gradient penalty `name` of `jaxgan.regularisers.penalties.PENALTIES` with this
+  weight."""
   if name not in penalties.PENALTIES:
     raise ValueError(f"penalty={name!r} is not accepted; choose one of: none, "
                      f"{', '.join(penalties.PENALTIES)}")
@@ -85,8 +89,8 @@ def total(regs: Sequence[Regulariser], d, states: dict, step,
   """Returns the weighted sum (in `dtype`) of the regularisers, their new states (by name),
   and each one's unweighted cost by name (0 on the updates a lazy one skips), for the logs.
 
-  `d` is what they see: `DInputs` for D's, `jaxgan.path_length.GInputs` for G's. The first
-  regulariser draws from `d.key` itself, the i-th from `fold_in(d.key, i)`.
+  `d` is what they see: `DInputs` for D's, `jaxgan.regularisers.path_length.GInputs` for G's. The
+  first regulariser draws from `d.key` itself, the i-th from `fold_in(d.key, i)`.
   """
   value, new_states, terms = jnp.zeros((), dtype), dict(states), {}
   for i, reg in enumerate(regs):
