@@ -20,8 +20,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import regularisers, schedules
+from jaxgan import schedules
 from jaxgan.regularisers import path_length
+from jaxgan.regularisers import regulariser as regularisers
 from jaxgan.objective import Objective
 from jaxgan.parallel import Devices
 from jaxgan.state import real_inputs

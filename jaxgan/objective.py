@@ -16,8 +16,9 @@ counts in `d/loss` and `g/loss`, not among the regularisers.
 
 from typing import NamedTuple
 
-from jaxgan import losses, regularisers, schedules, views
+from jaxgan import losses, schedules, views
 from jaxgan.regularisers import lecam, path_length, penalties
+from jaxgan.regularisers import regulariser as regularisers
 
 
 class _Parts(NamedTuple):

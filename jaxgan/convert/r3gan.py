@@ -40,6 +40,7 @@ import re
 
 import numpy as np
 
+from jaxgan.convert import network_pickle
 from jaxgan.convert.state_dict import ConvertError, conv_kernel, fill
 
 _BLOCK = {"Conv_0": "LinearLayer1.Layer.weight", "GroupedConv_0": "LinearLayer2.Layer.weight",
@@ -141,12 +142,11 @@ def settings(G, D) -> dict:
   (`network_pickle` records of its `training.networks` wrappers), read from their attributes
   and their arrays' shapes, with `image_shape` and `num_classes`; raises ConvertError naming
   what jaxgan's R3GAN cannot build."""
-  from jaxgan.convert.network_pickle import state_dict  # pylint: disable=import-outside-toplevel
   for record, name in ((G, "Generator"), (D, "Discriminator")):
     if record.class_name != name or "Model" not in (record.state.get("_modules") or {}):
       raise ConvertError(f"the network's {name[0]} is a {record.class_name}, not R3GAN's "
                          f"{name}")
-  g, d = state_dict(G), state_dict(D)
+  g, d = network_pickle.state_dict(G), network_pickle.state_dict(D)
   z_dim, c_dim = int(G.state["z_dim"]), int(G.state["c_dim"])
   resolution = int(G.state["img_resolution"])
   blocks, transitions, stages = _structure(g, "G")
