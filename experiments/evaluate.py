@@ -16,11 +16,12 @@ from absl import app, flags
 
 from experiments import cli
 
-from jaxgan.runner import factories
+from jaxgan.runner import factories, pictures
 from jaxgan.data import mixtures
 from jaxgan.runner.evaluation import MixtureEvaluator
 from jaxgan.runner.runs import restore_run
 from jaxgan.runner.workdir import WorkdirError
+from jaxgan.sample import check_truncation
 
 flags.DEFINE_string("workdir", None, "The run's directory (with config.json and checkpoints/).")
 flags.DEFINE_integer("step", None, "The checkpoint's step (default: the latest).")
@@ -29,6 +30,12 @@ flags.DEFINE_string("inception_weights", "", "FID Inception weights (default: "
 flags.DEFINE_integer("fid_samples", None, "Images per Inception evaluation (default: the "
                      "run's).", lower_bound=2)
 flags.DEFINE_string("fid_cache_dir", "", "Reference statistics cache (default ~/.cache/jaxgan).")
+flags.DEFINE_float("truncation", None, "Evaluate samples whose z is drawn from the normal "
+                   "truncated to [-t, t] (BigGAN's truncation trick; > 0). Default: none.")
+flags.DEFINE_list("truncation_curve", [], "Thresholds t (say 2,1.5,1,0.75,0.5,0.25): evaluate "
+                  "at each and plot FD (FID where Inception weights are given, else the domain "
+                  "classifier's) against the samples' class accuracy (conditional runs; else "
+                  "IS) into <workdir>/truncation_<step>.png, the numbers into .json.")
 flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
 
@@ -51,18 +58,66 @@ def main(argv):
     overrides = {"inception_weights": FLAGS.inception_weights,
                  "fid_samples": FLAGS.fid_samples or config.evaluation.fid_samples,
                  "fid_cache_dir": FLAGS.fid_cache_dir}
-    result, notes = {}, []
     section = dataclasses.replace(config.evaluation, **overrides)
-    for scorer in factories.scorers(section, config.data, generator, data, eval_key):
-      scores = scorer(state)
-      result.update(scores)
-      notes.append(scorer.describe(scores))
-    message = "; ".join(notes)
+    try:
+      thresholds = [_threshold(t) for t in FLAGS.truncation_curve]
+      check_truncation(FLAGS.truncation)
+    except ValueError as e:
+      cli.fatal(str(e), type(e).__name__)
+    if thresholds:
+      return _curve(run, section, eval_key, thresholds)
+    result, message = _scores(run, section, eval_key, FLAGS.truncation)
+    if FLAGS.truncation is not None:
+      result["truncation"] = FLAGS.truncation
   result = {"step": step, "checkpoint": run.path, **result}
   out = os.path.join(FLAGS.workdir, f"eval_{step}.json")
   with open(out, "w", encoding="utf-8") as f:
     json.dump(result, f, indent=2)
   print(f"step {step}: {message}\nwritten to {out}")
+
+
+def _threshold(text: str) -> float:
+  try:
+    t = float(text)
+  except ValueError:
+    t = text
+  check_truncation(t)
+  return t
+
+
+def _scores(run, section, eval_key, truncation):
+  """Returns (scores, message) of the run's image scorers at `truncation`."""
+  result, notes = {}, []
+  for scorer in factories.scorers(section, run.config.data, run.generator, run.data, eval_key,
+                                  truncation):
+    scores = scorer(run.state)
+    result.update(scores)
+    notes.append(scorer.describe(scores))
+  return result, "; ".join(notes)
+
+
+def _curve(run, section, eval_key, thresholds):
+  """Evaluates at each threshold; writes the trade-off's numbers and picture."""
+  rows = []
+  for t in thresholds:
+    scores, message = _scores(run, section, eval_key, t)
+    print(f"truncation {t:g}: {message}", flush=True)
+    rows.append({"truncation": t, **scores})
+  fd = "fid" if "fid" in rows[0] else next((k for k in rows[0] if k.startswith("fd_")), None)
+  acc = ("conditional_accuracy" if "conditional_accuracy" in rows[0] else
+         "inception_score" if "inception_score" in rows[0] else None)
+  if fd is None or acc is None:
+    cli.fatal(f"the truncation curve needs an FD and a class accuracy or IS; this run's "
+              f"scorers give {sorted(rows[0])} (give --inception_weights, or a Fashion-MNIST "
+              f"or MNIST run)", "ValueError")
+  base = os.path.join(FLAGS.workdir, f"truncation_{run.step}")
+  with open(base + ".json", "w", encoding="utf-8") as f:
+    json.dump({"step": run.step, "checkpoint": run.path, "x": acc, "y": fd, "rows": rows}, f,
+              indent=2)
+  pictures.plot_tradeoff([(r["truncation"], r[acc], r[fd]) for r in rows], acc, fd,
+                         f"truncation trick, step {run.step}: {fd} against {acc}").save(
+                             base + ".png")
+  print(f"written to {base}.json and {base}.png")
 
 
 if __name__ == "__main__":

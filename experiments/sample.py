@@ -45,7 +45,10 @@ flags.DEFINE_integer("num", None, "How many images (style mixing: row sources)."
 flags.DEFINE_string("out", None, "A folder for PNGs, or a file ending in .npz (style mixing: "
                     "a .png or a .npz).")
 flags.DEFINE_integer("step", None, "The checkpoint's step (default: the latest).")
-flags.DEFINE_float("truncation", 1.0, "Truncation psi (stylegan2; 1 = none).")
+flags.DEFINE_float("truncation", None, "The truncation trick. stylegan2: psi, in w (1 = none); "
+                   "other models (biggan, ...): each element of z drawn from the normal "
+                   "truncated to [-t, t], a value beyond t drawn again (BigGAN's trick; > 0). "
+                   "Default: none.")
 flags.DEFINE_integer("class", None, "The class of every image (conditional generators; "
                      "default: all classes in turn).", lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seed of the samples.")

@@ -166,15 +166,16 @@ def _g_regularisers(generator, objective: Objective, devices: Devices, noise) ->
   """Returns G's regularisers' cost: their weighted sum, the objective's new state and each
   one's unweighted cost by name.
 
-  They see G through `path_length.GInputs`: its images as a function of a perturbation of
-  its per-layer latents, which the generator must take (`ws_delta`, `num_ws`, `w_dim`).
+  They see G through `path_length.GInputs`: its parameters, and its images as a function of
+  a perturbation of its per-layer latents, which a generator must take (`ws_delta`, `num_ws`,
+  `w_dim`) for the regularisers that need them (`Regulariser.needs`: path length).
   """
   module = getattr(generator, "module", None)
-  if not all(hasattr(module, a) for a in ("num_ws", "w_dim")):
-    names = ", ".join(r.name for r in objective.g_regularisers)
-    raise ValueError(f"{names} regularises G in its per-layer latents w, which "
+  has_ws = all(hasattr(module, a) for a in ("num_ws", "w_dim"))
+  if not has_ws and (names := [r.name for r in objective.g_regularisers if "ws" in r.needs]):
+    raise ValueError(f"{', '.join(names)} regularises G in its per-layer latents w, which "
                      f"{type(module).__name__} does not have; use model=stylegan2")
-  ws_shape = (module.num_ws, module.w_dim)
+  ws_shape = (module.num_ws, module.w_dim) if has_ws else None
 
   def cost(g_params, g_state, parts, mb):
     def synthesise(params, z, y, ws_delta, key):

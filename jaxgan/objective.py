@@ -17,7 +17,7 @@ counts in `d/loss` and `g/loss`, not among the regularisers.
 from typing import NamedTuple
 
 from jaxgan import losses, schedules, views
-from jaxgan.regularisers import lecam, path_length, penalties
+from jaxgan.regularisers import lecam, orthogonal, path_length, penalties
 from jaxgan.regularisers import regulariser as regularisers
 
 
@@ -115,7 +115,7 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
           ada_interval: int = 4, ada_kimg: float = 500.0, ada_pipeline: str = "bgc",
           ac_weight: schedules.Hyper = 1.0,
           pl_weight: float = 0.0, pl_every: int = 4, pl_decay: float = 0.01,
-          pl_batch_shrink: int = 2, horizon: int = 1) -> Objective:
+          pl_batch_shrink: int = 2, ortho_weight: float = 0.0, horizon: int = 1) -> Objective:
   """Returns the objective a run's settings name (the runner's flags of the same names).
 
   `penalty` names any number of penalties (`penalties.parse`: "r1,r2", "r1:0.05,r2:0.01"),
@@ -126,7 +126,9 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
   a cosine over `horizon` with `augment_growth="cosine"`, R3GAN's schedule); `augment="ada"`
   is ADA instead (`views.ada`: p fixed at `ada_p`, growing to it on the same cosine with
   `augment_growth`, or adaptive when `ada_p` is negative).
-  `pl_weight` > 0 adds G's lazy path-length regularisation (`jaxgan.regularisers.path_length`).
+  `pl_weight` > 0 adds G's lazy path-length regularisation (`jaxgan.regularisers.path_length`),
+  `ortho_weight` > 0 BigGAN's orthogonal regularisation of G's weights
+  (`jaxgan.regularisers.orthogonal`).
   """
   regs = []
   regularisers.check_every(penalty_every)
@@ -150,4 +152,6 @@ def build(loss: str | losses.Loss = "non_saturating", *, penalty: str = "none",
           if callable(instance_noise) or instance_noise or augment else views.identity())
   g_regs = (path_length.path_length(pl_weight, pl_every, pl_decay, pl_batch_shrink),) if (
       pl_weight) else ()
+  if callable(ortho_weight) or ortho_weight:
+    g_regs += (orthogonal.orthogonal(ortho_weight),)
   return Objective(losses.get(loss), tuple(regs), view, ac_weight, g_regs)

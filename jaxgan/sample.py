@@ -10,8 +10,20 @@ from jaxgan.players import as_player
 from jaxgan.state import GANState, as_key
 
 
-def make_sample_fn(generator):
+def check_truncation(truncation: float | None) -> None:
+  """Raises ValueError unless `truncation` is None (no truncation) or a threshold > 0."""
+  if truncation is not None and not (isinstance(truncation, (int, float))
+                                     and 0 < truncation < float("inf")):
+    raise ValueError(f"--truncation={truncation}: the truncation trick's threshold on |z| must "
+                     f"be a number > 0")
+
+
+def make_sample_fn(generator, truncation: float | None = None):
   """Returns `sample(state, rng, n, labels=None, use_ema=True, z=None)` giving n samples.
+
+  `truncation` t draws each element of z from the normal truncated to [−t, t] (a value beyond
+  t redrawn until it falls inside: BigGAN's truncation trick, Brock et al. 2019 §3.1);
+  None draws the plain normal.
 
   Samples come from the EMA of the generator's parameters unless `use_ema` is False,
   with the generator in inference mode (running statistics, no mutation). `rng` is a
@@ -20,14 +32,17 @@ def make_sample_fn(generator):
   A conditional generator needs `labels`: n class indices (or one int for all n samples).
   `z` (n, latent_dim), when given, is the latents to draw from instead of drawing them.
   """
+  check_truncation(truncation)
   player = as_player(generator)
   num_classes = player.num_classes
 
   @functools.partial(jax.jit, static_argnames=("n", "use_ema"))
   def generate(state: GANState, key, labels, z, n: int, use_ema: bool) -> jax.Array:
     params = state.g_ema if use_ema else state.g_params
-    if z is None:
+    if z is None and truncation is None:
       z = jax.random.normal(key, (n, player.latent_dim))
+    elif z is None:
+      z = jax.random.truncated_normal(key, -truncation, truncation, (n, player.latent_dim))
     return player.apply(params, state.g_state, z, labels, False,
                         rng=jax.random.fold_in(key, 5))[0]
 

@@ -34,6 +34,13 @@ def cosine(start: float, end: float, steps: int) -> optax.Schedule:
   return value
 
 
+def pegged_until(start: int, decay: Hyper) -> optax.Schedule:
+  """Returns an EMA decay of 0 for the updates before the `start`-th (counted from 1), then
+  `decay`: the EMA equals the weights it averages until then, as BigGAN's `ema_start` has it
+  (its `ema.update(itr)` takes decay 0 while itr < start)."""
+  return lambda step: jnp.where(jnp.asarray(step) + 1 < start, 0.0, at(decay, step))
+
+
 GROWTHS = ("none", "cosine")  # how a value reaches its end: at once, or from 0 on a cosine
 
 

@@ -244,3 +244,88 @@ def state_dict(obj: Persistent, prefix: str = "") -> dict[str, np.ndarray]:
     elif child is not None:
       raise ConvertError(f"{prefix}{name} is a {type(child).__name__}, not a network module")
   return out
+
+
+class _Deferred:
+  """A tensor of a legacy torch.save file, whose storages follow the pickle that names them."""
+
+  def __init__(self, storage, args):
+    self.storage, self.args = storage, args
+
+
+class _LegacyUnpickler(_Unpickler):
+  """Reads a legacy file's object: tensors as `_Deferred` records of their storage keys."""
+
+  def find_class(self, module, name):
+    if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+      return _Call(lambda storage, *args: _Deferred(storage, args))
+    return super().find_class(module, name)
+
+
+def _legacy_file(f) -> Any:
+  """The object of a legacy (non-zip) torch.save stream, its tensors as arrays."""
+  for _ in range(3):  # magic number, protocol version, system info: data, no globals
+    _Unpickler(f).load()
+  kinds = {}
+
+  def load(kind, key, numel):
+    kinds[key] = (kind, numel)
+    return key
+
+  obj = _LegacyUnpickler(f, load).load()
+  keys = _Unpickler(f).load()
+  if not isinstance(keys, list) or set(keys) != set(kinds):
+    raise ConvertError(f"the file's storages {keys!r} are not those its tensors name")
+  storages = {}
+  for key in keys:
+    (numel,) = struct.unpack("<q", f.read(8))
+    kind, expected = kinds[key]
+    if numel != expected:
+      raise ConvertError(f"storage {key} holds {numel} elements where its tensors say "
+                         f"{expected}")
+    raw = f.read(numel * kind.dtype.itemsize)
+    storages[key] = np.frombuffer(raw, kind.dtype, count=numel)
+
+  def resolve(value):
+    if isinstance(value, _Deferred):
+      return rebuild_tensor(storages[value.storage], *value.args)
+    if isinstance(value, dict):
+      return type(value)((k, resolve(v)) for k, v in value.items())
+    return value
+
+  return resolve(obj)
+
+
+def read_plain(path: str) -> Any:
+  """Returns the object a `torch.save` file holds (the zip format of PyTorch >= 1.6 or the
+  legacy stream before it), read as data: only tensors, their storages, dicts and plain
+  values are admitted."""
+  try:
+    with open(path, "rb") as f:
+      if f.read(4) == b"PK\x03\x04":
+        with zipfile.ZipFile(path) as archive:
+          pkl = next(n for n in archive.namelist() if n.endswith("data.pkl"))
+          prefix = pkl[:-len("data.pkl")]
+          load = lambda kind, key, numel: np.frombuffer(
+              archive.read(f"{prefix}data/{key}"), kind.dtype, count=numel)
+          data = _Unpickler(io.BytesIO(archive.read(pkl)), load).load()
+      else:
+        f.seek(0)
+        data = _legacy_file(f)
+  except ConvertError:
+    raise
+  except (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile, StopIteration,
+          ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+    raise ConvertError(f"{path} could not be read as a PyTorch file: "
+                       f"{type(e).__name__}: {e}") from e
+  return data
+
+
+def read_tensors(path: str) -> dict[str, np.ndarray]:
+  """Returns the state dict a `torch.save(module.state_dict(), path)` file holds (see
+  `read_plain`)."""
+  data = read_plain(path)
+  if not isinstance(data, dict) or not all(isinstance(v, np.ndarray) for v in data.values()):
+    kind = type(data).__name__ if not isinstance(data, dict) else "dict of other values"
+    raise ConvertError(f"{path} holds a {kind}, not a state dict of tensors")
+  return {str(k): v for k, v in data.items()}

@@ -81,5 +81,5 @@ def path_length(weight: schedules.Hyper = 2.0, every: int = 4, decay: float = 0.
     return penalty(a, mean, decay)
 
   every_step = regularisers.Regulariser(NAME, cost, weight,
-                                        init=lambda: jnp.zeros((), jnp.float32))
+                                        init=lambda: jnp.zeros((), jnp.float32), needs=("ws",))
   return regularisers.lazy(every_step, every, count=lambda g: g.step, flag="pl_every")

@@ -46,6 +46,9 @@ class Regulariser(NamedTuple):
   cost: Callable[[DInputs, PyTree], tuple[jax.Array, PyTree]]
   weight: schedules.Hyper = 1.0
   init: Callable[[], PyTree] = lambda: None
+  # What it needs of the player beyond its parameters: "ws" is a generator's per-layer
+  # latents (`num_ws`, `w_dim` and a `ws_delta` input), which path length differentiates in.
+  needs: tuple[str, ...] = ()
 
 
 def penalty(name: str, weight: schedules.Hyper) -> Regulariser:

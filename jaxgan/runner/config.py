@@ -165,6 +165,9 @@ class ObjectiveSettings:
                            at_most=1)
   pl_batch_shrink: int = option(2, "Path length runs on batch / this fresh samples.",
                                 at_least=1)
+  ortho_weight: float = option(0.0, "Weight of BigGAN's orthogonal regularisation of G's "
+                               "weights, off the diagonal (BigGAN: 1e-4; 0 = off).",
+                               at_least=0)
 
   def validate(self) -> None:
     check(self)
@@ -214,6 +217,9 @@ class StepSettings:
                                 "et al. 2020); 0 = ema_decay per step instead.", at_least=0)
   ema_rampup: float = option(0.0, "StyleGAN's ramp-up: the half-life is at most this times the "
                              "images seen so far; 0 = off.", at_least=0)
+  ema_start: int = option(0, "BigGAN's EMA start: the EMA equals G's weights until this "
+                          "update, then averages (official ema_start; 0 = from the first).",
+                          at_least=0)
   ema_growth: str = option("none", "cosine: the half-life grows from 0 to ema_half_life along "
                            "half a cosine over the schedule (R3GAN).",
                            choices=lambda: schedules.GROWTHS)
@@ -252,13 +258,16 @@ class StepSettings:
 
   def ema(self, horizon: int, batch_size: int):
     """Returns the EMA's decay: `ema_decay`, or from the half-life settings a schedule (with
-    a ramp-up or growth) or a number (a constant half-life, debiased like `ema_decay`)."""
+    a ramp-up or growth) or a number (a constant half-life, debiased like `ema_decay`);
+    with `ema_start`, 0 until that update."""
     if not self.ema_half_life:
-      return self.ema_decay
-    if not self.ema_rampup and self.ema_growth == "none":
-      return float(0.5 ** (batch_size / self.ema_half_life))
-    return schedules.ema_half_life(self.ema_half_life, batch_size, self.ema_rampup,
-                                   horizon if self.ema_growth == "cosine" else 0)
+      decay = self.ema_decay
+    elif not self.ema_rampup and self.ema_growth == "none":
+      decay = float(0.5 ** (batch_size / self.ema_half_life))
+    else:
+      decay = schedules.ema_half_life(self.ema_half_life, batch_size, self.ema_rampup,
+                                      horizon if self.ema_growth == "cosine" else 0)
+    return schedules.pegged_until(self.ema_start, decay) if self.ema_start > 1 else decay
 
   def debiases(self, horizon: int = 1, batch_size: int = 1) -> bool:
     """Whether `ema_debias` changes anything: a constant decay strictly between 0 and 1."""

@@ -88,8 +88,9 @@ class InceptionEvaluation:
   """
 
   def __init__(self, generator, metrics, reason: str, data, num: int, key: jax.Array,
-               cache_dir: str, batch_size: int = 100):
-    self.sample, self.metrics, self.reason = make_sample_fn(generator), metrics, reason
+               cache_dir: str, batch_size: int = 100, truncation: float | None = None):
+    self.sample = make_sample_fn(generator, truncation)
+    self.metrics, self.reason = metrics, reason
     self.data, self.num, self.key, self.batch_size = data, num, key, batch_size
     self.cache_dir = cache_dir
     self.num_classes = generator.num_classes if is_conditional(generator) else 0
@@ -152,11 +153,12 @@ class DomainEvaluation:
   """
 
   def __init__(self, generator, data, num: int, key: jax.Array, weights_path: str,
-               batch_size: int = 500, reference=None, reference_split: str = "train"):
+               batch_size: int = 500, reference=None, reference_split: str = "train",
+               truncation: float | None = None):
     from jaxgan.data import stacked  # the image pipeline is needed only here
     from jaxgan.metrics import classifier
     # Without a generator, `score` rates images made elsewhere (another framework's G).
-    self.sample = make_sample_fn(generator) if generator is not None else None
+    self.sample = make_sample_fn(generator, truncation) if generator is not None else None
     self.data, self.num, self.key = data, num, key
     self.batch_size, self.classifier = batch_size, classifier
     self.stacked = data.name in stacked.NAMES

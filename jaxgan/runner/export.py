@@ -20,7 +20,7 @@ from jaxgan.models import stylegan2
 from jaxgan.models.stylegan2 import layer_mask, style_layers
 from jaxgan.players import as_player
 from jaxgan.runner.runs import restore_run
-from jaxgan.sample import make_sample_fn
+from jaxgan.sample import check_truncation, make_sample_fn
 from jaxgan.runner.pictures import image_grid, to_uint8  # the sample grids' conversion
 
 
@@ -36,9 +36,11 @@ def labels_for(num: int, num_classes: int, label: int | None) -> np.ndarray | No
       np.int32)
 
 
-def _generator(run, workdir: str, truncation: float, noise_mode: str = "random"):
-  """The run's generator, truncated to ψ = `truncation` (refused where G has no truncation),
-  its noise inputs drawn as `noise_mode` says (StyleGAN2: random, const or none)."""
+def _generator(run, workdir: str, truncation: float | None, noise_mode: str = "random"):
+  """The run's generator and the truncation its sampler draws z with: a StyleGAN2 G
+  truncated in w to ψ = `truncation` (z plain), any other G's z truncated to |z| ≤
+  `truncation` (BigGAN's trick); its noise inputs drawn as `noise_mode` says (StyleGAN2:
+  random, const or none)."""
   if run.config.data.is_mixture:
     raise ValueError(f"the run in {workdir} generates 2D points, not images")
   generator = run.generator
@@ -49,12 +51,12 @@ def _generator(run, workdir: str, truncation: float, noise_mode: str = "random")
     if noise_mode not in stylegan2.NOISE_MODES:
       raise ValueError(f"--noise_mode={noise_mode}: give one of {stylegan2.NOISE_MODES}")
     generator = generator.clone(noise_mode=noise_mode)
-  if truncation != 1.0:
-    if not hasattr(generator, "truncation_psi"):
-      raise ValueError(f"--truncation={truncation}: model={run.config.players.model!r} has no "
-                       f"truncation (stylegan2 has)")
-    generator = generator.clone(truncation_psi=truncation)
-  return generator
+  if hasattr(generator, "truncation_psi"):  # StyleGAN's ψ, in w
+    if truncation is not None and truncation != 1.0:
+      generator = generator.clone(truncation_psi=truncation)
+    return generator, None
+  check_truncation(truncation)
+  return generator, truncation
 
 
 def _styled(run, generator):
@@ -72,7 +74,8 @@ def style_layer_names(workdir: str, step: int | None = None) -> list[str]:
 
 
 def export(workdir: str, num: int | None, out: str, *, step: int | None = None,
-           truncation: float = 1.0, label: int | None = None, seed: int = 0, batch: int = 64,
+           truncation: float | None = None, label: int | None = None, seed: int = 0,
+           batch: int = 64,
            overwrite: bool = False, progress=None, latents: np.ndarray | None = None,
            noise_mode: str = "random", use_ema: bool = True) -> str:
   """Writes `num` samples of the run's EMA generator (raw G if not `use_ema`) to `out`;
@@ -90,12 +93,12 @@ def export(workdir: str, num: int | None, out: str, *, step: int | None = None,
   if os.path.exists(out) and not overwrite and (to_npz or os.listdir(out)):
     raise ValueError(f"--out={out} exists; give --overwrite to replace it")
   run = restore_run(workdir, step, with_data=False)
-  generator = _generator(run, workdir, truncation, noise_mode)
+  generator, z_truncation = _generator(run, workdir, truncation, noise_mode)
   if latents is not None and latents.shape[1:] != (generator.latent_dim,):
     raise ValueError(f"the latents file holds an array of shape {latents.shape}; this run's "
                      f"generator takes (N, {generator.latent_dim})")
   labels = labels_for(num, getattr(generator, "num_classes", 0), label)  # G's, not the data's
-  sample, key = make_sample_fn(generator), jax.random.key(seed)
+  sample, key = make_sample_fn(generator, z_truncation), jax.random.key(seed)
   parent = os.path.dirname(out) or "."
   os.makedirs(parent, exist_ok=True)
   staging = tempfile.mkdtemp(prefix=".sample-", dir=parent)
@@ -148,7 +151,7 @@ def parse_layers(text: str) -> list[int]:
 
 
 def export_style_mix(workdir: str, rows: int, cols: int, layers, out: str, *,
-                     step: int | None = None, truncation: float = 1.0,
+                     step: int | None = None, truncation: float | None = None,
                      label: int | None = None, seed: int = 0, batch: int = 64,
                      overwrite: bool = False) -> str:
   """Writes a style-mixing figure of the run's EMA generator (StyleGAN2) to `out`.
@@ -170,7 +173,7 @@ def export_style_mix(workdir: str, rows: int, cols: int, layers, out: str, *,
   if rows < 1 or cols < 1:
     raise ValueError(f"a style-mixing figure needs >= 1 row and column; got {rows} x {cols}")
   run = restore_run(workdir, step, with_data=False)
-  generator = _styled(run, _generator(run, workdir, truncation))
+  generator = _styled(run, _generator(run, workdir, truncation)[0])
   layers = tuple(int(i) for i in layers)
   layer_mask(layers, generator.num_ws)  # names a bad index before anything compiles
   if generator.num_classes and label is None:

@@ -117,10 +117,11 @@ def load_held_out(section: config_lib.DataSettings, m: int) -> images.ImageData:
 
 
 def scorers(section: config_lib.EvaluationSettings, data_section: config_lib.DataSettings,
-            generator,
-            data: images.ImageData, eval_key: jax.Array) -> tuple:
+            generator, data: images.ImageData, eval_key: jax.Array,
+            truncation: float | None = None) -> tuple:
   """Returns the sample scorers of an image run: Inception metrics, and the domain
-  classifier's (`domain_scorer`) for the datasets it was trained on."""
+  classifier's (`domain_scorer`) for the datasets it was trained on; their samples' z
+  truncated to |z| ≤ `truncation` where given (`jaxgan.sample.make_sample_fn`)."""
   if len(data.image_shape) != 3:
     return ()
   metrics, reason = InceptionMetrics.from_path(section.inception_weights)
@@ -128,8 +129,9 @@ def scorers(section: config_lib.EvaluationSettings, data_section: config_lib.Dat
     logging.info("Inception metrics unavailable: %s", reason)
   found = [InceptionEvaluation(
       generator, metrics, reason, data, section.fid_samples, jax.random.fold_in(eval_key, 1),
-      section.fid_cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "jaxgan"))]
-  domain = domain_scorer(section, data_section, generator, data, eval_key)
+      section.fid_cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "jaxgan"),
+      truncation=truncation)]
+  domain = domain_scorer(section, data_section, generator, data, eval_key, truncation)
   if domain and domain.reason:
     logging.info("domain metrics unavailable: %s", domain.reason)
   return tuple(found + ([domain] if domain else []))
@@ -137,7 +139,8 @@ def scorers(section: config_lib.EvaluationSettings, data_section: config_lib.Dat
 
 def domain_scorer(section: config_lib.EvaluationSettings,
                   data_section: config_lib.DataSettings, generator,
-                  data: images.ImageData, eval_key: jax.Array) -> DomainEvaluation | None:
+                  data: images.ImageData, eval_key: jax.Array,
+                  truncation: float | None = None) -> DomainEvaluation | None:
   """Returns the domain classifier's scorer of a Fashion-MNIST or MNIST run (plain or
   stacked; None for other data), against the training images as the run sees them, or
   with `domain_reference="test"` the base set's whole test split. `generator` None gives
@@ -154,7 +157,8 @@ def domain_scorer(section: config_lib.EvaluationSettings,
                           jax.random.fold_in(eval_key, 2),
                           os.path.join(WEIGHTS_DIR, f"{base}_classifier.npz"),
                           reference=reference,
-                          reference_split="test" if reference is not data else "train")
+                          reference_split="test" if reference is not data else "train",
+                          truncation=truncation)
 
 
 def device_mesh(batch_size: int, packing: int):

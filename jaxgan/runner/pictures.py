@@ -193,3 +193,37 @@ def plot_curves(records: list[dict], panels: dict[str, list[str]], width: int = 
         draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
       draw.text((legend_x + 150 * i, top + 5), key, fill=colour)
   return image
+
+
+def plot_tradeoff(points: list[tuple[float, float, float]], x_label: str, y_label: str,
+                  title: str, width: int = 560, height: int = 420) -> Image.Image:
+  """Returns a picture of a trade-off curve: `points` (label, x, y) joined in order, each
+  marked and labelled (the truncation threshold of BigGAN's FD-against-accuracy curve)."""
+  x0, x1, y0, y1 = 70, width - 30, 34, height - 44
+  image = Image.new("RGB", (width, height), (255, 255, 255))
+  draw = ImageDraw.Draw(image)
+  draw.text((x0, 10), title, fill=(0, 0, 0))
+  draw.rectangle([x0, y0, x1, y1], outline=(160, 160, 160))
+  xs, ys = [p[1] for p in points], [p[2] for p in points]
+  lo_hi = lambda v: (min(v), max(v)) if max(v) - min(v) > 1e-12 else (min(v) - 1, max(v) + 1)
+  (xl, xh), (yl, yh) = lo_hi(xs), lo_hi(ys)
+  pad_x, pad_y = 0.08 * (xh - xl), 0.08 * (yh - yl)
+  xl, xh, yl, yh = xl - pad_x, xh + pad_x, yl - pad_y, yh + pad_y
+  to_px = lambda x, y: (x0 + (x - xl) / (xh - xl) * (x1 - x0), y1 - (y - yl) / (yh - yl) * (y1 - y0))
+  for tick in nice_ticks(xl, xh):
+    x, _ = to_px(tick, yl)
+    draw.line([x, y1, x, y1 + 4], fill=(0, 0, 0))
+    draw.text((x - draw.textlength(f"{tick:g}") / 2, y1 + 6), f"{tick:g}", fill=(0, 0, 0))
+  for tick in nice_ticks(yl, yh):
+    _, y = to_px(xl, tick)
+    draw.line([x0 - 4, y, x0, y], fill=(0, 0, 0))
+    draw.text((4, y - 6), f"{tick:g}", fill=(0, 0, 0))
+  draw.text(((x0 + x1 - draw.textlength(x_label)) / 2, height - 18), x_label, fill=(0, 0, 0))
+  draw.text((4, 14), y_label, fill=(0, 0, 0))
+  pixels = [to_px(x, y) for _, x, y in points]
+  if len(pixels) > 1:
+    draw.line(pixels, fill=_SERIES_COLOURS[0], width=2)
+  for (label, _, _), (x, y) in zip(points, pixels):
+    draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=_SERIES_COLOURS[0])
+    draw.text((x + 5, y - 14), f"{label:g}", fill=(60, 60, 60))
+  return image

@@ -1,0 +1,143 @@
+"""Writes BigGAN's parity fixture: BigGAN-PyTorch's own G and D, small and random, and outputs.
+
+Run under PyTorch (CPU is enough) with ajbrock/BigGAN-PyTorch checked out at --authors; its
+`BigGAN.py` and `layers.py` are imported from there and run as they are, and `utils.ortho` is
+defined from utils.py's source (nothing of theirs is copied here; only numbers are written):
+
+  python parity/biggan_reference.py --authors=PATH --out=tests/data/parity/biggan.npz
+
+Two configurations, each under its own prefix:
+  c32/  32 px, per-block class embeddings in the conditional batch norms (the CIFAR-10 form,
+        G_shared off), attention in G and D at 16 px, N02 initialisation;
+  h64/  64 px, the shared embedding with a hierarchical z (the ImageNet form), attention in G
+        at 32 px and in D at 8 px, orthogonal initialisation, D_wide off.
+For each (images NCHW, as PyTorch has them):
+  <p>G/<name>, <p>D/<name>     every parameter and buffer under the official names, after
+                               randomising (every bias, gain, attention gamma, running
+                               statistic and singular vector non-zero);
+  <p>z, <p>y, <p>x             latents, classes and the images D scores;
+  <p>img_train, <p>img_eval    G(z, shared(y)) in train mode (batch statistics, one power
+                               iteration stored) and then in eval mode;
+  <p>G_after/<name>            G's buffers after that train-mode pass (u, stored_mean/var);
+  <p>logit_train, <p>logit_eval, <p>D_after/<name>   the same for D(x, y);
+  <p>ortho/<name>              the gradient BigGAN's `utils.ortho` adds to each G weight at
+                               strength 1 (its modified orthogonal regularisation, the shared
+                               embedding left out as train_fns does);
+  <p>sizes                     a JSON string of the configuration.
+"""
+
+import argparse
+import ast
+import json
+import os
+import sys
+
+import numpy as np
+
+CONFIGS = {
+    "c32": dict(resolution=32, G_ch=4, D_ch=4, dim_z=16, n_classes=5, G_attn="16",
+                D_attn="16", G_shared=False, hier=False, shared_dim=0, D_wide=True,
+                G_init="N02", D_init="N02", SN_eps=1e-8, BN_eps=1e-5, batch=4),
+    "h64": dict(resolution=64, G_ch=2, D_ch=2, dim_z=15, n_classes=5, G_attn="32",
+                D_attn="8", G_shared=True, hier=True, shared_dim=8, D_wide=False,
+                G_init="ortho", D_init="ortho", SN_eps=1e-6, BN_eps=1e-4, batch=4),
+}
+
+
+def official_ortho(authors: str, torch):
+  """BigGAN-PyTorch's `utils.ortho`, defined from utils.py's source alone (the module itself
+  imports torchvision and its data code, which this needs nothing of)."""
+  path = os.path.join(authors, "utils.py")
+  with open(path, encoding="utf-8") as f:
+    tree = ast.parse(f.read(), path)
+  node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "ortho")
+  scope = {"torch": torch}
+  exec(compile(ast.Module(body=[node], type_ignores=[]), path, "exec"), scope)  # pylint: disable=exec-used
+  return scope["ortho"]
+
+
+def _randomise(module, torch, gen):
+  """Weights at 1/sqrt(fan-in); biases, gains, gammas, statistics and u's non-zero."""
+  with torch.no_grad():
+    for name, p in module.state_dict().items():
+      noise = torch.randn(p.shape, generator=gen, dtype=torch.float64).float()
+      leaf = name.rsplit(".", 1)[-1]
+      if leaf == "stored_var":
+        p.copy_(0.5 + torch.rand(p.shape, generator=gen))
+      elif leaf in ("stored_mean", "bias", "gamma"):
+        p.copy_(0.3 * noise)
+      elif leaf == "gain" and p.ndim == 1:  # G's output batch norm
+        p.copy_(1.0 + 0.3 * noise)
+      elif leaf.startswith("u") and leaf[1:].isdigit():
+        p.copy_(noise)
+      elif leaf.startswith("sv"):
+        continue
+      elif leaf == "weight":
+        fan_in = max(1, int(np.prod(p.shape[1:])))
+        p.copy_(noise / np.sqrt(fan_in))
+
+
+def _buffers(module) -> dict:
+  return {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
+
+
+def run(authors: str, prefix: str, cfg: dict, torch) -> dict:
+  sys.path.insert(0, authors)
+  import BigGAN  # pylint: disable=import-outside-toplevel,import-error
+  torch.manual_seed(0)
+  gen = torch.Generator().manual_seed(1)
+  kw = {k: v for k, v in cfg.items() if k != "batch"}
+  G = BigGAN.Generator(**kw, no_optim=True)
+  D = BigGAN.Discriminator(**kw)
+  _randomise(G, torch, gen)
+  _randomise(D, torch, gen)
+  out = {f"{prefix}G/{k}": v for k, v in _buffers(G).items()}
+  out.update({f"{prefix}D/{k}": v for k, v in _buffers(D).items()})
+  b = cfg["batch"]
+  z = torch.randn(b, G.dim_z, generator=gen)
+  y = torch.arange(b) % cfg["n_classes"]
+  res = cfg["resolution"]
+  x = torch.tanh(torch.randn(b, 3, res, res, generator=gen))
+  out.update({f"{prefix}z": z.numpy(), f"{prefix}y": y.numpy(), f"{prefix}x": x.numpy()})
+  with torch.no_grad():
+    G.train()
+    out[f"{prefix}img_train"] = G(z, G.shared(y)).numpy()
+    out.update({f"{prefix}G_after/{k}": v for k, v in _buffers(G).items()})
+    G.eval()
+    out[f"{prefix}img_eval"] = G(z, G.shared(y)).numpy()
+    D.train()
+    out[f"{prefix}logit_train"] = D(x, y)[:, 0].numpy()
+    out.update({f"{prefix}D_after/{k}": v for k, v in _buffers(D).items()})
+    D.eval()
+    out[f"{prefix}logit_eval"] = D(x, y)[:, 0].numpy()
+  # The modified orthogonal regularisation's gradient, at strength 1, on zero gradients.
+  for p in G.parameters():
+    p.grad = torch.zeros_like(p)
+  official_ortho(authors, torch)(G, 1.0, blacklist=[param for param in G.shared.parameters()])
+  names = {id(p): n for n, p in G.named_parameters()}
+  for p in G.parameters():
+    if p.ndim >= 2 and not any(p is q for q in G.shared.parameters()):
+      out[f"{prefix}ortho/{names[id(p)]}"] = p.grad.numpy().copy()
+  out[f"{prefix}sizes"] = np.array(json.dumps({**cfg, "dim_z": G.dim_z}))
+  sys.path.remove(authors)
+  return out
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--authors", required=True, help="a BigGAN-PyTorch checkout")
+  parser.add_argument("--out", default="tests/data/parity/biggan.npz")
+  args = parser.parse_args()
+  import torch  # pylint: disable=import-outside-toplevel
+  out = {}
+  for prefix, cfg in CONFIGS.items():
+    out.update(run(os.path.abspath(args.authors), prefix + "/", cfg, torch))
+  commit = os.environ.get("AUTHORS_COMMIT", "unknown")
+  out["meta"] = np.array(json.dumps({"authors": "ajbrock/BigGAN-PyTorch", "commit": commit,
+                                     "torch": torch.__version__}))
+  np.savez_compressed(args.out, **out)
+  print(f"wrote {args.out}: {len(out)} arrays")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,251 @@
+"""BigGAN (`jaxgan.models.biggan`): sizes against the official classes, its regulariser, EMA
+start and truncation trick by hand, the authors' .pth weights converted, and bad input.
+
+Parity of the networks themselves is `tests/test_parity_biggan.py`.
+"""
+
+import collections
+import io
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import types
+import zipfile
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from conftest import flagfile_counts
+from parity_fixtures import assert_close, entries
+
+import jaxgan
+from jaxgan import schedules
+from jaxgan.convert import network_pickle
+from jaxgan.convert.state_dict import ConvertError
+from jaxgan.models import registry
+from jaxgan.models.biggan import BigGANSettings
+from jaxgan.regularisers import orthogonal
+from jaxgan.sample import make_sample_fn
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("name, shape, classes, g_count, d_count", [
+    # BigGAN-PyTorch's Generator and Discriminator built with each launch script's settings
+    # and summed over .parameters() (commands in BUILD_NOTES, "BigGAN").
+    ("cifar10_biggan", (32, 32, 3), 10, 4_304_387, 4_207_361),
+    ("imagenet128_biggan", (128, 128, 3), 1000, 70_433_988, 87_982_370),
+])
+def test_the_shipped_flagfiles_build_the_official_parameter_counts(name, shape, classes,
+                                                                   g_count, d_count):
+  counts, _ = flagfile_counts(name, shape, classes)
+  assert counts == (g_count, d_count)
+
+
+def test_the_orthogonal_regulariser_is_the_off_diagonal_gram_penalty_by_hand():
+  w = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)  # W Wᵀ = [[5, 11], [11, 25]]
+  # ½ (11² + 11²) = 121, whatever the layout names the outputs' axis by.
+  assert float(orthogonal.value({"a": {"weight": w}})) == 121.0
+  assert float(orthogonal.value({"a": {"kernel": w.T}})) == 121.0
+  assert float(orthogonal.value({"a": {"weight": w}, "shared": {"weight": 9 * w},
+                                 "b": {"bias": np.ones(2, np.float32)}})) == 121.0
+  assert float(orthogonal.value({"a": {"weight": np.eye(3, dtype=np.float32)}})) == 0.0
+
+
+def test_the_ema_is_pegged_to_g_until_its_start():
+  decay = schedules.pegged_until(3, 0.9)
+  np.testing.assert_allclose([float(decay(jnp.asarray(s))) for s in range(4)],
+                             [0.0, 0.0, 0.9, 0.9], rtol=1e-7)
+  from jaxgan.runner.config import Config  # pylint: disable=import-outside-toplevel
+  assert Config(ema_start=1, ema_decay=0.9).step.ema(10, 1) == 0.9  # from the first: as is
+
+
+class _Z(nn.Module):
+  """A generator that returns its z: what the sampler drew."""
+  latent_dim: int = 64
+
+  @nn.compact
+  def __call__(self, z, train: bool = True):
+    return z + 0.0 * self.param("unused", nn.initializers.zeros, ())
+
+
+def test_truncation_draws_z_from_the_normal_truncated_to_the_threshold():
+  g, tx = _Z(), optax.sgd(0.1)
+  state = jaxgan.create_state(jax.random.key(0), g, jaxgan.models.MLPDiscriminator(), tx, tx,
+                              {"x": jnp.zeros((1, 4, 64))})
+  z = np.asarray(make_sample_fn(g, 0.5)(state, 0, 2000))
+  assert np.max(np.abs(z)) <= 0.5
+  # The normal truncated to ±0.5 has std sqrt(1 − 2·0.5·φ(0.5)/(2Φ(0.5) − 1)) = 0.2839.
+  assert abs(float(np.std(z)) - 0.2839) < 0.002
+  plain = np.asarray(make_sample_fn(g)(state, 0, 2000))
+  assert np.max(np.abs(plain)) > 3.0
+  for bad in (0.0, -1.0, float("inf")):
+    with pytest.raises(ValueError, match="truncation"):
+      make_sample_fn(g, bad)
+
+
+def _players(**settings):
+  settings = {"g_ch": 2, "d_ch": 2, "g_attention": "16", "d_attention": "16", **settings}
+  return registry.build_players("biggan", (32, 32, 1), num_classes=3, latent_dim=8,
+                                g_conditioning="cbn", d_conditioning="projection",
+                                settings=BigGANSettings(**settings))
+
+
+def test_the_paper_step_trains_with_the_orthogonal_term_logged_at_its_value():
+  G, D = _players()
+  tx = optax.adam(2e-4, b1=0.0, b2=0.999)
+  objective = jaxgan.objective.build("hinge", ortho_weight=1e-4)
+  rng = np.random.default_rng(0)
+  batch = {"x": jnp.asarray(rng.uniform(-1, 1, (2, 4, 32, 32, 1)), jnp.float32),
+           "y": jnp.asarray(rng.integers(0, 3, (2, 4)), jnp.int32)}
+  state = jaxgan.create_state(jax.random.key(0), G, D, tx, tx, batch, objective)
+  step = jax.jit(jaxgan.make_train_step(G, D, tx, tx, objective, d_steps=2))
+  for _ in range(2):
+    before = state.g_params
+    state, metrics = step(state, batch)
+    assert int(metrics["nonfinite"]) == 0
+    # G's update saw its regulariser at the weights it started from.
+    np.testing.assert_allclose(float(metrics["g/penalty/orthogonal"]),
+                               float(orthogonal.value(before)), rtol=1e-5)
+  # Spectral norm's singular vectors and batch norm's statistics moved in training.
+  assert not np.allclose(state.d_state["batch_stats"]["linear"]["u"],
+                         jaxgan.create_state(jax.random.key(0), G, D, tx, tx, batch,
+                                             objective).d_state["batch_stats"]["linear"]["u"])
+
+
+def test_bad_settings_are_named_at_construction():
+  with pytest.raises(ValueError, match=r"g_attention=48 is not accepted at 32 px: g's blocks "
+                                       r"are at \[8, 16, 32\]"):
+    _players(g_attention="48")
+  with pytest.raises(ValueError, match=r"d_attention=32 .* d's blocks are at \[16\]"):
+    _players(d_attention="32")
+  with pytest.raises(ValueError, match="hierarchical_z needs shared_embedding"):
+    _players(hierarchical_z=True)
+  with pytest.raises(ValueError, match="g_conditioning=cbn and d_conditioning=projection"):
+    registry.build_players("biggan", (32, 32, 1), num_classes=3,
+                           settings=BigGANSettings(g_ch=2, d_ch=2))
+  with pytest.raises(ValueError, match=r"latent_dim=10 does not split into the hierarchical "
+                                       r"latent's 4 chunks"):
+    g, _ = _players(shared_embedding=True, hierarchical_z=True)
+    g.clone(latent_dim=10).init(jax.random.key(0), jnp.zeros((2, 10)),
+                                jnp.zeros((2,), jnp.int32))
+
+
+def test_bad_flags_get_one_fatal_line_and_exit_2(tmp_path):
+  done = subprocess.run(
+      [sys.executable, "-m", "experiments.run", "--dataset=fashion_mnist", "--model=biggan",
+       "--g_conditioning=cbn", "--d_conditioning=projection", "--pad_to=32",
+       "--g_attention=12", f"--workdir={tmp_path / 'w'}"], capture_output=True, text=True,
+      cwd=ROOT, check=False)
+  fatal = [line for line in done.stderr.splitlines() if line.startswith("FATAL")]
+  assert done.returncode == 2 and len(fatal) == 1, done.stderr[-2000:]
+  assert "g_attention=12" in fatal[0]
+
+
+# --- the authors' .pth weights, written here in PyTorch's two formats ---------------------
+
+def _fake_torch(monkeypatch):
+  mods = {n: types.ModuleType(n) for n in ("torch", "torch._utils")}
+  for name, module in mods.items():
+    monkeypatch.setitem(sys.modules, name, module)
+
+  def place(module, obj, name):
+    obj.__module__, obj.__qualname__, obj.__name__ = module, name, name
+    setattr(mods[module], name, obj)
+    return obj
+
+  return types.SimpleNamespace(
+      rebuild=place("torch._utils", lambda *a: None, "_rebuild_tensor_v2"),
+      FloatStorage=place("torch", type("FloatStorage", (), {}), "FloatStorage"))
+
+
+class _Stored:
+  def __init__(self, key, flat):
+    self.key, self.flat = key, flat
+
+
+class _Tensor:
+  def __init__(self, fake, key, array):
+    self.fake, self.storage = fake, _Stored(key, np.ascontiguousarray(array, np.float32).ravel())
+    self.shape = np.shape(array)
+
+  def __reduce__(self):
+    strides = tuple(int(np.prod(self.shape[i + 1:])) for i in range(len(self.shape)))
+    return self.fake.rebuild, (self.storage, 0, self.shape, strides, False,
+                               collections.OrderedDict())
+
+
+def _write_pth(path, arrays: dict, fake, legacy: bool):
+  """`torch.save(state_dict)`: the zip format, or with legacy=True the stream before it."""
+  tensors = collections.OrderedDict(
+      (name, _Tensor(fake, str(i), a)) for i, (name, a) in enumerate(arrays.items()))
+
+  class Pickler(pickle.Pickler):
+    def persistent_id(self, obj):
+      if isinstance(obj, _Stored):
+        return ("storage", fake.FloatStorage, obj.key, "cpu", obj.flat.size) + (
+            (None,) if legacy else ())
+      return None
+
+  body = io.BytesIO()
+  Pickler(body, protocol=2).dump(tensors)
+  stored = [t.storage for t in tensors.values()]
+  if legacy:
+    with open(path, "wb") as f:
+      for header in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001}):
+        pickle.dump(header, f, protocol=2)
+      f.write(body.getvalue())
+      pickle.dump([s.key for s in stored], f, protocol=2)
+      for s in stored:
+        f.write(struct.pack("<q", s.flat.size) + s.flat.tobytes())
+  else:
+    with zipfile.ZipFile(path, "w") as archive:
+      archive.writestr("G/data.pkl", body.getvalue())
+      for s in stored:
+        archive.writestr(f"G/data/{s.key}", s.flat.tobytes())
+
+
+def test_the_authors_weights_convert_and_sample_the_official_images(tmp_path, monkeypatch):
+  """The parity fixture's ImageNet-form networks as BigGAN-PyTorch saves them (G.pth in the
+  zip format, D.pth and G_ema.pth in the legacy one): converted, the run's EMA generator
+  draws the official eval-mode images."""
+  g = {**entries("biggan", "h64/G/"), **entries("biggan", "h64/G_after/")}
+  d = entries("biggan", "h64/D/")
+  folder = tmp_path / "weights"
+  folder.mkdir()
+  fake = _fake_torch(monkeypatch)
+  _write_pth(folder / "G.pth", g, fake, legacy=False)
+  _write_pth(folder / "G_ema.pth", g, fake, legacy=True)
+  _write_pth(folder / "D.pth", d, fake, legacy=True)
+  # The training options beside the weights (epsilons cannot be read off the shapes).
+  with open(folder / "state_dict.pth", "wb") as f:
+    for header in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001},
+                   {"itr": 7, "config": {"SN_eps": 1e-6, "BN_eps": 1e-4, "G_lr": 1e-4,
+                                         "num_D_steps": 1, "ema_start": 20000}}, []):
+      pickle.dump(header, f, protocol=2)
+  monkeypatch.undo()
+  assert network_pickle.read_tensors(str(folder / "G.pth")).keys() == g.keys()
+  from jaxgan.runner import converted, runs  # pylint: disable=import-outside-toplevel
+  settings = converted.convert(str(folder), str(tmp_path / "run"))
+  assert (settings["g_ch"], settings["shared_dim"], settings["hierarchical_z"],
+          settings["g_attention"], settings["d_attention"], settings["d_wide"],
+          settings["sn_eps"], settings["ema_start"]) == (2, 8, True, "32", "8", False, 1e-6,
+                                                         20000)
+  run = runs.restore_run(str(tmp_path / "run"), with_data=False)
+  z, y = jnp.asarray(entries("biggan", "h64/z")), jnp.asarray(entries("biggan", "h64/y"))
+  images, _ = jaxgan.as_player(run.generator).apply(run.state.g_ema, run.state.g_state, z, y,
+                                                    False)
+  assert_close(np.transpose(np.asarray(images), (0, 3, 1, 2)),
+               entries("biggan", "h64/img_eval"), rtol=1e-5, what="converted G_ema")
+
+
+def test_a_weights_file_that_asks_for_code_is_refused(tmp_path):
+  with open(tmp_path / "G.pth", "wb") as f:
+    pickle.dump(types.SimpleNamespace, f, protocol=2)  # names a global outside tensors
+  with pytest.raises(ConvertError, match="types.SimpleNamespace"):
+    network_pickle.read_tensors(str(tmp_path / "G.pth"))
