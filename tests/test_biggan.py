@@ -249,3 +249,86 @@ def test_a_weights_file_that_asks_for_code_is_refused(tmp_path):
     pickle.dump(types.SimpleNamespace, f, protocol=2)  # names a global outside tensors
   with pytest.raises(ConvertError, match="types.SimpleNamespace"):
     network_pickle.read_tensors(str(tmp_path / "G.pth"))
+
+
+def test_the_truncation_curve_is_one_command_one_plot(tmp_path):
+  """`experiments.evaluate --truncation_curve`: the run's samples at each threshold scored by
+  the domain classifier; the numbers in truncation_<step>.json, the plot beside them. A
+  conditional DCGAN-28 stands in (the trick truncates any model's z)."""
+  from conftest import write_idx_dataset  # pylint: disable=import-outside-toplevel
+  from jaxgan.runner.config import Config  # pylint: disable=import-outside-toplevel
+  from jaxgan.runner.train import train_and_evaluate  # pylint: disable=import-outside-toplevel
+  config = Config(dataset="fashion_mnist", data_dir=str(tmp_path / "tfds"),
+                  manual_dir=write_idx_dataset(str(tmp_path / "raw")), model="dcgan28",
+                  g_conditioning="cbn", d_conditioning="projection", num_steps=2,
+                  batch_size=8, domain_samples=40, eval_every=2, log_every=1,
+                  tensorboard=False).validate()
+  workdir = tmp_path / "run"
+  train_and_evaluate(config, str(workdir))
+  done = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={workdir}",
+                         "--truncation_curve=2,0.5,0.1"], capture_output=True, text=True,
+                        cwd=ROOT, check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  import json  # pylint: disable=import-outside-toplevel
+  with open(workdir / "truncation_2.json", encoding="utf-8") as f:
+    curve = json.load(f)
+  assert (curve["x"], curve["y"]) == ("conditional_accuracy", "fd_fashion_mnist_classifier")
+  assert [r["truncation"] for r in curve["rows"]] == [2.0, 0.5, 0.1]
+  fds = [r["fd_fashion_mnist_classifier"] for r in curve["rows"]]
+  assert len(set(fds)) == 3  # each threshold draws other samples
+  assert (workdir / "truncation_2.png").stat().st_size > 1000
+  bad = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={workdir}",
+                        "--truncation_curve=1,-0.5"], capture_output=True, text=True,
+                       cwd=ROOT, check=False)
+  fatal = [line for line in bad.stderr.splitlines() if line.startswith("FATAL")]
+  assert bad.returncode == 2 and len(fatal) == 1 and "-0.5" in fatal[0], bad.stderr[-1000:]
+
+
+def test_a_run_given_data_of_another_class_count_is_refused_by_name(tmp_path):
+  """Resuming (or fine-tuning a converted network) on data of another class count: one FATAL
+  line naming both counts, exit 2, the run left as it was."""
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  def folder(name, classes):
+    for c in range(classes):
+      os.makedirs(tmp_path / name / f"class{c}")
+      for i in range(4):
+        Image.fromarray(np.full((32, 32, 3), 40 * c + i, np.uint8)).save(
+            tmp_path / name / f"class{c}" / f"{i}.png")
+    return str(tmp_path / name)
+  common = ["-m", "experiments.run", "--dataset=image_folder", "--image_size=32",
+            "--model=dcgan", "--g_conditioning=cbn", "--d_conditioning=projection",
+            "--batch_size=4", "--num_steps=2", "--checkpoint_every=1", "--eval_every=100",
+            "--notensorboard", f"--workdir={tmp_path / 'run'}", f"--data_dir={tmp_path / 'tfds'}"]
+  first = subprocess.run([sys.executable, *common, f"--data_path={folder('two', 2)}",
+                          "--num_steps=1"], capture_output=True, text=True, cwd=ROOT,
+                         check=False)
+  assert first.returncode == 0, first.stderr[-2000:]
+  with open(tmp_path / "run" / "metrics.jsonl", encoding="utf-8") as f:
+    before = f.read()
+  done = subprocess.run([sys.executable, *common, f"--data_path={folder('three', 3)}"],
+                        capture_output=True, text=True, cwd=ROOT, check=False)
+  fatal = [line for line in done.stderr.splitlines() if line.startswith("FATAL")]
+  assert done.returncode == 2 and len(fatal) == 1, done.stderr[-2000:]
+  assert "classes 2" in fatal[0] and "classes 3" in fatal[0], fatal[0]
+  with open(tmp_path / "run" / "metrics.jsonl", encoding="utf-8") as f:
+    assert f.read() == before
+
+
+def test_cross_replica_batch_norm_takes_the_global_batchs_statistics():
+  """G's batch norms over a data-parallel axis (--sync_batch_norm): two halves of a batch,
+  mapped over the axis, normalise and update their statistics as the whole batch does."""
+  G, _ = _players()
+  z = jax.random.normal(jax.random.key(0), (8, 8))
+  y = jnp.arange(8) % 3
+  variables = G.init(jax.random.key(1), z, y, train=False)
+  whole, whole_state = G.apply(variables, z, y, train=True, mutable=["batch_stats"])
+  mapped = G.clone(axis_name="d")
+  halves, states = jax.vmap(
+      lambda zz, yy: mapped.apply(variables, zz, yy, train=True, mutable=["batch_stats"]),
+      axis_name="d")(z.reshape(2, 4, 8), y.reshape(2, 4))
+  np.testing.assert_allclose(np.asarray(halves).reshape(whole.shape), whole, atol=2e-5)
+  stats = lambda tree, pick: {k: pick(v) for k, v in jax.tree_util.tree_flatten_with_path(
+      tree)[0] if "stored" in str(k)}
+  for (path, got), want in zip(stats(states, lambda v: v[0]).items(),
+                               stats(whole_state, lambda v: v).values()):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6, err_msg=str(path))

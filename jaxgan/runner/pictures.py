@@ -199,10 +199,10 @@ def plot_tradeoff(points: list[tuple[float, float, float]], x_label: str, y_labe
                   title: str, width: int = 560, height: int = 420) -> Image.Image:
   """Returns a picture of a trade-off curve: `points` (label, x, y) joined in order, each
   marked and labelled (the truncation threshold of BigGAN's FD-against-accuracy curve)."""
-  x0, x1, y0, y1 = 70, width - 30, 34, height - 44
+  x0, x1, y0, y1 = 70, width - 30, 40, height - 44
   image = Image.new("RGB", (width, height), (255, 255, 255))
   draw = ImageDraw.Draw(image)
-  draw.text((x0, 10), title, fill=(0, 0, 0))
+  draw.text((x0, 4), title, fill=(0, 0, 0))
   draw.rectangle([x0, y0, x1, y1], outline=(160, 160, 160))
   xs, ys = [p[1] for p in points], [p[2] for p in points]
   lo_hi = lambda v: (min(v), max(v)) if max(v) - min(v) > 1e-12 else (min(v) - 1, max(v) + 1)
@@ -219,7 +219,7 @@ def plot_tradeoff(points: list[tuple[float, float, float]], x_label: str, y_labe
     draw.line([x0 - 4, y, x0, y], fill=(0, 0, 0))
     draw.text((4, y - 6), f"{tick:g}", fill=(0, 0, 0))
   draw.text(((x0 + x1 - draw.textlength(x_label)) / 2, height - 18), x_label, fill=(0, 0, 0))
-  draw.text((4, 14), y_label, fill=(0, 0, 0))
+  draw.text((4, 22), y_label, fill=(110, 110, 110))
   pixels = [to_px(x, y) for _, x, y in points]
   if len(pixels) > 1:
     draw.line(pixels, fill=_SERIES_COLOURS[0], width=2)

@@ -24,7 +24,7 @@ from jaxgan.data import images
 from jaxgan.sample import sample_batches
 from jaxgan.metrics import overfit
 from jaxgan.state import create_state
-from jaxgan.runner.workdir import CONFIG_FILE, WorkdirError
+from jaxgan.runner.workdir import CONFIG_FILE, WorkdirError, check_data_facts
 
 
 def saved_config(workdir: str) -> Config:
@@ -65,6 +65,8 @@ def restore_run(workdir: str, step: int | None = None, with_data: bool = True) -
   else:
     data = factories.load_images(config.data)
     data_shape, num_classes, pixels = data.image_shape, data.num_classes, data.dtype == np.uint8
+    check_data_facts(workdir, {"image_shape": list(data_shape), "num_classes": num_classes},
+                     config.data.dataset)
   generator, discriminator, g_tx, d_tx = factories.players_and_optimizers(
       config, data_shape, num_classes, pixels)
   target = create_state(0, generator, discriminator, g_tx, d_tx,

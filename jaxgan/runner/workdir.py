@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import jax
+import numpy as np
 from absl import logging
 
 from jaxgan.runner.checkpoint import CHECKPOINT_DIR, Checkpointer, find_step_dir
@@ -264,6 +265,23 @@ class Start:
   resumed: bool  # restored from a checkpoint
 
 
+def check_data_facts(workdir: str, facts: dict | None, dataset: str) -> None:
+  """Raises WorkdirError if the run in `workdir` was recorded with other data facts (classes,
+  image shape) than the data now given: its players were built for those."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not facts or not os.path.exists(path):
+    return
+  with open(path, encoding="utf-8") as f:
+    saved = json.load(f)
+  for key, what in (("num_classes", "classes"), ("image_shape", "images of shape")):
+    if key in saved and key in facts and list(np.atleast_1d(saved[key])) != list(
+        np.atleast_1d(facts[key])):
+      raise WorkdirError(
+          f"--workdir={workdir} holds a run built for {what} {saved[key]}; the data "
+          f"({dataset}) have {what} {facts[key]}: give the data it was trained on, or a new "
+          f"--workdir")
+
+
 def begin(the_plan: Plan, fresh_state, config: Config, is_writer: bool,
           data_facts: dict | None = None) -> Start:
   """Carries out `the_plan`: moves a previous run aside or restores the checkpoint to continue
@@ -271,6 +289,8 @@ def begin(the_plan: Plan, fresh_state, config: Config, is_writer: bool,
   what killed checkpoint writes left, and keeps the metrics records up to its step.
   """
   workdir, state = the_plan.workdir, fresh_state
+  if the_plan.source is not None and not the_plan.archive_all:
+    check_data_facts(workdir, data_facts, config.data.dataset)
   if the_plan.archive_all and (moved := the_plan.start_over()):
     logging.info("--start_over: the previous run in %s was moved to %s", workdir, moved)
   if the_plan.source is not None:
