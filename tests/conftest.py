@@ -151,14 +151,20 @@ def param_count(module, *inputs) -> int:
 def flagfile_counts(name: str, shape: tuple[int, ...], classes: int):
   """Returns ((G's, D's) parameter counts, G) of the players a shipped flagfile builds for
   data of `shape` with `classes` classes."""
+  import logging
   from experiments import run
   from jaxgan.runner import factories
+  # Parsing and unparsing absl's flags sets the absl logger's level (to warnings), which would
+  # hide the INFO lines later tests read: its level is put back as it was.
+  absl_logger = logging.getLogger("absl")
+  level = absl_logger.level
   try:
     run.FLAGS.unparse_flags()
     run.FLAGS(["run", f"--flagfile=experiments/configs/{name}.flags"])
     config = run.config_from_flags()
   finally:
     run.FLAGS.unparse_flags()
+    absl_logger.setLevel(level)
   G, D = factories.players_of(config.players, config.model_settings, shape, classes,
                               pixels=True)
   labels = (jnp.zeros((4,), jnp.int32),) if getattr(G, "num_classes", 0) else ()

@@ -114,7 +114,7 @@ CASES = [
     ("unwritable workdir", "a_file/w", [], "is not writable"),
     ("flagfile that does not exist", "run", ["--flagfile={disk}/none.flags"],
      "Flags parsing error: flagfile {disk}/none.flags not found; shipped configs: "
-     "cifar10_r3gan, cifar10_resnet_sn,"),
+     "cifar10_biggan, cifar10_r3gan,"),
     ("flagfile with a syntax error", "run", ["--flagfile={disk}/syntax.flags"],
      "syntax.flags, line 2: 'batch_size 64' is not a flag"),
     ("conflicting flags", "run", ["--start_over", "--resume_from={disk}/run/checkpoints/10"],

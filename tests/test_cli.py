@@ -360,7 +360,7 @@ def test_every_shipped_flagfile_parses_into_a_valid_config():
       assert run.FLAGS.workdir == f"runs/{name[:-len('.flags')]}", name
       # The file's name starts with its dataset's (a few spelled shorter).
       prefix = {"stacked_fashion_mnist": ("stacked_fmnist",),
-                "image_folder": ("image_folder", "ffhq64", "ffhq256")}
+                "image_folder": ("image_folder", "ffhq64", "ffhq256", "imagenet128")}
       assert name.startswith(prefix.get(config.data.dataset, (config.data.dataset,))), name
   finally:
     run.FLAGS.unparse_flags()
