@@ -1,6 +1,13 @@
-r"""Turns an official StyleGAN2-ADA or R3GAN network pickle into a jaxgan run directory.
+r"""Turns an official StyleGAN2-ADA or R3GAN network pickle, or BigGAN-PyTorch's weights, into
+a jaxgan run directory.
 
   python -m experiments.convert --network=PATH.pkl --workdir=DIR [--data_path=FOLDER]
+  python -m experiments.convert --network=weights/EXPERIMENT --workdir=DIR   # BigGAN-PyTorch
+
+BigGAN-PyTorch's weights are the folder its training writes: `G.pth`, `D.pth`, `G_ema.pth`
+and `state_dict.pth` (the training options), `torch.save` files read as data the same way
+(`jaxgan.convert.biggan`); sizes come from the shapes, epsilons, learning rates and the EMA
+from `state_dict.pth`.
 
 The pickle (written by NVIDIA's stylegan2-ada-pytorch, its `G`, `D`, `G_ema` and ADA's
 `augment_pipe`, or by R3GAN's training code, its `G`, `D` and `G_ema`) is read as data only: no code it carries runs, and PyTorch is not needed
@@ -21,7 +28,8 @@ from absl import app, flags
 
 from experiments import cli
 
-flags.DEFINE_string("network", None, "The network pickle (.pkl) to convert.")
+flags.DEFINE_string("network", None, "The network pickle (.pkl) to convert, or BigGAN-PyTorch's "
+                    "weights folder (G.pth, D.pth, G_ema.pth, state_dict.pth).")
 flags.DEFINE_string("workdir", None, "The run directory to create (must not hold a run).")
 flags.DEFINE_string("data_path", None, "The image folder the run evaluates and fine-tunes on "
                     "(default: the one the pickle names).")
