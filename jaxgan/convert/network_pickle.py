@@ -210,6 +210,11 @@ def _storage_from_bytes(raw: bytes) -> np.ndarray:
   return np.frombuffer(f.read(numel * dtype.itemsize), dtype, count=numel)
 
 
+# What a damaged or foreign file raises while read (a ConvertError passes through as it is).
+_READ_ERRORS = (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile,
+                StopIteration, ValueError, TypeError, KeyError, IndexError, AttributeError)
+
+
 def read(path: str) -> dict[str, Any]:
   """Returns the pickle's top-level dict, networks as `Persistent` records."""
   try:
@@ -217,8 +222,7 @@ def read(path: str) -> dict[str, Any]:
       data = _Unpickler(f).load()
   except ConvertError:
     raise
-  except (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile, StopIteration,
-          ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+  except _READ_ERRORS as e:
     raise ConvertError(f"{path} could not be read as a network pickle: "
                        f"{type(e).__name__}: {e}") from e
   if not isinstance(data, dict) or not all(
@@ -314,8 +318,7 @@ def read_plain(path: str) -> Any:
         data = _legacy_file(f)
   except ConvertError:
     raise
-  except (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile, StopIteration,
-          ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+  except _READ_ERRORS as e:
     raise ConvertError(f"{path} could not be read as a PyTorch file: "
                        f"{type(e).__name__}: {e}") from e
   return data
