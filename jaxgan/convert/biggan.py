@@ -34,10 +34,13 @@ def official_name(path: tuple[str, ...]) -> str:
 def variables(module, state_dict: dict[str, np.ndarray], *inputs) -> dict:
   """Returns `module`'s variables (`params` and `batch_stats`) from the official state dict
   of the same network; `inputs` are example inputs (z and labels, or images and labels)."""
-  shapes = variable_shapes(module, *inputs, train=False)
-  return fill(shapes, state_dict, official_name,
-              ignore=[k for k in state_dict if k.rsplit(".", 1)[-1].startswith("sv")],
-              what="BigGAN")
+  return _filled(variable_shapes(module, *inputs, train=False), state_dict, "BigGAN")
+
+
+def _filled(shapes: dict, sd: dict, what: str) -> dict:
+  """`shapes` filled from the official state dict `sd`, its logged `sv0`s left out."""
+  return fill(shapes, sd, official_name, what=what,
+              ignore=[k for k in sd if k.rsplit(".", 1)[-1].startswith("sv")])
 
 
 WEIGHT_FILES = ("G.pth", "D.pth", "G_ema.pth", "state_dict.pth")
@@ -118,11 +121,9 @@ def settings(g: dict, d: dict, config: dict | None = None) -> dict:
 
 def generator_variables(sd: dict, shapes: dict) -> dict:
   """G's variables (`params`, `batch_stats`) filled from its official state dict."""
-  return fill(shapes, sd, official_name, ignore=[k for k in sd if ".sv" in k or
-                                                 k.startswith("sv")], what="BigGAN G")
+  return _filled(shapes, sd, "BigGAN G")
 
 
 def discriminator_variables(sd: dict, shapes: dict) -> dict:
   """D's variables filled from its official state dict."""
-  return fill(shapes, sd, official_name, ignore=[k for k in sd if ".sv" in k or
-                                                 k.startswith("sv")], what="BigGAN D")
+  return _filled(shapes, sd, "BigGAN D")

@@ -111,6 +111,20 @@ def spectral_normalised(module: nn.Module, w: jax.Array, train: bool, eps: float
   return w / sigma
 
 
+def _weight(module: nn.Module, shape: tuple[int, ...], train: bool) -> jax.Array:
+  """The module's `weight` (official layout), divided by its largest singular value when
+  `module.spectral` (the layers below share their `weight_init`, `spectral` and `eps`)."""
+  w = module.param("weight", torch_init(module.weight_init), shape)
+  return spectral_normalised(module, w, train, module.eps) if module.spectral else w
+
+
+def _biased(module: nn.Module, y: jax.Array, fan_in: int) -> jax.Array:
+  """`y` plus the module's PyTorch-initialised `bias` where it has one."""
+  if not module.use_bias:
+    return y
+  return y + module.param("bias", torch_bias_init(fan_in), (module.features,))
+
+
 class SNConv(nn.Module):
   """A convolution (official weight layout (out, in, k, k), 'same' padding) with spectral norm."""
   features: int
@@ -122,16 +136,11 @@ class SNConv(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = True):
-    shape = (self.features, x.shape[-1], self.size, self.size)
-    w = self.param("weight", torch_init(self.weight_init), shape)
-    if self.spectral:
-      w = spectral_normalised(self, w, train, self.eps)
+    w = _weight(self, (self.features, x.shape[-1], self.size, self.size), train)
     pad = self.size // 2
     y = jax.lax.conv_general_dilated(x, w.astype(x.dtype), (1, 1), [(pad, pad)] * 2,
                                      dimension_numbers=("NHWC", "OIHW", "NHWC"))
-    if self.use_bias:
-      y = y + self.param("bias", torch_bias_init(shape[1] * self.size ** 2), (self.features,))
-    return y
+    return _biased(self, y, x.shape[-1] * self.size ** 2)
 
 
 class SNLinear(nn.Module):
@@ -144,13 +153,8 @@ class SNLinear(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = True):
-    w = self.param("weight", torch_init(self.weight_init), (self.features, x.shape[-1]))
-    if self.spectral:
-      w = spectral_normalised(self, w, train, self.eps)
-    y = x @ w.T.astype(x.dtype)
-    if self.use_bias:
-      y = y + self.param("bias", torch_bias_init(x.shape[-1]), (self.features,))
-    return y
+    w = _weight(self, (self.features, x.shape[-1]), train)
+    return _biased(self, x @ w.T.astype(x.dtype), x.shape[-1])
 
 
 class Embedding(nn.Module):
@@ -164,10 +168,7 @@ class Embedding(nn.Module):
 
   @nn.compact
   def __call__(self, y, train: bool = True):
-    w = self.param("weight", torch_init(self.weight_init), (self.num_classes, self.features))
-    if self.spectral:
-      w = spectral_normalised(self, w, train, self.eps)
-    return jnp.take(w, y, axis=0)
+    return jnp.take(_weight(self, (self.num_classes, self.features), train), y, axis=0)
 
 
 def batch_norm(module: nn.Module, x: jax.Array, train: bool, eps: float, axis_name,
