@@ -13,6 +13,7 @@ import json
 import os
 
 from absl import app, flags
+import jax
 
 from experiments import cli
 
@@ -21,7 +22,7 @@ from jaxgan.data import mixtures
 from jaxgan.runner.evaluation import MixtureEvaluator
 from jaxgan.runner.runs import restore_run
 from jaxgan.runner.workdir import WorkdirError
-from jaxgan.sample import check_truncation
+from jaxgan.sample import STANDING_STREAM, check_truncation, standing_stats
 
 flags.DEFINE_string("workdir", None, "The run's directory (with config.json and checkpoints/).")
 flags.DEFINE_integer("step", None, "The checkpoint's step (default: the latest).")
@@ -29,9 +30,15 @@ flags.DEFINE_string("inception_weights", "", "FID Inception weights (default: "
                     "$JAXGAN_INCEPTION_WEIGHTS).")
 flags.DEFINE_integer("fid_samples", None, "Images per Inception evaluation (default: the "
                      "run's).", lower_bound=2)
+flags.DEFINE_integer("domain_samples", None, "Images per domain-classifier evaluation (and real "
+                     "images compared; default: the run's).", lower_bound=2)
 flags.DEFINE_string("fid_cache_dir", "", "Reference statistics cache (default ~/.cache/jaxgan).")
 flags.DEFINE_float("truncation", None, "Evaluate samples whose z is drawn from the normal "
                    "truncated to [-t, t] (BigGAN's truncation trick; > 0). Default: none.")
+flags.DEFINE_integer("standing_stats", 0, "Evaluate with standing statistics: G's batch-norm "
+                     "statistics accumulated over this many batches of the run's batch size, "
+                     "as BigGAN's --accumulate_stats does (BigGAN players; 0: the running "
+                     "statistics).", lower_bound=0)
 flags.DEFINE_list("truncation_curve", [], "Thresholds t (say 2,1.5,1,0.75,0.5,0.25): evaluate "
                   "at each and plot FD (FID where Inception weights are given, else the domain "
                   "classifier's) against the samples' class accuracy (conditional runs; else "
@@ -57,11 +64,16 @@ def main(argv):
   else:
     overrides = {"inception_weights": FLAGS.inception_weights,
                  "fid_samples": FLAGS.fid_samples or config.evaluation.fid_samples,
+                 "domain_samples": FLAGS.domain_samples or config.evaluation.domain_samples,
                  "fid_cache_dir": FLAGS.fid_cache_dir}
     section = dataclasses.replace(config.evaluation, **overrides)
     try:
       thresholds = [_threshold(t) for t in FLAGS.truncation_curve]
       check_truncation(FLAGS.truncation)
+      if FLAGS.standing_stats:
+        run = run._replace(state=standing_stats(
+            generator, state, jax.random.fold_in(eval_key, STANDING_STREAM),
+            FLAGS.standing_stats, config.run.batch_size))
     except ValueError as e:
       cli.fatal(str(e), type(e).__name__)
     if thresholds:
@@ -69,6 +81,8 @@ def main(argv):
     result, message = _scores(run, section, eval_key, FLAGS.truncation)
     if FLAGS.truncation is not None:
       result["truncation"] = FLAGS.truncation
+    if FLAGS.standing_stats:
+      result["standing_stats"] = FLAGS.standing_stats
   result = {"step": step, "checkpoint": run.path, **result}
   out = os.path.join(FLAGS.workdir, f"eval_{step}.json")
   with open(out, "w", encoding="utf-8") as f:
@@ -112,7 +126,8 @@ def _curve(run, section, eval_key, thresholds):
               f"or MNIST run)", "ValueError")
   base = os.path.join(FLAGS.workdir, f"truncation_{run.step}")
   with open(base + ".json", "w", encoding="utf-8") as f:
-    json.dump({"step": run.step, "checkpoint": run.path, "x": acc, "y": fd, "rows": rows}, f,
+    json.dump({"step": run.step, "checkpoint": run.path, "x": acc, "y": fd,
+               "standing_stats": FLAGS.standing_stats, "rows": rows}, f,
               indent=2)
   pictures.plot_tradeoff([(r["truncation"], r[acc], r[fd]) for r in rows], acc, fd,
                          f"truncation trick, step {run.step}: {fd} against {acc}").save(

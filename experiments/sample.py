@@ -53,6 +53,10 @@ flags.DEFINE_integer("class", None, "The class of every image (conditional gener
                      "default: all classes in turn).", lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Seed of the samples.")
 flags.DEFINE_integer("batch", 64, "Images per generator call.", lower_bound=1)
+flags.DEFINE_integer("standing_stats", 0, "Sample with standing statistics: G's batch-norm "
+                     "statistics accumulated over this many batches of the run's batch size, "
+                     "as BigGAN's --accumulate_stats does (BigGAN players; 0: the running "
+                     "statistics).", lower_bound=0)
 flags.DEFINE_bool("overwrite", False, "Replace an existing output.")
 flags.DEFINE_string("latents", None, "A .npy file of z, shape (N, latent_dim): draw these N "
                     "images instead of --num from --seed.")
@@ -105,7 +109,8 @@ def main(argv):
     if FLAGS.mix_layers is not None:
       ignored = [f for f, given in (("--latents", FLAGS.latents is not None),
                                     ("--noise_mode", FLAGS.noise_mode != "random"),
-                                    ("--noema", not FLAGS.ema)) if given]
+                                    ("--noema", not FLAGS.ema),
+                                    ("--standing_stats", FLAGS.standing_stats > 0)) if given]
       if ignored:
         raise ValueError(f"{', '.join(ignored)} is not for style mixing (--mix_layers), which "
                          f"draws its own sources from --seed with the EMA G")
@@ -116,6 +121,7 @@ def main(argv):
     else:
       if FLAGS.mix_cols is not None:
         raise ValueError("--mix_cols is for style mixing: give --mix_layers too")
+      common["standing"] = FLAGS.standing_stats
       latents = None
       if FLAGS.latents is not None:
         latents = _read_latents(FLAGS.latents)

@@ -2,9 +2,11 @@
 
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import traverse_util
 
 from jaxgan.players import as_player
 from jaxgan.state import GANState, as_key
@@ -83,3 +85,78 @@ def sample_batches(sample, state: GANState, key: jax.Array, num: int, batch_size
     labels = (np.asarray(jax.random.randint(jax.random.fold_in(batch_key, 1), (n,), 0,
                                             num_classes)) if num_classes else None)
     yield sample(state, batch_key, n, labels=labels, use_ema=use_ema), labels
+
+
+STANDING_STREAM = 0x5741  # folded into a sampler's key for the standing statistics' draws
+
+
+def standing_stats(generator, state: GANState, key, num_batches: int, batch_size: int,
+                   use_ema: bool = True) -> GANState:
+  """Returns `state` with G's batch-norm statistics replaced by standing statistics: the mean,
+  over `num_batches` batches of `batch_size` z ~ N(0, I) (and uniform classes), of each
+  batch's mean and (biased) variance, G run in training mode with the parameters sampled from
+  (the EMA unless `use_ema` is False); `accumulate_standing` does the passes.
+
+  BigGAN's official sampler does this (`--accumulate_stats`, `--num_standing_accumulations`,
+  16 by default) so that an EMA generator is sampled with statistics of its own activations
+  rather than the raw G's running averages; like it, z is drawn from the plain normal whatever
+  truncation the samples then use.
+  """
+  if not isinstance(num_batches, int) or num_batches < 1:
+    raise ValueError(f"--standing_stats={num_batches}: the batches to accumulate standing "
+                     f"statistics over must be an integer >= 1")
+  player = as_player(generator)
+  batches = []
+  for i in range(num_batches):
+    k = jax.random.fold_in(as_key(key), i)
+    z = jax.random.normal(k, (batch_size, player.latent_dim))
+    y = (jax.random.randint(jax.random.fold_in(k, 1), (batch_size,), 0, player.num_classes)
+         if player.num_classes else None)
+    batches.append((z, y))
+  params = state.g_ema if use_ema else state.g_params
+  return state.replace(g_state=accumulate_standing(generator, params, state.g_state, batches))
+
+
+def accumulate_standing(generator, params, model_state, batches):
+  """Returns G's model state after training-mode passes over `batches` ((z, labels or None)
+  pairs) with each batch norm's stored mean and variance set to the average over the batches
+  of that batch's mean and biased variance (BigGAN's `myBN` with `accumulate_standing`).
+
+  As in the official code the passes also advance spectral norm's power iteration by one step
+  a batch. The generator's batch norms must report their batch moments in a "moments"
+  collection (`flax.linen.Module.sow`, next to their `stored_mean` and `stored_var`; BigGAN's
+  do); ValueError otherwise.
+  """
+  player = as_player(generator)
+  module = getattr(player, "module", None)
+  name = type(module).__name__
+  if not isinstance(module, nn.Module):
+    raise ValueError(f"--standing_stats: {name} is not a flax.linen module; standing "
+                     f"statistics are computed for linen generators whose batch norms report "
+                     f"their moments (BigGAN's)")
+  if getattr(module, "axis_name", None) is not None:  # sampling runs on one device
+    module = module.clone(axis_name=None)
+
+  @jax.jit
+  def accumulate(model_state, z, labels):
+    args = (z,) if labels is None else (z, labels)
+    _, updates = module.apply({"params": params, **model_state}, *args, train=True,
+                              mutable=[*model_state, "moments"])
+    updates = dict(updates)
+    moments = updates.pop("moments", {})
+    return {**model_state, **updates}, moments
+
+  model_state, sums = dict(model_state), None
+  for z, labels in batches:
+    model_state, moments = accumulate(model_state, z, labels)
+    sums = moments if sums is None else jax.tree.map(jnp.add, sums, moments)
+  flat = traverse_util.flatten_dict(sums or {})
+  if not flat:
+    raise ValueError(f"--standing_stats: {name} has no batch norm that reports its batch "
+                     f"moments (BigGAN's do); its samples use its running statistics")
+  stats = traverse_util.flatten_dict(model_state["batch_stats"])
+  for path, ((mean, var),) in flat.items():
+    stats[(*path[:-1], "stored_mean")] = mean / len(batches)
+    stats[(*path[:-1], "stored_var")] = var / len(batches)
+  model_state["batch_stats"] = traverse_util.unflatten_dict(stats)
+  return model_state

@@ -1,8 +1,9 @@
 """Writes BigGAN's parity fixture: BigGAN-PyTorch's own G and D, small and random, and outputs.
 
 Run under PyTorch (CPU is enough) with ajbrock/BigGAN-PyTorch checked out at --authors; its
-`BigGAN.py` and `layers.py` are imported from there and run as they are, and `utils.ortho` is
-defined from utils.py's source (nothing of theirs is copied here; only numbers are written):
+`BigGAN.py` and `layers.py` are imported from there and run as they are, and `utils.ortho`,
+`utils.initiate_standing_stats` and `utils.accumulate_standing_stats` are defined from
+utils.py's source (nothing of theirs is copied here; only numbers are written):
 
   python parity/biggan_reference.py --authors=PATH --out=tests/data/parity/biggan.npz
 
@@ -20,6 +21,14 @@ For each (images NCHW, as PyTorch has them):
                                iteration stored) and then in eval mode;
   <p>G_after/<name>            G's buffers after that train-mode pass (u, stored_mean/var);
   <p>logit_train, <p>logit_eval, <p>D_after/<name>   the same for D(x, y);
+  <p>standing_z, <p>standing_y the batches (S, B, ...) of `accumulate_standing_stats`, drawn by
+                               it from torch's seeded generator and replayed here;
+  <p>standing/<name>           the buffers of the same G built with `mybn=True` (its myBN, which
+                               keeps standing statistics), loaded with the weights above and
+                               given those S accumulations: stored mean and variance divided
+                               by the accumulation counter (what its eval mode uses), under
+                               the plain layout's names, and the singular vectors;
+  <p>img_standing              that G in eval mode on z, y;
   <p>ortho/<name>              the gradient BigGAN's `utils.ortho` adds to each G weight at
                                strength 1 (its modified orthogonal regularisation, the shared
                                embedding left out as train_fns does);
@@ -44,16 +53,56 @@ CONFIGS = {
 }
 
 
-def official_ortho(authors: str, torch):
-  """BigGAN-PyTorch's `utils.ortho`, defined from utils.py's source alone (the module itself
-  imports torchvision and its data code, which this needs nothing of)."""
+STANDING = 3  # accumulations of the standing statistics
+
+
+def official_functions(authors: str, torch, *names: str) -> dict:
+  """BigGAN-PyTorch's functions `names` of utils.py, defined from its source alone (the module
+  itself imports torchvision and its data code, which this needs nothing of)."""
   path = os.path.join(authors, "utils.py")
   with open(path, encoding="utf-8") as f:
     tree = ast.parse(f.read(), path)
-  node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "ortho")
+  nodes = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in names]
   scope = {"torch": torch}
-  exec(compile(ast.Module(body=[node], type_ignores=[]), path, "exec"), scope)  # pylint: disable=exec-used
-  return scope["ortho"]
+  exec(compile(ast.Module(body=nodes, type_ignores=[]), path, "exec"), scope)  # pylint: disable=exec-used
+  return {name: scope[name] for name in names}
+
+
+def standing(authors: str, prefix: str, cfg: dict, torch, weights: dict, z, y) -> dict:
+  """The official standing statistics: G with myBN, `accumulate_standing_stats`, eval mode."""
+  import BigGAN  # pylint: disable=import-outside-toplevel,import-error
+  kw = {k: v for k, v in cfg.items() if k != "batch"}
+  G = BigGAN.Generator(**kw, no_optim=True, mybn=True)
+  state = G.state_dict()
+  plain = lambda name: name.replace(".bn.stored_", ".stored_")
+  with torch.no_grad():
+    for name, value in state.items():
+      if not name.endswith("accumulation_counter"):
+        value.copy_(torch.from_numpy(weights[plain(name)]))
+  fns = official_functions(authors, torch, "initiate_standing_stats",
+                           "accumulate_standing_stats")
+  b, n = cfg["batch"], cfg["n_classes"]
+  z_, y_ = torch.zeros(b, G.dim_z), torch.zeros(b, dtype=torch.int64)
+  torch.manual_seed(5)  # replay the draws the official loop makes from torch's generator
+  drawn_z, drawn_y = [], []
+  for _ in range(STANDING):
+    drawn_z.append(z_.normal_().clone())
+    drawn_y.append(y_.random_(0, n).clone())
+  torch.manual_seed(5)
+  fns["accumulate_standing_stats"](G, z_, y_, n, STANDING)
+  assert torch.equal(z_, drawn_z[-1]) and torch.equal(y_, drawn_y[-1])
+  out = {f"{prefix}standing_z": torch.stack(drawn_z).numpy(),
+         f"{prefix}standing_y": torch.stack(drawn_y).numpy()}
+  buffers = _buffers(G)
+  for name, value in buffers.items():
+    if ".stored_" in name:
+      counter = buffers[name.rsplit(".", 1)[0] + ".accumulation_counter"]
+      out[f"{prefix}standing/{plain(name)}"] = value / counter
+    elif not name.endswith("accumulation_counter") and name.rsplit(".", 1)[-1].startswith("u"):
+      out[f"{prefix}standing/{name}"] = value
+  with torch.no_grad():
+    out[f"{prefix}img_standing"] = G(z, G.shared(y)).numpy()
+  return out
 
 
 def _randomise(module, torch, gen):
@@ -91,7 +140,8 @@ def run(authors: str, prefix: str, cfg: dict, torch) -> dict:
   D = BigGAN.Discriminator(**kw)
   _randomise(G, torch, gen)
   _randomise(D, torch, gen)
-  out = {f"{prefix}G/{k}": v for k, v in _buffers(G).items()}
+  weights = _buffers(G)
+  out = {f"{prefix}G/{k}": v for k, v in weights.items()}
   out.update({f"{prefix}D/{k}": v for k, v in _buffers(D).items()})
   b = cfg["batch"]
   z = torch.randn(b, G.dim_z, generator=gen)
@@ -113,7 +163,8 @@ def run(authors: str, prefix: str, cfg: dict, torch) -> dict:
   # The modified orthogonal regularisation's gradient, at strength 1, on zero gradients.
   for p in G.parameters():
     p.grad = torch.zeros_like(p)
-  official_ortho(authors, torch)(G, 1.0, blacklist=[param for param in G.shared.parameters()])
+  out.update(standing(authors, prefix, cfg, torch, weights, z, y))
+  official_functions(authors, torch, "ortho")["ortho"](G, 1.0, blacklist=[param for param in G.shared.parameters()])
   names = {id(p): n for n, p in G.named_parameters()}
   for p in G.parameters():
     if p.ndim >= 2 and not any(p is q for q in G.shared.parameters()):

@@ -242,6 +242,22 @@ def test_the_authors_weights_convert_and_sample_the_official_images(tmp_path, mo
                                                     False)
   assert_close(np.transpose(np.asarray(images), (0, 3, 1, 2)),
                entries("biggan", "h64/img_eval"), rtol=1e-5, what="converted G_ema")
+  # `experiments.sample --standing_stats=2`: the images of the EMA G with the standing
+  # statistics of 2 batches of the run's batch size, drawn from the sampler's own seed.
+  from jaxgan.runner.export import export  # pylint: disable=import-outside-toplevel
+  from jaxgan.sample import STANDING_STREAM, standing_stats  # pylint: disable=import-outside-toplevel
+  drawn = {}
+  for standing in (0, 2):
+    export(str(tmp_path / "run"), 4, str(tmp_path / f"s{standing}.npz"), label=1, seed=3,
+           batch=4, standing=standing)
+    drawn[standing] = np.load(tmp_path / f"s{standing}.npz")["images"]
+  key = jax.random.key(3)
+  stood = standing_stats(run.generator, run.state, jax.random.fold_in(key, STANDING_STREAM), 2,
+                         run.config.run.batch_size)
+  want = make_sample_fn(run.generator)(stood, jax.random.fold_in(key, 0), 4, labels=1)
+  from jaxgan.runner.pictures import to_uint8  # pylint: disable=import-outside-toplevel
+  np.testing.assert_array_equal(drawn[2], to_uint8(want))
+  assert np.abs(drawn[2].astype(int) - drawn[0].astype(int)).max() > 8
 
 
 def test_a_weights_file_that_asks_for_code_is_refused(tmp_path):
@@ -282,6 +298,14 @@ def test_the_truncation_curve_is_one_command_one_plot(tmp_path):
                        cwd=ROOT, check=False)
   fatal = [line for line in bad.stderr.splitlines() if line.startswith("FATAL")]
   assert bad.returncode == 2 and len(fatal) == 1 and "-0.5" in fatal[0], bad.stderr[-1000:]
+  # Standing statistics need batch norms that report their moments (BigGAN's): DCGAN's
+  # flax BatchNorm does not, and is refused by name.
+  bad = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={workdir}",
+                        "--standing_stats=4"], capture_output=True, text=True, cwd=ROOT,
+                       check=False)
+  fatal = [line for line in bad.stderr.splitlines() if line.startswith("FATAL")]
+  assert bad.returncode == 2 and len(fatal) == 1, bad.stderr[-1000:]
+  assert "--standing_stats" in fatal[0] and "no batch norm that reports" in fatal[0], fatal[0]
 
 
 def test_a_run_given_data_of_another_class_count_is_refused_by_name(tmp_path):
@@ -332,3 +356,60 @@ def test_cross_replica_batch_norm_takes_the_global_batchs_statistics():
   for (path, got), want in zip(stats(states, lambda v: v[0]).items(),
                                stats(whole_state, lambda v: v).values()):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6, err_msg=str(path))
+
+
+def test_standing_statistics_are_the_mean_of_each_batchs_moments_by_hand():
+  """`standing_stats` (BigGAN's --accumulate_stats): each batch norm's stored mean and variance
+  become the average over the batches of that batch's mean and biased variance, G run in
+  training mode with the EMA parameters. Checked at the first norm (its input is G's linear
+  map of z) and the output norm, from activations captured independently."""
+  from jaxgan.sample import standing_stats  # pylint: disable=import-outside-toplevel
+  G, D = _players()
+  tx = optax.sgd(0.1)
+  batch = {"x": jnp.zeros((1, 4, 32, 32, 1)), "y": jnp.zeros((1, 4), jnp.int32)}
+  state = jaxgan.create_state(jax.random.key(0), G, D, tx, tx, batch)
+  # An EMA apart from G, so that using the wrong parameters shows.
+  state = state.replace(g_ema=jax.tree.map(lambda w: 1.3 * w + 0.05, state.g_params))
+  key, num, size = jax.random.key(7), 3, 5
+  got = standing_stats(G, state, key, num, size)
+
+  @jax.jit
+  def captured(model_state, z, y):
+    return G.apply({"params": state.g_ema, **model_state}, z, y, train=True,
+                   mutable=["batch_stats", "intermediates"],
+                   capture_intermediates=lambda mdl, _: mdl.name in ("linear", "block2"))[1]
+
+  model_state, first, last = dict(state.g_state), [], []
+  for i in range(num):  # the same draws, the activations captured by flax
+    k = jax.random.fold_in(key, i)
+    z = jax.random.normal(k, (size, 8))
+    y = jax.random.randint(jax.random.fold_in(k, 1), (size,), 0, 3)
+    updates = captured(model_state, z, y)
+    model_state["batch_stats"] = updates["batch_stats"]
+    lin = np.asarray(updates["intermediates"]["linear"]["__call__"][0], np.float64)
+    first.append(lin.reshape(size, -1, 4, 4).transpose(0, 2, 3, 1))
+    last.append(np.asarray(updates["intermediates"]["block2"]["__call__"][0], np.float64))
+  stats = got.g_state["batch_stats"]
+  for name, acts in (("block0/bn1", first), ("output_bn", last)):
+    node = stats
+    for part in name.split("/"):
+      node = node[part]
+    np.testing.assert_allclose(node["stored_mean"],
+                               np.mean([a.mean(axis=(0, 1, 2)) for a in acts], axis=0),
+                               rtol=1e-5, atol=1e-6, err_msg=name)
+    np.testing.assert_allclose(node["stored_var"],
+                               np.mean([a.var(axis=(0, 1, 2)) for a in acts], axis=0),
+                               rtol=1e-5, atol=1e-6, err_msg=name)
+  # Spectral norm's vectors advanced once a batch, as in the official training-mode passes.
+  np.testing.assert_allclose(got.g_state["batch_stats"]["linear"]["u"],
+                             model_state["batch_stats"]["linear"]["u"], rtol=1e-6)
+  # Nothing else changes, and sampling reads the new statistics.
+  assert jax.tree.all(jax.tree.map(np.array_equal, got.g_params, state.g_params))
+  sample = make_sample_fn(G)
+  assert not np.allclose(sample(got, 0, 4, labels=0), sample(state, 0, 4, labels=0))
+  with pytest.raises(ValueError, match="standing_stats=0"):
+    standing_stats(G, state, key, 0, size)
+  mlp_state = jaxgan.create_state(jax.random.key(0), _Z(), jaxgan.models.MLPDiscriminator(),
+                                  tx, tx, {"x": jnp.zeros((1, 4, 64))})
+  with pytest.raises(ValueError, match="no batch norm that reports"):
+    standing_stats(_Z(), mlp_state, key, 1, size)

@@ -33,6 +33,38 @@ def test_class_histogram_kl_coverage_and_conditional_accuracy_by_hand():
   assert {"fd_toy", "kid_toy", "kid_toy_std"} <= set(result) and "fid" not in result
 
 
+def test_per_class_fd_compares_each_class_with_its_own_real_images():
+  """Each class's FD is that of its own two sets: here the samples asked for class c are the
+  real images of class c moved by shift_c along one axis, so their covariances are equal and
+  FD_c = shift_c² exactly, where the pooled FD or a swapped pairing would give other values."""
+  rng = np.random.default_rng(0)
+  k, n, dim = 3, 400, 2
+  shifts = np.array([0.0, 1.0, 3.0])
+  real_labels = np.repeat(np.arange(k), n)
+  real = rng.normal(size=(k * n, dim)) + 4.0 * real_labels[:, None] * np.eye(dim)[0]
+  order = rng.permutation(k * n)  # the samples in another order than the real images
+  requested = real_labels[order]
+  fake = (real + shifts[real_labels][:, None] * np.eye(dim)[0])[order]
+  probs = np.eye(k)[requested]
+  result = domain.domain_metrics("toy", real, fake, probs, np.full(k, 1 / k), jax.random.key(0),
+                                 requested=requested, real_labels=real_labels)
+  np.testing.assert_allclose(result["fd_toy_per_class"], shifts ** 2, atol=1e-3)
+  assert result["intra_fd_toy"] == pytest.approx(np.mean(result["fd_toy_per_class"]))
+  for c in range(k):  # each entry is the FD of that class's two sets, nothing pooled
+    assert result["fd_toy_per_class"][c] == pytest.approx(
+        domain.fd_of(real[real_labels == c], fake[requested == c]), abs=1e-4)
+  # A class the samples never asked for has no FD: said, not a number.
+  few = domain.domain_metrics("toy", real, fake[requested != 2], probs[requested != 2],
+                              np.full(k, 1 / k), jax.random.key(0),
+                              requested=requested[requested != 2], real_labels=real_labels)
+  assert few["fd_toy_per_class"] == ("unavailable: class 2 has 400 real and 0 generated "
+                                     "samples: its FD needs at least 2 of each")
+  assert "intra_fd_toy" not in few
+  # Unconditional scoring (no requested classes) reports none.
+  assert "fd_toy_per_class" not in domain.domain_metrics(
+      "toy", real, fake, probs, np.full(k, 1 / k), jax.random.key(0), real_labels=real_labels)
+
+
 def test_classifier_learns_a_separable_toy_task_and_its_file_round_trips(tmp_path):
   rng = np.random.default_rng(0)
   labels = rng.integers(0, 2, 512)

@@ -6,8 +6,10 @@ every bias, gain, attention gamma, running statistic and singular vector non-zer
 CIFAR-10 form (per-block class embeddings, 32 px) and the ImageNet form (a shared embedding
 with a hierarchical z, 64 px, D_wide off). Loaded by `jaxgan.convert.biggan`, jaxgan's
 players must give the official images and logits in training and evaluation, store the same
-singular vectors and running statistics after a training pass, and jaxgan's orthogonal
-regulariser must have the gradient the official `utils.ortho` adds.
+singular vectors and running statistics after a training pass, accumulate the official
+standing statistics (`utils.accumulate_standing_stats` on the same G built with myBN) and
+sample the official images with them, and jaxgan's orthogonal regulariser must have the
+gradient the official `utils.ortho` adds.
 """
 
 import json
@@ -81,6 +83,24 @@ def test_the_discriminator_gives_the_official_logits(prefix):
     assert_close(value, after[name], what=f"{prefix} D {name}")
   logits = D.apply({**d_vars, **updates}, x, y, train=False)
   assert_close(logits, entries("biggan", f"{prefix}/logit_eval"), what=f"{prefix} D eval")
+
+
+@pytest.mark.parametrize("prefix", CONFIGS)
+def test_standing_statistics_are_the_officials_and_sample_the_official_images(prefix):
+  from jaxgan.sample import accumulate_standing  # pylint: disable=import-outside-toplevel
+  G, _, g_vars, _, z, y, _ = _loaded(prefix)
+  batches = list(zip(jnp.asarray(entries("biggan", f"{prefix}/standing_z")),
+                     jnp.asarray(entries("biggan", f"{prefix}/standing_y"))))
+  params, model_state = g_vars["params"], {"batch_stats": g_vars["batch_stats"]}
+  stood = accumulate_standing(G, params, model_state, batches)
+  want = entries("biggan", f"{prefix}/standing/")
+  got = _state_names(stood["batch_stats"])
+  assert sorted(got) == sorted(want)
+  for name, value in want.items():
+    assert_close(got[name], value, what=f"{prefix} standing {name}")
+  img = G.apply({"params": params, **stood}, z, y, train=False)
+  assert_close(np.transpose(np.asarray(img), (0, 3, 1, 2)),
+               entries("biggan", f"{prefix}/img_standing"), what=f"{prefix} G standing")
 
 
 @pytest.mark.parametrize("prefix", CONFIGS)

@@ -190,7 +190,10 @@ def batch_norm(module: nn.Module, x: jax.Array, train: bool, eps: float, axis_na
     if axis_name is not None:
       var = jax.lax.pmean(var, axis_name)
       n = n * jax.lax.axis_size(axis_name)
+    # The batch's moments for standing statistics (`jaxgan.sample.standing_stats`), kept only
+    # where a caller makes the "moments" collection mutable (never in `init`: not state).
     if not module.is_initializing():
+      module.sow("moments", "batch", (mean, var))
       mean_var.value = (1 - momentum) * mean_var.value + momentum * mean
       var_var.value = (1 - momentum) * var_var.value + momentum * var * n / max(n - 1, 1)
   else:

@@ -216,10 +216,12 @@ class DomainEvaluation:
       rows = np.arange(min(self.num, self.reference_data.num_examples))
       real, labels = self.reference_data.read(rows)
       shares = np.bincount(labels, minlength=self.reference_data.num_classes) / len(labels)
-      self.reference = (self._classify(np.asarray(images.scale_pixels(real)))[0], shares)
+      self.reference = (self._classify(np.asarray(images.scale_pixels(real)))[0], shares,
+                        np.asarray(labels))
     features, probs = self._classify(fake)
     result = domain.domain_metrics(self.name, self.reference[0], features, probs,
-                                   self.reference[1], self.key, requested)
+                                   self.reference[1], self.key, requested,
+                                   real_labels=self.reference[2])
     return {**result, "domain_protocol": self.protocol(len(fake))}
 
   @functools.cached_property
@@ -254,6 +256,8 @@ class DomainEvaluation:
             f"{scores['classes_covered']} classes covered")
     if "conditional_accuracy" in scores:
       text += f", conditional accuracy {scores['conditional_accuracy']:.3f}"
+    if f"intra_{fd}" in scores:
+      text += f", intra-class {fd} {scores[f'intra_{fd}']:.3f}"
     return text
 
 

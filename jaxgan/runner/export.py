@@ -20,7 +20,7 @@ from jaxgan.models import stylegan2
 from jaxgan.models.stylegan2 import layer_mask, style_layers
 from jaxgan.players import as_player
 from jaxgan.runner.runs import restore_run
-from jaxgan.sample import check_truncation, make_sample_fn
+from jaxgan.sample import STANDING_STREAM, check_truncation, make_sample_fn, standing_stats
 from jaxgan.runner.pictures import image_grid, to_uint8  # the sample grids' conversion
 
 
@@ -77,10 +77,12 @@ def export(workdir: str, num: int | None, out: str, *, step: int | None = None,
            truncation: float | None = None, label: int | None = None, seed: int = 0,
            batch: int = 64,
            overwrite: bool = False, progress=None, latents: np.ndarray | None = None,
-           noise_mode: str = "random", use_ema: bool = True) -> str:
+           noise_mode: str = "random", use_ema: bool = True, standing: int = 0) -> str:
   """Writes `num` samples of the run's EMA generator (raw G if not `use_ema`) to `out`;
   returns the checkpoint used. `latents` (N, latent_dim) are the z to draw (N images; `num`
-  None or N), as the official `generate.py` draws given seeds' z."""
+  None or N), as the official `generate.py` draws given seeds' z. `standing` > 0 samples
+  with standing statistics accumulated over that many batches of the run's batch size
+  (`jaxgan.sample.standing_stats`, BigGAN's `--accumulate_stats`)."""
   out = os.path.abspath(out)
   to_npz = out.endswith(".npz")
   if latents is not None:
@@ -99,6 +101,10 @@ def export(workdir: str, num: int | None, out: str, *, step: int | None = None,
                      f"generator takes (N, {generator.latent_dim})")
   labels = labels_for(num, getattr(generator, "num_classes", 0), label)  # G's, not the data's
   sample, key = make_sample_fn(generator, z_truncation), jax.random.key(seed)
+  state = run.state
+  if standing:
+    state = standing_stats(generator, state, jax.random.fold_in(key, STANDING_STREAM), standing,
+                           run.config.run.batch_size, use_ema=use_ema)
   parent = os.path.dirname(out) or "."
   os.makedirs(parent, exist_ok=True)
   staging = tempfile.mkdtemp(prefix=".sample-", dir=parent)
@@ -109,7 +115,7 @@ def export(workdir: str, num: int | None, out: str, *, step: int | None = None,
       batch_labels = None if labels is None else np.resize(labels[start:start + n], batch)
       z = None if latents is None else np.resize(latents[start:start + n],
                                                  (batch, latents.shape[1]))
-      images = to_uint8(sample(run.state, jax.random.fold_in(key, i), batch, batch_labels,
+      images = to_uint8(sample(state, jax.random.fold_in(key, i), batch, batch_labels,
                                use_ema=use_ema, z=z))[:n]
       if to_npz:
         chunks.append(images)
