@@ -4,7 +4,7 @@ a jaxgan run directory.
   python -m experiments.convert --network=PATH.pkl --workdir=DIR [--data_path=FOLDER]
   python -m experiments.convert --network=weights/EXPERIMENT --workdir=DIR   # BigGAN-PyTorch
 
-BigGAN-PyTorch's weights are the folder its training writes: `G.pth`, `D.pth`, `G_ema.pth`
+BigGAN-PyTorch's weights (BigGAN or BigGAN-deep) are the folder its training writes: `G.pth`, `D.pth`, `G_ema.pth`
 and `state_dict.pth` (the training options), `torch.save` files read as data the same way
 (`jaxgan.convert.biggan`); sizes come from the shapes, epsilons, learning rates and the EMA
 from `state_dict.pth`.

@@ -7,11 +7,15 @@ utils.py's source (nothing of theirs is copied here; only numbers are written):
 
   python parity/biggan_reference.py --authors=PATH --out=tests/data/parity/biggan.npz
 
-Two configurations, each under its own prefix:
+Four configurations, each under its own prefix:
   c32/  32 px, per-block class embeddings in the conditional batch norms (the CIFAR-10 form,
         G_shared off), attention in G and D at 16 px, N02 initialisation;
   h64/  64 px, the shared embedding with a hierarchical z (the ImageNet form), attention in G
-        at 32 px and in D at 8 px, orthogonal initialisation, D_wide off.
+        at 32 px and in D at 8 px, orthogonal initialisation, D_wide off;
+  d64/  BigGAN-deep (`BigGANdeep.py`, G_depth = D_depth = 2, G_shared with hier as its launch
+        script has them), 64 px, attention in G at 32 px and in D at 8 px;
+  d32/  BigGAN-deep at 32 px, attention at 16 px (D's 32 px table places it after every
+        stage).
 For each (images NCHW, as PyTorch has them):
   <p>G/<name>, <p>D/<name>     every parameter and buffer under the official names, after
                                randomising (every bias, gain, attention gamma, running
@@ -50,6 +54,14 @@ CONFIGS = {
     "h64": dict(resolution=64, G_ch=2, D_ch=2, dim_z=15, n_classes=5, G_attn="32",
                 D_attn="8", G_shared=True, hier=True, shared_dim=8, D_wide=False,
                 G_init="ortho", D_init="ortho", SN_eps=1e-6, BN_eps=1e-4, batch=4),
+    "d64": dict(model="BigGANdeep", resolution=64, G_ch=4, D_ch=2, dim_z=6, n_classes=5,
+                G_attn="32", D_attn="8", G_shared=True, hier=True, shared_dim=4,
+                G_init="ortho", D_init="ortho", SN_eps=1e-6, BN_eps=1e-4, batch=4,
+                out_scale=0.25),
+    "d32": dict(model="BigGANdeep", resolution=32, G_ch=4, D_ch=4, dim_z=8, n_classes=3,
+                G_attn="16", D_attn="16", G_shared=True, hier=True, shared_dim=0,
+                G_init="N02", D_init="N02", SN_eps=1e-8, BN_eps=1e-5, batch=4,
+                out_scale=0.25),
 }
 
 
@@ -70,9 +82,10 @@ def official_functions(authors: str, torch, *names: str) -> dict:
 
 def standing(authors: str, prefix: str, cfg: dict, torch, weights: dict, z, y) -> dict:
   """The official standing statistics: G with myBN, `accumulate_standing_stats`, eval mode."""
-  import BigGAN  # pylint: disable=import-outside-toplevel,import-error
-  kw = {k: v for k, v in cfg.items() if k != "batch"}
-  G = BigGAN.Generator(**kw, no_optim=True, mybn=True)
+  import importlib  # pylint: disable=import-outside-toplevel
+  models = importlib.import_module(cfg.get("model", "BigGAN"))
+  kw = {k: v for k, v in cfg.items() if k not in ("batch", "model", "out_scale")}
+  G = models.Generator(**kw, no_optim=True, mybn=True)
   state = G.state_dict()
   plain = lambda name: name.replace(".bn.stored_", ".stored_")
   with torch.no_grad():
@@ -132,14 +145,19 @@ def _buffers(module) -> dict:
 
 def run(authors: str, prefix: str, cfg: dict, torch) -> dict:
   sys.path.insert(0, authors)
-  import BigGAN  # pylint: disable=import-outside-toplevel,import-error
+  import importlib  # pylint: disable=import-outside-toplevel
+  models = importlib.import_module(cfg.get("model", "BigGAN"))
   torch.manual_seed(0)
   gen = torch.Generator().manual_seed(1)
-  kw = {k: v for k, v in cfg.items() if k != "batch"}
-  G = BigGAN.Generator(**kw, no_optim=True)
-  D = BigGAN.Discriminator(**kw)
+  kw = {k: v for k, v in cfg.items() if k not in ("batch", "model", "out_scale")}
+  G = models.Generator(**kw, no_optim=True)
+  D = models.Discriminator(**kw)
   _randomise(G, torch, gen)
   _randomise(D, torch, gen)
+  if "out_scale" in cfg:  # keep G's deep stacks off tanh's flat ends, where images say little
+    with torch.no_grad():  # (the output convolution is spectrally normalised: scale its input)
+      G.output_layer[0].gain.mul_(cfg["out_scale"])
+      G.output_layer[0].bias.mul_(cfg["out_scale"])
   weights = _buffers(G)
   out = {f"{prefix}G/{k}": v for k, v in weights.items()}
   out.update({f"{prefix}D/{k}": v for k, v in _buffers(D).items()})

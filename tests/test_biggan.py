@@ -5,6 +5,7 @@ Parity of the networks themselves is `tests/test_parity_biggan.py`.
 """
 
 import collections
+import dataclasses
 import io
 import os
 import pickle
@@ -40,6 +41,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     # and summed over .parameters() (commands in BUILD_NOTES, "BigGAN").
     ("cifar10_biggan", (32, 32, 3), 10, 4_304_387, 4_207_361),
     ("imagenet128_biggan", (128, 128, 3), 1000, 70_433_988, 87_982_370),
+    # BigGANdeep.py's classes with launch_BigGAN_deep.sh's settings.
+    ("imagenet128_biggan_deep", (128, 128, 3), 1000, 50_244_484, 34_590_210),
 ])
 def test_the_shipped_flagfiles_build_the_official_parameter_counts(name, shape, classes,
                                                                    g_count, d_count):
@@ -258,6 +261,31 @@ def test_the_authors_weights_convert_and_sample_the_official_images(tmp_path, mo
   from jaxgan.runner.pictures import to_uint8  # pylint: disable=import-outside-toplevel
   np.testing.assert_array_equal(drawn[2], to_uint8(want))
   assert np.abs(drawn[2].astype(int) - drawn[0].astype(int)).max() > 8
+
+
+def test_biggan_deep_weights_are_read_as_biggan_deep_with_their_sizes():
+  """BigGAN-deep's state dicts (the parity fixture's 32 px networks under BigGANdeep.py's
+  names: G's blocks listed apart, two a stage, D's by stage) give --model=biggan_deep and its
+  sizes, and players built from them take every official variable (their parity with the
+  official images is tests/test_parity_biggan.py's; the .pth reading is the test above's)."""
+  from jaxgan.convert import biggan as convert  # pylint: disable=import-outside-toplevel
+  g, d = entries("biggan", "d32/G/"), entries("biggan", "d32/D/")
+  settings = convert.settings(g, d, {"SN_eps": 1e-8, "num_D_steps": 1})
+  assert (settings["model"], settings["g_ch"], settings["d_ch"], settings["latent_dim"],
+          settings["shared_dim"], settings["g_attention"], settings["d_attention"],
+          settings["image_shape"], settings["num_classes"], settings["sn_eps"],
+          settings["d_steps"]) == ("biggan_deep", 4, 4, 8, 8, "16", "16", (32, 32, 3), 3, 1e-8,
+                                   1)
+  fields = {f.name for f in dataclasses.fields(BigGANSettings)}
+  G, D = registry.build_players(
+      "biggan_deep", settings["image_shape"], num_classes=3, latent_dim=settings["latent_dim"],
+      g_conditioning="cbn", d_conditioning="projection",
+      settings=BigGANSettings(**{k: v for k, v in settings.items() if k in fields}))
+  z, y = jnp.zeros((2, 8)), jnp.zeros((2,), jnp.int32)
+  convert.variables(G, g, z, y)  # raises on a missing or unexpected name, or a shape
+  convert.variables(D, d, jnp.zeros((2, 32, 32, 3)), y)
+  with pytest.raises(ConvertError, match="D has 2 stages"):
+    convert.settings(g, {k: v for k, v in d.items() if not k.startswith("blocks.2.")})
 
 
 def test_a_weights_file_that_asks_for_code_is_refused(tmp_path):

@@ -4,7 +4,8 @@ The fixture (`tests/data/parity/biggan.npz`, written by `parity/biggan_reference
 `meta` names the commit) holds two small random configurations of the official G and D with
 every bias, gain, attention gamma, running statistic and singular vector non-zero: the
 CIFAR-10 form (per-block class embeddings, 32 px) and the ImageNet form (a shared embedding
-with a hierarchical z, 64 px, D_wide off). Loaded by `jaxgan.convert.biggan`, jaxgan's
+with a hierarchical z, 64 px, D_wide off), and BigGAN-deep (`BigGANdeep.py`) at 64 and 32 px.
+Loaded by `jaxgan.convert.biggan`, jaxgan's
 players must give the official images and logits in training and evaluation, store the same
 singular vectors and running statistics after a training pass, accumulate the official
 standing statistics (`utils.accumulate_standing_stats` on the same G built with myBN) and
@@ -24,7 +25,7 @@ from jaxgan.convert import biggan as convert
 from jaxgan.models import registry
 from jaxgan.models.biggan import BigGANSettings
 
-CONFIGS = ("c32", "h64")
+CONFIGS = ("c32", "h64", "d64", "d32")
 
 
 def _players(prefix: str):
@@ -32,10 +33,11 @@ def _players(prefix: str):
   settings = BigGANSettings(
       g_ch=cfg["G_ch"], d_ch=cfg["D_ch"], g_attention=cfg["G_attn"], d_attention=cfg["D_attn"],
       shared_embedding=cfg["G_shared"], shared_dim=cfg["shared_dim"],
-      hierarchical_z=cfg["hier"], d_wide=cfg["D_wide"], sn_eps=cfg["SN_eps"],
+      hierarchical_z=cfg["hier"], d_wide=cfg.get("D_wide", True), sn_eps=cfg["SN_eps"],
       bn_eps=cfg["BN_eps"])
   res = cfg["resolution"]
-  return registry.build_players("biggan", (res, res, 3), num_classes=cfg["n_classes"],
+  model = "biggan_deep" if cfg.get("model") == "BigGANdeep" else "biggan"
+  return registry.build_players(model, (res, res, 3), num_classes=cfg["n_classes"],
                                 latent_dim=cfg["dim_z"], g_conditioning="cbn",
                                 d_conditioning="projection", settings=settings)
 

@@ -1,11 +1,13 @@
-"""BigGAN-PyTorch's names for jaxgan's BigGAN (`jaxgan.models.biggan`), and the settings its
-weights describe.
+"""BigGAN-PyTorch's names for jaxgan's BigGAN and BigGAN-deep (`jaxgan.models.biggan`), and
+the settings their weights describe.
 
 The model keeps the official layouts (weights (out, in, ...), NCHW input-layer features,
 spectral norm's `u`), so a state dict loads by names alone: `blocks.<i>.0.` is `block<i>/`,
 `blocks.<i>.1.` `attention<i>/`, G's `output_layer.0.` and `.2.` are `output_bn/` and
 `output_conv/`, a spectral norm's `u0` is `u` (model state, beside batch norm's
-`stored_mean` and `stored_var`), and its logged `sv0` is left out.
+`stored_mean` and `stored_var`), and its logged `sv0` is left out. BigGAN-deep's D keeps a
+stage's blocks in one list: `blocks.<s>.<k>.` is `block<s>_<k>/` (and its attention
+`attention<s>_2/`); its G numbers blocks as BigGAN's does.
 """
 
 import os
@@ -16,7 +18,8 @@ import numpy as np
 from jaxgan.convert.state_dict import ConvertError, fill, variable_shapes
 from jaxgan.models import biggan
 
-_RENAMES = ((re.compile(r"^block(\d+)/"), r"blocks.\1.0."),
+_RENAMES = ((re.compile(r"^(?:block|attention)(\d+)_(\d+)/"), r"blocks.\1.\2."),  # deep
+            (re.compile(r"^block(\d+)/"), r"blocks.\1.0."),
             (re.compile(r"^attention(\d+)/"), r"blocks.\1.1."),
             (re.compile(r"^output_bn/"), "output_layer.0."),
             (re.compile(r"^output_conv/"), "output_layer.2."))
@@ -75,6 +78,52 @@ def settings(g: dict, d: dict, config: dict | None = None) -> dict:
   with `image_shape` and `num_classes`; `config` (the official training options, where the
   weights came with them) gives what shapes cannot: epsilons, EMA, learning rates."""
   config = dict(config or {})
+  if "blocks.0.0.conv4.weight" in g:
+    out = _deep_settings(g, d)
+  else:
+    out = _plain_settings(g, d)
+  official = {"SN_eps": "sn_eps", "BN_eps": "bn_eps", "G_ortho": "ortho_weight",
+              "num_D_steps": "d_steps", "G_lr": "g_lr", "D_lr": "d_lr", "G_B1": "g_beta1",
+              "G_B2": "g_beta2", "D_B1": "d_beta1", "D_B2": "d_beta2",
+              "ema_decay": "ema_decay", "ema_start": "ema_start"}
+  out.update({ours: config[theirs] for theirs, ours in official.items() if theirs in config})
+  return out
+
+
+def _deep_settings(g: dict, d: dict) -> dict:
+  """BigGAN-deep's (BigGANdeep.py): G lists its blocks apart (two a stage, attention after
+  the second), D a stage's together (attention third)."""
+  stages = _blocks(g) // biggan.DEEP_DEPTH
+  if stages not in (3, 4, 5, 6):
+    raise ConvertError(f"G has {stages} stages; jaxgan's BigGAN-deep has 3 to 6 (32 to 256 px)")
+  resolution = {3: 32, 4: 64, 5: 128, 6: 256}[stages]
+  try:
+    ins, _, placed = biggan.G_ARCH[resolution]
+    d_ins, _, _, d_placed = biggan.D_DEEP_ARCH[resolution]
+    if _blocks(d) != len(d_ins):
+      raise ConvertError(f"D has {_blocks(d)} stages where a {resolution} px BigGAN-deep has "
+                         f"{len(d_ins)}")
+    num_classes, shared_dim = g["shared.weight"].shape
+    out = dict(model="biggan_deep", latent_dim=int(g["linear.weight"].shape[1] - shared_dim),
+               g_conditioning="cbn", d_conditioning="projection",
+               g_ch=int(g["linear.weight"].shape[0] // (ins[0] * biggan.BOTTOM ** 2)),
+               d_ch=int(d["input_conv.weight"].shape[0] // d_ins[0]),
+               g_attention=",".join(str(placed[s]) for s in range(stages)
+                                    if f"blocks.{biggan.DEEP_DEPTH * s + 1}.1.gamma" in g) or "0",
+               d_attention=",".join(sorted({str(d_placed[s]) for s in range(len(d_ins))
+                                            if f"blocks.{s}.{biggan.DEEP_DEPTH}.gamma" in d},
+                                           key=int)) or "0",
+               shared_dim=int(shared_dim),
+               image_shape=(resolution, resolution, int(g["output_layer.2.weight"].shape[0])),
+               num_classes=int(num_classes))
+  except KeyError as e:
+    raise ConvertError(f"not BigGAN-PyTorch's BigGAN-deep weights: {e} is missing") from e
+  if d.get("embed.weight") is None or d["embed.weight"].shape[0] != num_classes:
+    raise ConvertError("D's class embedding does not match G's classes")
+  return out
+
+
+def _plain_settings(g: dict, d: dict) -> dict:
   blocks = _blocks(g)
   if blocks not in (3, 4, 5, 6):
     raise ConvertError(f"G has {blocks} blocks; jaxgan's BigGAN has 3 to 6 (32 to 256 px)")
@@ -111,11 +160,6 @@ def settings(g: dict, d: dict, config: dict | None = None) -> dict:
              shared_embedding=shared, shared_dim=int(shared_dim), hierarchical_z=bool(chunk),
              d_wide=bool(d_wide), image_shape=(resolution, resolution, int(channels)),
              num_classes=int(num_classes))
-  official = {"SN_eps": "sn_eps", "BN_eps": "bn_eps", "G_ortho": "ortho_weight",
-              "num_D_steps": "d_steps", "G_lr": "g_lr", "D_lr": "d_lr", "G_B1": "g_beta1",
-              "G_B2": "g_beta2", "D_B1": "d_beta1", "D_B2": "d_beta2",
-              "ema_decay": "ema_decay", "ema_start": "ema_start"}
-  out.update({ours: config[theirs] for theirs, ours in official.items() if theirs in config})
   return out
 
 

@@ -18,6 +18,12 @@ average-pool 2x, a 1x1 shortcut convolution), attention after the blocks at the 
 features onto an embedding of the class (Miyato & Koyama 2018). Every convolution, linear map
 and D's class embedding is spectrally normalised.
 
+BigGAN-deep (`biggan_deep`, the official BigGANdeep.py; the paper's appendix B): two
+bottleneck blocks a resolution (1x1 down to a quarter of the width, two 3x3, 1x1 up) in G and
+D. G feeds [shared(class), z] to its input layer and every conditional batch norm, and its
+shortcut drops channels rather than convolving; D starts with a 3x3 convolution and widens its
+shortcut by appending a 1x1 convolution's channels.
+
 Everything is laid out as the official code lays it out, so its weights load by transposition
 alone (`jaxgan.convert.biggan`): the input layer's features are the official NCHW order, the
 spectral norm keeps the official left singular vector `u` (one power iteration per training
@@ -50,6 +56,15 @@ D_ARCH = {32: ([4, 4, 4], [4, 4, 4, 4], [True, True, False, False], [16, 16, 16,
                 [64, 32, 16, 8, 4, 4]),
           256: ([1, 2, 4, 8, 8, 16], [1, 2, 4, 8, 8, 16, 16], [True] * 6 + [False],
                 [128, 64, 32, 16, 8, 4, 4])}
+# BigGAN-deep's D (the official BigGANdeep.D_arch): width multipliers in and out of each
+# stage, whether it downsamples, the resolution its attention is placed at (32 px: all 16,
+# as there). Its G uses G_ARCH's table.
+D_DEEP_ARCH = {32: ([4, 4, 4], [4, 4, 4], [True, True, False], [16, 16, 16]),
+               64: ([1, 2, 4, 8], [2, 4, 8, 16], [True] * 4, [32, 16, 8, 4]),
+               128: ([1, 2, 4, 8, 16], [2, 4, 8, 16, 16], [True] * 5, [64, 32, 16, 8, 4]),
+               256: ([1, 2, 4, 8, 8, 16], [2, 4, 8, 8, 16, 16], [True] * 6,
+                     [128, 64, 32, 16, 8, 4])}
+DEEP_DEPTH = 2  # BigGAN-deep's blocks per stage (G_depth, D_depth: the only depth its tables fit)
 BOTTOM = 4  # the generator's first map is 4x4
 INITS = ("ortho", "N02", "glorot")
 
@@ -407,10 +422,152 @@ class BigGANDiscriminator(nn.Module):
     return out + jnp.sum(embed * h, axis=1)
 
 
+# ---- BigGAN-deep (the official BigGANdeep.py) ------------------------------------------------
+
+class DeepGBlock(nn.Module):
+  """BigGAN-deep's up-block: a bottleneck (1x1 to a quarter of the input width, two 3x3, 1x1
+  out) with a conditional batch norm and ReLU before each convolution; the shortcut keeps the
+  input's first `out_channels` channels. Both paths upsample (the stage's last block) after
+  the second norm."""
+  out_channels: int
+  upsample: bool
+  weight_init: str
+  sn_eps: float
+  bn_eps: float
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x, c, train: bool = True):
+    norm = lambda name: ClassBatchNorm(0, self.bn_eps, self.sn_eps, self.weight_init,
+                                       self.axis_name, name=name)
+    conv = lambda f, size, name: SNConv(f, size, weight_init=self.weight_init, eps=self.sn_eps,
+                                        name=name)
+    hidden = x.shape[-1] // 4
+    h = conv(hidden, 1, "conv1")(nn.relu(norm("bn1")(x, c, train)), train)
+    h = nn.relu(norm("bn2")(h, c, train))
+    x = x[..., :self.out_channels]
+    if self.upsample:
+      h, x = _upsample(h), _upsample(x)
+    h = conv(hidden, 3, "conv2")(h, train)
+    h = conv(hidden, 3, "conv3")(nn.relu(norm("bn3")(h, c, train)), train)
+    h = conv(self.out_channels, 1, "conv4")(nn.relu(norm("bn4")(h, c, train)), train)
+    return h + x
+
+
+class DeepDBlock(nn.Module):
+  """BigGAN-deep's down-block: ReLU then a bottleneck (1x1 to a quarter of the output width,
+  two 3x3, ReLU, average-pool, 1x1 out); the shortcut pools and, where the width grows, appends
+  a 1x1 convolution's channels to the input's."""
+  out_channels: int
+  downsample: bool
+  weight_init: str
+  sn_eps: float
+
+  @nn.compact
+  def __call__(self, x, train: bool = True):
+    conv = lambda f, size, name: SNConv(f, size, weight_init=self.weight_init, eps=self.sn_eps,
+                                        name=name)
+    hidden = self.out_channels // 4
+    h = conv(hidden, 1, "conv1")(nn.relu(x), train)
+    h = conv(hidden, 3, "conv2")(nn.relu(h), train)
+    h = nn.relu(conv(hidden, 3, "conv3")(nn.relu(h), train))
+    if self.downsample:
+      h, x = _avg_pool(h), _avg_pool(x)
+    h = conv(self.out_channels, 1, "conv4")(h, train)
+    if x.shape[-1] != self.out_channels:
+      x = jnp.concatenate([x, conv(self.out_channels - x.shape[-1], 1, "conv_sc")(x, train)],
+                          axis=-1)
+    return h + x
+
+
+class BigGANDeepGenerator(nn.Module):
+  """BigGAN-deep's G: z (B, latent_dim), labels (B,) -> images (B, R, R, C) in [-1, 1].
+
+  [shared(class), z] (the official G_shared with hier, which BigGAN-deep's code needs) feeds
+  the input linear map and every conditional batch norm; two bottleneck blocks a stage, the
+  second upsampling; attention after the stages at `attention`."""
+  resolution: int
+  channels: int = 3
+  latent_dim: int = 128
+  num_classes: int = 0
+  ch: int = 128
+  attention: tuple[int, ...] = (64,)
+  shared_dim: int = 128
+  weight_init: str = "ortho"
+  sn_eps: float = 1e-8
+  bn_eps: float = 1e-5
+  axis_name: str | None = None
+  conditioning: str = "cbn"
+
+  @nn.compact
+  def __call__(self, z, y=None, train: bool = True):
+    ins, outs, placed = G_ARCH[self.resolution]
+    _check(self.resolution, self.attention, placed, "g")
+    if not self.num_classes or y is None:
+      raise ValueError("model='biggan_deep' is class-conditional: give it labelled data and "
+                       "g_conditioning=cbn")
+    shared = Embedding(self.num_classes, self.shared_dim, weight_init=self.weight_init,
+                       name="shared")(y)
+    c = jnp.concatenate([shared, z], axis=1)
+    h = SNLinear(ins[0] * self.ch * BOTTOM ** 2, weight_init=self.weight_init, eps=self.sn_eps,
+                 name="linear")(c, train)
+    h = h.reshape(h.shape[0], ins[0] * self.ch, BOTTOM, BOTTOM).transpose(0, 2, 3, 1)
+    # The official G lists each block apart (stage s's k-th is its `blocks.{2s + k}`) and
+    # appends attention to the stage's last: numbered here the same way.
+    for stage, (width_in, width_out, res) in enumerate(zip(ins, outs, placed)):
+      for k in range(DEEP_DEPTH):
+        index = DEEP_DEPTH * stage + k
+        out = (width_in if k == 0 else width_out) * self.ch
+        h = DeepGBlock(out, k == DEEP_DEPTH - 1, self.weight_init, self.sn_eps, self.bn_eps,
+                       self.axis_name, name=f"block{index}")(h, c, train)
+      if res in self.attention:
+        h = Attention(self.weight_init, self.sn_eps, name=f"attention{index}")(h, train)
+    h = nn.relu(BatchNorm(1e-5, self.axis_name, name="output_bn")(h, train))
+    h = SNConv(self.channels, 3, weight_init=self.weight_init, eps=self.sn_eps,
+               name="output_conv")(h, train)
+    return jnp.tanh(h)
+
+
+class BigGANDeepDiscriminator(nn.Module):
+  """BigGAN-deep's D: images (B, R, R, C), labels (B,) -> logits (B,): a 3x3 input
+  convolution, two bottleneck blocks a stage (the first downsampling), attention after the
+  stages at `attention`, ReLU, a sum over space, a linear output plus the class projection."""
+  resolution: int
+  num_classes: int = 0
+  ch: int = 128
+  attention: tuple[int, ...] = (64,)
+  weight_init: str = "ortho"
+  sn_eps: float = 1e-8
+  conditioning: str = "projection"
+
+  @nn.compact
+  def __call__(self, x, y=None, train: bool = True):
+    if self.resolution not in D_DEEP_ARCH:
+      raise ValueError(f"model='biggan_deep' is defined for {tuple(D_DEEP_ARCH)} px images")
+    ins, outs, downs, placed = D_DEEP_ARCH[self.resolution]
+    _check(self.resolution, self.attention, placed, "d")
+    h = SNConv(ins[0] * self.ch, 3, weight_init=self.weight_init, eps=self.sn_eps,
+               name="input_conv")(x, train)
+    # The official D lists a stage's blocks together (`blocks.{s}.{k}`, attention after them).
+    for index, (out, down, res) in enumerate(zip(outs, downs, placed)):
+      for k in range(DEEP_DEPTH):
+        h = DeepDBlock(out * self.ch, down and k == 0, self.weight_init, self.sn_eps,
+                       name=f"block{index}_{k}")(h, train)
+      if res in self.attention:
+        h = Attention(self.weight_init, self.sn_eps,
+                      name=f"attention{index}_{DEEP_DEPTH}")(h, train)
+    h = jnp.sum(nn.relu(h), axis=(1, 2))
+    out = SNLinear(1, weight_init=self.weight_init, eps=self.sn_eps, name="linear")(h, train)[:, 0]
+    embed = Embedding(self.num_classes, h.shape[-1], spectral=True, weight_init=self.weight_init,
+                      eps=self.sn_eps, name="embed")(y, train)
+    return out + jnp.sum(embed * h, axis=1)
+
+
 @dataclasses.dataclass(frozen=True)
 class BigGANSettings:
-  """The BigGAN players' sizes (the runner's `biggan` config section); the defaults are the
-  official code's."""
+  """The BigGAN and BigGAN-deep players' sizes (the runner's `biggan` config section); the
+  defaults are the official code's. BigGAN-deep reads all but `shared_embedding`,
+  `hierarchical_z` and `d_wide` (its G always takes [shared(class), z]; its D has one form)."""
   g_ch: int = option(64, "biggan: G's width multiplier (the official G_ch; ImageNet: 96).",
                      at_least=1)
   d_ch: int = option(64, "biggan: D's width multiplier (D_ch).", at_least=1)
@@ -420,13 +577,16 @@ class BigGANSettings:
                             "0 = none.", check=attention_resolutions)
   shared_embedding: bool = option(False, "biggan: one class embedding shared by every "
                                   "block's conditional batch norm, through linear gains and "
-                                  "biases (G_shared); off: each norm embeds the class itself.")
+                                  "biases (G_shared); off: each norm embeds the class itself. "
+                                  "(biggan_deep: always.)")
   shared_dim: int = option(0, "biggan: size of the shared embedding (0: latent_dim).",
                            at_least=0)
   hierarchical_z: bool = option(False, "biggan: split z into one chunk for the input layer and "
                                 "one per block, each appended to the shared embedding "
-                                "(hier; needs --shared_embedding).")
-  d_wide: bool = option(True, "biggan: D's blocks convolve at their output width (D_wide).")
+                                "(hier; needs --shared_embedding; biggan_deep: the whole z "
+                                "goes to every block).")
+  d_wide: bool = option(True, "biggan: D's blocks convolve at their output width (D_wide; "
+                        "not biggan_deep's).")
   biggan_init: str = option("ortho", "biggan: weight initialisation (G_init, D_init).",
                             choices=lambda: INITS)
   sn_eps: float = option(1e-8, "biggan: epsilon of the spectral norm's normalisation "
@@ -434,12 +594,16 @@ class BigGANSettings:
   bn_eps: float = option(1e-5, "biggan: epsilon of G's batch norms (BN_eps).", above=0)
 
 
-def players(spec: registry.PairSpec, settings: BigGANSettings):
-  """Returns the BigGAN pair at the data's resolution (32, 64, 128 or 256 px)."""
+def _check_conditioning(spec: registry.PairSpec, model: str) -> None:
   if spec.g_conditioning != "cbn" or spec.d_conditioning != "projection":
-    raise ValueError(f"model='biggan' is class-conditional: it needs g_conditioning=cbn and "
+    raise ValueError(f"model={model!r} is class-conditional: it needs g_conditioning=cbn and "
                      f"d_conditioning=projection; got {spec.g_conditioning} and "
                      f"{spec.d_conditioning}")
+
+
+def players(spec: registry.PairSpec, settings: BigGANSettings):
+  """Returns the BigGAN pair at the data's resolution (32, 64, 128 or 256 px)."""
+  _check_conditioning(spec, "biggan")
   if settings.hierarchical_z and not settings.shared_embedding:
     raise ValueError("hierarchical_z needs shared_embedding: the z chunks are appended to the "
                      "shared class embedding")
@@ -457,5 +621,27 @@ def players(spec: registry.PairSpec, settings: BigGANSettings):
   return generator, discriminator
 
 
+def deep_players(spec: registry.PairSpec, settings: BigGANSettings):
+  """Returns the BigGAN-deep pair at the data's resolution (32, 64, 128 or 256 px). G always
+  takes [shared(class), z] (shared_dim, or latent_dim when 0): `shared_embedding`,
+  `hierarchical_z` and `d_wide` are BigGAN's and not read."""
+  _check_conditioning(spec, "biggan_deep")
+  resolution, channels = spec.data_shape[0], spec.data_shape[2]
+  _check(resolution, attention_resolutions(settings.g_attention), G_ARCH[resolution][2], "g")
+  _check(resolution, attention_resolutions(settings.d_attention), D_DEEP_ARCH[resolution][3],
+         "d")
+  generator = BigGANDeepGenerator(
+      resolution, channels, spec.latent_dim, spec.num_classes, settings.g_ch,
+      attention_resolutions(settings.g_attention), settings.shared_dim or spec.latent_dim,
+      settings.biggan_init, settings.sn_eps, settings.bn_eps, spec.bn_axis)
+  discriminator = BigGANDeepDiscriminator(
+      resolution, spec.num_classes, settings.d_ch, attention_resolutions(settings.d_attention),
+      settings.biggan_init, settings.sn_eps)
+  return generator, discriminator
+
+
 registry.register(registry.Model("biggan", players, latent_dim=128, settings=BigGANSettings,
                                  section="biggan", resolutions=tuple(G_ARCH)))
+registry.register(registry.Model("biggan_deep", deep_players, latent_dim=128,
+                                 settings=BigGANSettings, section="biggan",
+                                 resolutions=tuple(G_ARCH)))
