@@ -138,7 +138,7 @@ def accumulate_standing(generator, params, model_state, batches):
     module = module.clone(axis_name=None)
 
   @jax.jit
-  def accumulate(model_state, z, labels):
+  def accumulate(params, model_state, z, labels):  # params an argument, not baked constants
     args = (z,) if labels is None else (z, labels)
     _, updates = module.apply({"params": params, **model_state}, *args, train=True,
                               mutable=[*model_state, "moments"])
@@ -148,7 +148,7 @@ def accumulate_standing(generator, params, model_state, batches):
 
   model_state, sums = dict(model_state), None
   for z, labels in batches:
-    model_state, moments = accumulate(model_state, z, labels)
+    model_state, moments = accumulate(params, model_state, z, labels)
     sums = moments if sums is None else jax.tree.map(jnp.add, sums, moments)
   flat = traverse_util.flatten_dict(sums or {})
   if not flat:
