@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU measurements issues 20 and 21 owe, as one command for a lent device (15 minutes of
+# The GPU measurements issues 20, 21 and 39 owe, as one command for a lent device (15 minutes of
 # device time in all, the machine's start included).
 #
 # Here, once per checkout (the GPU image has jax, flax, optax, orbax and absl, not tfds or
@@ -53,3 +53,6 @@ bench() {
 bench stylegan2_256 --flagfile=experiments/configs/ffhq256_stylegan2_ada.flags
 # Issue 20: R3GAN's CIFAR-10 setting at the paper's batch (512), projected to 250M images.
 bench r3gan_cifar10 --flagfile=experiments/configs/cifar10_r3gan.flags --images=250000000
+# Issue 39: BigGAN as its authors' CIFAR-10 script trains it (batch 50, 4 D steps), projected
+# to its 500 epochs (125,000 G steps).
+bench biggan_cifar10 --flagfile=experiments/configs/cifar10_biggan.flags
