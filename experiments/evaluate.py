@@ -42,7 +42,8 @@ flags.DEFINE_integer("standing_stats", 0, "Evaluate with standing statistics: G'
 flags.DEFINE_list("truncation_curve", [], "Thresholds t (say 2,1.5,1,0.75,0.5,0.25): evaluate "
                   "at each and plot FD (FID where Inception weights are given, else the domain "
                   "classifier's) against the samples' class accuracy (conditional runs; else "
-                  "IS) into <workdir>/truncation_<step>.png, the numbers into .json.")
+                  "IS) into <workdir>/truncation_<step>.png (truncation_<step>_standing<N>.png "
+                  "with --standing_stats), the numbers into .json.")
 flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
 
@@ -124,7 +125,8 @@ def _curve(run, section, eval_key, thresholds):
     cli.fatal(f"the truncation curve needs an FD and a class accuracy or IS; this run's "
               f"scorers give {sorted(rows[0])} (give --inception_weights, or a Fashion-MNIST "
               f"or MNIST run)", "ValueError")
-  base = os.path.join(FLAGS.workdir, f"truncation_{run.step}")
+  base = os.path.join(FLAGS.workdir, f"truncation_{run.step}" + (
+      f"_standing{FLAGS.standing_stats}" if FLAGS.standing_stats else ""))
   with open(base + ".json", "w", encoding="utf-8") as f:
     json.dump({"step": run.step, "checkpoint": run.path, "x": acc, "y": fd,
                "standing_stats": FLAGS.standing_stats, "rows": rows}, f,
