@@ -13,6 +13,7 @@ sample the official images with them, and jaxgan's orthogonal regulariser must h
 gradient the official `utils.ortho` adds.
 """
 
+import functools
 import json
 
 import jax
@@ -26,6 +27,7 @@ from jaxgan.models import registry
 from jaxgan.models.biggan import BigGANSettings
 
 CONFIGS = ("c32", "h64", "d64", "d32")
+pytestmark = pytest.mark.xdist_group("parity_biggan")  # one worker converts each config once
 
 
 def _players(prefix: str):
@@ -46,6 +48,7 @@ def _nhwc(x):
   return jnp.asarray(np.transpose(x, (0, 2, 3, 1)))
 
 
+@functools.lru_cache(maxsize=None)  # each configuration converted once a worker
 def _loaded(prefix: str):
   G, D = _players(prefix)
   z, y = jnp.asarray(entries("biggan", f"{prefix}/z")), jnp.asarray(entries("biggan", f"{prefix}/y"))
@@ -53,6 +56,11 @@ def _loaded(prefix: str):
   g_vars = convert.variables(G, entries("biggan", f"{prefix}/G/"), z, y)
   d_vars = convert.variables(D, entries("biggan", f"{prefix}/D/"), x, y)
   return G, D, g_vars, d_vars, z, y, x
+
+
+def _apply(module):
+  """The module's apply, compiled (train and mutable static)."""
+  return jax.jit(module.apply, static_argnames=("train", "mutable"))
 
 
 def _state_names(tree) -> dict:
@@ -64,13 +72,13 @@ def _state_names(tree) -> dict:
 @pytest.mark.parametrize("prefix", CONFIGS)
 def test_the_generator_draws_the_official_images_and_keeps_the_official_state(prefix):
   G, _, g_vars, _, z, y, _ = _loaded(prefix)
-  img, updates = G.apply(g_vars, z, y, train=True, mutable=["batch_stats"])
+  img, updates = _apply(G)(g_vars, z, y, train=True, mutable=("batch_stats",))
   assert_close(np.transpose(np.asarray(img), (0, 3, 1, 2)),
                entries("biggan", f"{prefix}/img_train"), what=f"{prefix} G train")
   after = entries("biggan", f"{prefix}/G_after/")
   for name, value in _state_names(updates["batch_stats"]).items():
     assert_close(value, after[name], what=f"{prefix} G {name}")
-  img = G.apply({**g_vars, **updates}, z, y, train=False)
+  img = _apply(G)({**g_vars, **updates}, z, y, train=False)
   assert_close(np.transpose(np.asarray(img), (0, 3, 1, 2)),
                entries("biggan", f"{prefix}/img_eval"), what=f"{prefix} G eval")
 
@@ -78,12 +86,12 @@ def test_the_generator_draws_the_official_images_and_keeps_the_official_state(pr
 @pytest.mark.parametrize("prefix", CONFIGS)
 def test_the_discriminator_gives_the_official_logits(prefix):
   _, D, _, d_vars, _, y, x = _loaded(prefix)
-  logits, updates = D.apply(d_vars, x, y, train=True, mutable=["batch_stats"])
+  logits, updates = _apply(D)(d_vars, x, y, train=True, mutable=("batch_stats",))
   assert_close(logits, entries("biggan", f"{prefix}/logit_train"), what=f"{prefix} D train")
   after = entries("biggan", f"{prefix}/D_after/")
   for name, value in _state_names(updates["batch_stats"]).items():
     assert_close(value, after[name], what=f"{prefix} D {name}")
-  logits = D.apply({**d_vars, **updates}, x, y, train=False)
+  logits = _apply(D)({**d_vars, **updates}, x, y, train=False)
   assert_close(logits, entries("biggan", f"{prefix}/logit_eval"), what=f"{prefix} D eval")
 
 
@@ -100,7 +108,7 @@ def test_standing_statistics_are_the_officials_and_sample_the_official_images(pr
   assert sorted(got) == sorted(want)
   for name, value in want.items():
     assert_close(got[name], value, what=f"{prefix} standing {name}")
-  img = G.apply({"params": params, **stood}, z, y, train=False)
+  img = _apply(G)({"params": params, **stood}, z, y, train=False)
   assert_close(np.transpose(np.asarray(img), (0, 3, 1, 2)),
                entries("biggan", f"{prefix}/img_standing"), what=f"{prefix} G standing")
 
@@ -109,7 +117,7 @@ def test_standing_statistics_are_the_officials_and_sample_the_official_images(pr
 def test_the_orthogonal_regulariser_has_the_official_gradient(prefix):
   from jaxgan.regularisers import orthogonal  # pylint: disable=import-outside-toplevel
   _, _, g_vars, _, _, _, _ = _loaded(prefix)
-  grads = jax.grad(orthogonal.value)(g_vars["params"])
+  grads = jax.jit(jax.grad(orthogonal.value))(g_vars["params"])
   want = entries("biggan", f"{prefix}/ortho/")
   got = {convert.official_name(("params",) + tuple(str(p.key) for p in path)): np.asarray(g)
          for path, g in jax.tree_util.tree_flatten_with_path(grads)[0] if np.ndim(g) >= 2}
