@@ -132,7 +132,9 @@ def _curve(run, section, eval_key, thresholds):
                "standing_stats": FLAGS.standing_stats, "rows": rows}, f,
               indent=2)
   pictures.plot_tradeoff([(r["truncation"], r[acc], r[fd]) for r in rows], acc, fd,
-                         f"truncation trick, step {run.step}: {fd} against {acc}").save(
+                         f"truncation trick, step {run.step}: {fd} against {acc}" + (
+                             f" (standing statistics, {FLAGS.standing_stats} batches)"
+                             if FLAGS.standing_stats else "")).save(
                              base + ".png")
   print(f"written to {base}.json and {base}.png")
 
