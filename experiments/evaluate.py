@@ -4,8 +4,11 @@ Restores the latest checkpoint (or `--step`) of the run in `--workdir` with the 
 run saved, and evaluates its EMA generator as training does: mode coverage for the 2D
 mixtures; for images FID, KID, IS and precision/recall when Inception weights are given
 (`--inception_weights` or $JAXGAN_INCEPTION_WEIGHTS; otherwise they are reported as
-unavailable), and the domain classifier's metrics on (stacked) Fashion-MNIST and MNIST. The result is printed and written to `<workdir>/eval_<step>.json`. Nothing
-else in the workdir changes.
+unavailable), and the domain classifier's metrics on (stacked) Fashion-MNIST and MNIST. The
+result is printed and written to `<workdir>/eval_<step>.json`. `--truncation` and
+`--truncation_curve` draw z truncated (BigGAN's trick); `--standing_stats=N` evaluates with
+standing batch-norm statistics (BigGAN players; written to `eval_<step>_standing<N>.json`).
+Nothing else in the workdir changes.
 """
 
 import dataclasses
@@ -22,7 +25,7 @@ from jaxgan.data import mixtures
 from jaxgan.runner.evaluation import MixtureEvaluator
 from jaxgan.runner.runs import restore_run
 from jaxgan.runner.workdir import WorkdirError
-from jaxgan.sample import STANDING_STREAM, check_truncation, standing_stats
+from jaxgan.sample import STANDING_BATCH, STANDING_STREAM, check_truncation, standing_stats
 
 flags.DEFINE_string("workdir", None, "The run's directory (with config.json and checkpoints/).")
 flags.DEFINE_integer("step", None, "The checkpoint's step (default: the latest).")
@@ -36,9 +39,12 @@ flags.DEFINE_string("fid_cache_dir", "", "Reference statistics cache (default ~/
 flags.DEFINE_float("truncation", None, "Evaluate samples whose z is drawn from the normal "
                    "truncated to [-t, t] (BigGAN's truncation trick; > 0). Default: none.")
 flags.DEFINE_integer("standing_stats", 0, "Evaluate with standing statistics: G's batch-norm "
-                     "statistics accumulated over this many batches of the run's batch size, "
-                     "as BigGAN's --accumulate_stats does (BigGAN players; 0: the running "
-                     "statistics).", lower_bound=0)
+                     "statistics accumulated over this many batches, as BigGAN-PyTorch's "
+                     "--mybn --accumulate_stats does (BigGAN players; 0: the running "
+                     "statistics). The result goes to eval_<step>_standing<N>.json.",
+                     lower_bound=0)
+flags.DEFINE_integer("standing_batch", 0, "Images per standing-statistics batch (0: the run's "
+                     "batch size, at most 256).", lower_bound=0)
 flags.DEFINE_list("truncation_curve", [], "Thresholds t (say 2,1.5,1,0.75,0.5,0.25): evaluate "
                   "at each and plot FD (FID where Inception weights are given, else the domain "
                   "classifier's) against the samples' class accuracy (conditional runs; else "
@@ -58,6 +64,11 @@ def main(argv):
   config, data, generator, state, step = run.config, run.data, run.generator, run.state, run.step
   eval_key = factories.run_keys(config.run.seed)[2]
   if config.data.is_mixture:
+    image_only = [f"--{name}" for name in ("standing_stats", "standing_batch", "domain_samples",
+                                           "truncation", "truncation_curve") if FLAGS[name].present]
+    if image_only:
+      cli.fatal(f"{', '.join(image_only)}: for image runs; {config.data.dataset} is a 2D "
+                f"mixture", "ValueError")
     evaluator = MixtureEvaluator(generator, run.discriminator, mixtures.get(config.data.dataset),
                                  config.data.dataset, eval_key, config.evaluation.eval_samples,
                                  None)
@@ -74,7 +85,8 @@ def main(argv):
       if FLAGS.standing_stats:
         run = run._replace(state=standing_stats(
             generator, state, jax.random.fold_in(eval_key, STANDING_STREAM),
-            FLAGS.standing_stats, config.run.batch_size))
+            FLAGS.standing_stats,
+            FLAGS.standing_batch or min(config.run.batch_size, STANDING_BATCH)))
     except ValueError as e:
       cli.fatal(str(e), type(e).__name__)
     if thresholds:
@@ -85,7 +97,8 @@ def main(argv):
     if FLAGS.standing_stats:
       result["standing_stats"] = FLAGS.standing_stats
   result = {"step": step, "checkpoint": run.path, **result}
-  out = os.path.join(FLAGS.workdir, f"eval_{step}.json")
+  out = os.path.join(FLAGS.workdir, f"eval_{step}" + (
+      f"_standing{FLAGS.standing_stats}" if FLAGS.standing_stats else "") + ".json")
   with open(out, "w", encoding="utf-8") as f:
     json.dump(result, f, indent=2)
   print(f"step {step}: {message}\nwritten to {out}")

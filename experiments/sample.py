@@ -1,14 +1,19 @@
 r"""Writes samples of a run's EMA generator for external tools (clean-fid, torch-fidelity, ...).
 
     python -m experiments.sample --workdir=runs/NAME --num=50000 --out=DIR|FILE.npz \
-        [--step=N] [--truncation=PSI] [--class=C] [--seed=S] [--batch=B] [--overwrite]
+        [--step=N] [--truncation=PSI|T] [--standing_stats=N] [--class=C] [--seed=S] \
+        [--batch=B] [--overwrite]
 
 Restores the latest checkpoint (or `--step`) of the run in `--workdir` with the config the
 run saved, draws `--num` images from its EMA generator in batches of `--batch` and writes
 them as PNGs `000000.png, …` in the folder `--out`, or as one `.npz` holding `images` (N, H,
 W, C) uint8 (and `labels` for a conditional generator). The same seed and batch give the
 same images. A conditional generator draws class `--class`, or classes 0, 1, …, K−1 in turn.
-`--truncation` ψ < 1 pulls each w toward the tracked mean w̄ (StyleGAN2 players only).
+`--truncation` ψ < 1 pulls each w toward the tracked mean w̄ (StyleGAN2 players); for any
+other model it is BigGAN's trick, each element of z drawn from the normal truncated to [−t, t].
+`--standing_stats=N` (BigGAN players) samples with G's batch norms set to the mean statistics
+of N batches of `--standing_batch` images of the generator drawn from, as BigGAN-PyTorch's
+`--mybn --accumulate_stats`.
 `--latents=Z.npy` draws the given z (N, latent_dim) instead, one image each, as the official
 generate.py draws given seeds; `--noise_mode=const|none` sets StyleGAN2's noise inputs to
 each layer's fixed noise image (a converted network's own) or to none; `--noema` draws the
@@ -54,9 +59,11 @@ flags.DEFINE_integer("class", None, "The class of every image (conditional gener
 flags.DEFINE_integer("seed", 0, "Seed of the samples.")
 flags.DEFINE_integer("batch", 64, "Images per generator call.", lower_bound=1)
 flags.DEFINE_integer("standing_stats", 0, "Sample with standing statistics: G's batch-norm "
-                     "statistics accumulated over this many batches of the run's batch size, "
-                     "as BigGAN's --accumulate_stats does (BigGAN players; 0: the running "
+                     "statistics accumulated over this many batches, as BigGAN-PyTorch's "
+                     "--mybn --accumulate_stats does (BigGAN players; 0: the running "
                      "statistics).", lower_bound=0)
+flags.DEFINE_integer("standing_batch", 0, "Images per standing-statistics batch (0: the run's "
+                     "batch size, at most 256).", lower_bound=0)
 flags.DEFINE_bool("overwrite", False, "Replace an existing output.")
 flags.DEFINE_string("latents", None, "A .npy file of z, shape (N, latent_dim): draw these N "
                     "images instead of --num from --seed.")
@@ -110,7 +117,8 @@ def main(argv):
       ignored = [f for f, given in (("--latents", FLAGS.latents is not None),
                                     ("--noise_mode", FLAGS.noise_mode != "random"),
                                     ("--noema", not FLAGS.ema),
-                                    ("--standing_stats", FLAGS.standing_stats > 0)) if given]
+                                    ("--standing_stats", FLAGS.standing_stats > 0),
+                                    ("--standing_batch", FLAGS.standing_batch > 0)) if given]
       if ignored:
         raise ValueError(f"{', '.join(ignored)} is not for style mixing (--mix_layers), which "
                          f"draws its own sources from --seed with the EMA G")
@@ -121,7 +129,7 @@ def main(argv):
     else:
       if FLAGS.mix_cols is not None:
         raise ValueError("--mix_cols is for style mixing: give --mix_layers too")
-      common["standing"] = FLAGS.standing_stats
+      common.update(standing=FLAGS.standing_stats, standing_batch=FLAGS.standing_batch)
       latents = None
       if FLAGS.latents is not None:
         latents = _read_latents(FLAGS.latents)

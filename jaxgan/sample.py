@@ -88,6 +88,7 @@ def sample_batches(sample, state: GANState, key: jax.Array, num: int, batch_size
 
 
 STANDING_STREAM = 0x5741  # folded into a sampler's key for the standing statistics' draws
+STANDING_BATCH = 256  # BigGAN-PyTorch's scripts' G_batch_size: images per standing pass
 
 
 def standing_stats(generator, state: GANState, key, num_batches: int, batch_size: int,
@@ -97,14 +98,17 @@ def standing_stats(generator, state: GANState, key, num_batches: int, batch_size
   batch's mean and (biased) variance, G run in training mode with the parameters sampled from
   (the EMA unless `use_ema` is False); `accumulate_standing` does the passes.
 
-  BigGAN's official sampler does this (`--accumulate_stats`, `--num_standing_accumulations`,
-  16 by default) so that an EMA generator is sampled with statistics of its own activations
-  rather than the raw G's running averages; like it, z is drawn from the plain normal whatever
-  truncation the samples then use.
+  BigGAN-PyTorch's sampler does this with `--mybn --accumulate_stats`
+  (`--num_standing_accumulations`, 16 by default) so that an EMA generator is sampled with
+  statistics of its own activations rather than the raw G's running averages; like it, z is
+  drawn from the plain normal whatever truncation the samples then use.
   """
   if not isinstance(num_batches, int) or num_batches < 1:
     raise ValueError(f"--standing_stats={num_batches}: the batches to accumulate standing "
                      f"statistics over must be an integer >= 1")
+  if not isinstance(batch_size, int) or batch_size < 1:
+    raise ValueError(f"--standing_batch={batch_size}: the images of each standing pass must be "
+                     f"an integer >= 1")
   player = as_player(generator)
   batches = []
   for i in range(num_batches):
@@ -125,7 +129,7 @@ def accumulate_standing(generator, params, model_state, batches):
   As in the official code the passes also advance spectral norm's power iteration by one step
   a batch. The generator's batch norms must report their batch moments in a "moments"
   collection (`flax.linen.Module.sow`, next to their `stored_mean` and `stored_var`; BigGAN's
-  do); ValueError otherwise.
+  do); ValueError otherwise, before any pass runs.
   """
   player = as_player(generator)
   module = getattr(player, "module", None)
@@ -137,25 +141,27 @@ def accumulate_standing(generator, params, model_state, batches):
   if getattr(module, "axis_name", None) is not None:  # sampling runs on one device
     module = module.clone(axis_name=None)
 
-  @jax.jit
-  def accumulate(params, model_state, z, labels):  # params an argument, not baked constants
+  def one_pass(params, model_state, z, labels):
     args = (z,) if labels is None else (z, labels)
+    key = jax.random.key(0)  # for generators that draw noise; the check below refuses them
     _, updates = module.apply({"params": params, **model_state}, *args, train=True,
-                              mutable=[*model_state, "moments"])
+                              mutable=[*model_state, "moments"],
+                              rngs={"noise": key, "dropout": key})
     updates = dict(updates)
     moments = updates.pop("moments", {})
     return {**model_state, **updates}, moments
 
-  model_state, sums = dict(model_state), None
+  model_state = dict(model_state)
+  if not batches or not traverse_util.flatten_dict(
+      jax.eval_shape(one_pass, params, model_state, *batches[0])[1]):
+    raise ValueError(f"--standing_stats: {name} has no batch norm that reports its batch "
+                     f"moments; standing statistics are for BigGAN's generators")
+  accumulate, sums = jax.jit(one_pass), None  # params an argument, not baked-in constants
   for z, labels in batches:
     model_state, moments = accumulate(params, model_state, z, labels)
     sums = moments if sums is None else jax.tree.map(jnp.add, sums, moments)
-  flat = traverse_util.flatten_dict(sums or {})
-  if not flat:
-    raise ValueError(f"--standing_stats: {name} has no batch norm that reports its batch "
-                     f"moments (BigGAN's do); its samples use its running statistics")
   stats = traverse_util.flatten_dict(model_state["batch_stats"])
-  for path, ((mean, var),) in flat.items():
+  for path, ((mean, var),) in traverse_util.flatten_dict(sums).items():
     stats[(*path[:-1], "stored_mean")] = mean / len(batches)
     stats[(*path[:-1], "stored_var")] = var / len(batches)
   model_state["batch_stats"] = traverse_util.unflatten_dict(stats)

@@ -137,6 +137,14 @@ def test_bad_settings_are_named_at_construction():
     g, _ = _players(shared_embedding=True, hierarchical_z=True)
     g.clone(latent_dim=10).init(jax.random.key(0), jnp.zeros((2, 10)),
                                 jnp.zeros((2,), jnp.int32))
+  # BigGAN-deep's G takes [shared(y), z] everywhere: its official code's --G_shared --hier.
+  for missing in ({"shared_embedding": True}, {"hierarchical_z": True}, {}):
+    with pytest.raises(ValueError, match="biggan_deep' needs --shared_embedding and "
+                                         "--hierarchical_z"):
+      registry.build_players("biggan_deep", (32, 32, 1), num_classes=3, latent_dim=8,
+                             g_conditioning="cbn", d_conditioning="projection",
+                             settings=BigGANSettings(g_ch=2, d_ch=2, g_attention="0",
+                                                     d_attention="0", **missing))
 
 
 def test_bad_flags_get_one_fatal_line_and_exit_2(tmp_path):
@@ -286,6 +294,20 @@ def test_biggan_deep_weights_are_read_as_biggan_deep_with_their_sizes():
   convert.variables(D, d, jnp.zeros((2, 32, 32, 3)), y)
   with pytest.raises(ConvertError, match="D has 2 stages"):
     convert.settings(g, {k: v for k, v in d.items() if not k.startswith("blocks.2.")})
+  with pytest.raises(ConvertError, match="G_depth=3: jaxgan's BigGAN-deep has 2 blocks"):
+    convert.settings(g, d, {"G_depth": 3})
+  with pytest.raises(ConvertError, match="D_depth=1"):  # read off D's names
+    convert.settings(g, {k: v for k, v in d.items() if ".1.conv" not in k})
+  # A G trained with --mybn: its norms' statistics under `.bn.`, summed over a counter.
+  mybn = {"a.bn1.bn.stored_mean": np.array([2.0, 4.0]), "a.bn1.bn.stored_var": np.array([6.0]),
+          "a.bn1.bn.accumulation_counter": np.array([2.0]), "a.bn1.gain.weight": np.ones(1),
+          "b.bn.stored_mean": np.array([3.0]), "b.bn.accumulation_counter": np.array([0.0])}
+  plain = convert.plain_batch_norms(mybn)
+  assert sorted(plain) == ["a.bn1.gain.weight", "a.bn1.stored_mean", "a.bn1.stored_var",
+                           "b.stored_mean"]
+  np.testing.assert_array_equal(plain["a.bn1.stored_mean"], [1.0, 2.0])
+  np.testing.assert_array_equal(plain["a.bn1.stored_var"], [3.0])
+  np.testing.assert_array_equal(plain["b.stored_mean"], [3.0])  # a running average: as it is
 
 
 def test_a_weights_file_that_asks_for_code_is_refused(tmp_path):

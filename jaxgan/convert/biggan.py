@@ -42,8 +42,26 @@ def variables(module, state_dict: dict[str, np.ndarray], *inputs) -> dict:
 
 def _filled(shapes: dict, sd: dict, what: str) -> dict:
   """`shapes` filled from the official state dict `sd`, its logged `sv0`s left out."""
+  sd = plain_batch_norms(sd)
   return fill(shapes, sd, official_name, what=what,
               ignore=[k for k in sd if k.rsplit(".", 1)[-1].startswith("sv")])
+
+
+def plain_batch_norms(sd: dict) -> dict:
+  """A state dict of a G trained with `--mybn` in the plain layout: its norms' `bn.stored_*`
+  as `stored_*` (divided by `accumulation_counter` where standing statistics were being
+  accumulated, as myBN's eval mode divides them), the counters dropped."""
+  out = {}
+  for name, value in sd.items():
+    if name.endswith(".bn.accumulation_counter"):
+      continue
+    if ".bn.stored_" in name:
+      counter = sd.get(name.rsplit(".bn.", 1)[0] + ".bn.accumulation_counter")
+      if counter is not None and float(np.asarray(counter).reshape(-1)[0]) > 0:
+        value = np.asarray(value) / float(np.asarray(counter).reshape(-1)[0])
+      name = name.replace(".bn.stored_", ".stored_")
+    out[name] = value
+  return out
 
 
 WEIGHT_FILES = ("G.pth", "D.pth", "G_ema.pth", "state_dict.pth")
@@ -79,7 +97,7 @@ def settings(g: dict, d: dict, config: dict | None = None) -> dict:
   weights came with them) gives what shapes cannot: epsilons, EMA, learning rates."""
   config = dict(config or {})
   if "blocks.0.0.conv4.weight" in g:
-    out = _deep_settings(g, d)
+    out = _deep_settings(g, d, config)
   else:
     out = _plain_settings(g, d)
   official = {"SN_eps": "sn_eps", "BN_eps": "bn_eps", "G_ortho": "ortho_weight",
@@ -90,9 +108,19 @@ def settings(g: dict, d: dict, config: dict | None = None) -> dict:
   return out
 
 
-def _deep_settings(g: dict, d: dict) -> dict:
+def _deep_settings(g: dict, d: dict, config: dict) -> dict:
   """BigGAN-deep's (BigGANdeep.py): G lists its blocks apart (two a stage, attention after
-  the second), D a stage's together (attention third)."""
+  the second), D a stage's together (attention third). Depths other than 2 are refused."""
+  d_depth = len({k.split(".")[2] for k in d
+                 if re.fullmatch(r"blocks\.0\.\d+\.conv1\.weight", k)})
+  for name, depth in (("G_depth", config.get("G_depth", biggan.DEEP_DEPTH)),
+                      ("D_depth", config.get("D_depth", d_depth))):
+    if depth != biggan.DEEP_DEPTH:
+      raise ConvertError(f"{name}={depth}: jaxgan's BigGAN-deep has {biggan.DEEP_DEPTH} blocks "
+                         f"a resolution, as the authors' script trains it")
+  if _blocks(g) % biggan.DEEP_DEPTH:
+    raise ConvertError(f"G has {_blocks(g)} blocks, not {biggan.DEEP_DEPTH} a resolution: "
+                       f"jaxgan's BigGAN-deep has {biggan.DEEP_DEPTH}")
   stages = _blocks(g) // biggan.DEEP_DEPTH
   if stages not in (3, 4, 5, 6):
     raise ConvertError(f"G has {stages} stages; jaxgan's BigGAN-deep has 3 to 6 (32 to 256 px)")
@@ -113,7 +141,7 @@ def _deep_settings(g: dict, d: dict) -> dict:
                d_attention=",".join(sorted({str(d_placed[s]) for s in range(len(d_ins))
                                             if f"blocks.{s}.{biggan.DEEP_DEPTH}.gamma" in d},
                                            key=int)) or "0",
-               shared_dim=int(shared_dim),
+               shared_embedding=True, hierarchical_z=True, shared_dim=int(shared_dim),
                image_shape=(resolution, resolution, int(g["output_layer.2.weight"].shape[0])),
                num_classes=int(num_classes))
   except KeyError as e:

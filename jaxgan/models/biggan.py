@@ -566,8 +566,8 @@ class BigGANDeepDiscriminator(nn.Module):
 @dataclasses.dataclass(frozen=True)
 class BigGANSettings:
   """The BigGAN and BigGAN-deep players' sizes (the runner's `biggan` config section); the
-  defaults are the official code's. BigGAN-deep reads all but `shared_embedding`,
-  `hierarchical_z` and `d_wide` (its G always takes [shared(class), z]; its D has one form)."""
+  defaults are the official code's. BigGAN-deep needs `shared_embedding` and `hierarchical_z`
+  (its G takes [shared(class), z] everywhere) and does not read `d_wide`."""
   g_ch: int = option(64, "biggan: G's width multiplier (the official G_ch; ImageNet: 96).",
                      at_least=1)
   d_ch: int = option(64, "biggan: D's width multiplier (D_ch).", at_least=1)
@@ -578,13 +578,13 @@ class BigGANSettings:
   shared_embedding: bool = option(False, "biggan: one class embedding shared by every "
                                   "block's conditional batch norm, through linear gains and "
                                   "biases (G_shared); off: each norm embeds the class itself. "
-                                  "(biggan_deep: always.)")
+                                  "(biggan_deep: required.)")
   shared_dim: int = option(0, "biggan: size of the shared embedding (0: latent_dim).",
                            at_least=0)
   hierarchical_z: bool = option(False, "biggan: split z into one chunk for the input layer and "
                                 "one per block, each appended to the shared embedding "
-                                "(hier; needs --shared_embedding; biggan_deep: the whole z "
-                                "goes to every block).")
+                                "(hier; needs --shared_embedding; biggan_deep: required, "
+                                "and the whole z goes to every block).")
   d_wide: bool = option(True, "biggan: D's blocks convolve at their output width (D_wide; "
                         "not biggan_deep's).")
   biggan_init: str = option("ortho", "biggan: weight initialisation (G_init, D_init).",
@@ -622,10 +622,15 @@ def players(spec: registry.PairSpec, settings: BigGANSettings):
 
 
 def deep_players(spec: registry.PairSpec, settings: BigGANSettings):
-  """Returns the BigGAN-deep pair at the data's resolution (32, 64, 128 or 256 px). G always
-  takes [shared(class), z] (shared_dim, or latent_dim when 0): `shared_embedding`,
-  `hierarchical_z` and `d_wide` are BigGAN's and not read."""
+  """Returns the BigGAN-deep pair at the data's resolution (32, 64, 128 or 256 px). G takes
+  [shared(class), z] everywhere (shared_dim, or latent_dim when 0), which the official code
+  asks for as --G_shared --hier: here `shared_embedding` and `hierarchical_z`, required.
+  `d_wide` is not read (nor is the official D's `wide`)."""
   _check_conditioning(spec, "biggan_deep")
+  if not (settings.shared_embedding and settings.hierarchical_z):
+    raise ValueError("model='biggan_deep' needs --shared_embedding and --hierarchical_z: its G "
+                     "feeds [shared(class), z] to every block, which BigGAN-PyTorch's "
+                     "BigGANdeep.py runs only with --G_shared --hier")
   resolution, channels = spec.data_shape[0], spec.data_shape[2]
   _check(resolution, attention_resolutions(settings.g_attention), G_ARCH[resolution][2], "g")
   _check(resolution, attention_resolutions(settings.d_attention), D_DEEP_ARCH[resolution][3],

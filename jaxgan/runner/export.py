@@ -20,7 +20,8 @@ from jaxgan.models import stylegan2
 from jaxgan.models.stylegan2 import layer_mask, style_layers
 from jaxgan.players import as_player
 from jaxgan.runner.runs import restore_run
-from jaxgan.sample import STANDING_STREAM, check_truncation, make_sample_fn, standing_stats
+from jaxgan.sample import (STANDING_BATCH, STANDING_STREAM, check_truncation, make_sample_fn,
+                           standing_stats)
 from jaxgan.runner.pictures import image_grid, to_uint8  # the sample grids' conversion
 
 
@@ -77,12 +78,14 @@ def export(workdir: str, num: int | None, out: str, *, step: int | None = None,
            truncation: float | None = None, label: int | None = None, seed: int = 0,
            batch: int = 64,
            overwrite: bool = False, progress=None, latents: np.ndarray | None = None,
-           noise_mode: str = "random", use_ema: bool = True, standing: int = 0) -> str:
+           noise_mode: str = "random", use_ema: bool = True, standing: int = 0,
+           standing_batch: int = 0) -> str:
   """Writes `num` samples of the run's EMA generator (raw G if not `use_ema`) to `out`;
   returns the checkpoint used. `latents` (N, latent_dim) are the z to draw (N images; `num`
   None or N), as the official `generate.py` draws given seeds' z. `standing` > 0 samples
-  with standing statistics accumulated over that many batches of the run's batch size
-  (`jaxgan.sample.standing_stats`, BigGAN's `--accumulate_stats`)."""
+  with standing statistics accumulated over that many batches of `standing_batch` images
+  (0: the run's batch size, at most 256; `jaxgan.sample.standing_stats`, BigGAN-PyTorch's
+  `--mybn --accumulate_stats`)."""
   out = os.path.abspath(out)
   to_npz = out.endswith(".npz")
   if latents is not None:
@@ -104,7 +107,8 @@ def export(workdir: str, num: int | None, out: str, *, step: int | None = None,
   state = run.state
   if standing:
     state = standing_stats(generator, state, jax.random.fold_in(key, STANDING_STREAM), standing,
-                           run.config.run.batch_size, use_ema=use_ema)
+                           standing_batch or min(run.config.run.batch_size, STANDING_BATCH),
+                           use_ema=use_ema)
   parent = os.path.dirname(out) or "."
   os.makedirs(parent, exist_ok=True)
   staging = tempfile.mkdtemp(prefix=".sample-", dir=parent)
