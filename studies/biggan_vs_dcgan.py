@@ -9,8 +9,9 @@ each run's last checkpoint once (cached beside it as `score_<step>[_standing<N>]
 EMA samples, classes drawn uniformly, against the 10,000 test images (1,000 a class) in the
 domain classifier's space: FD, KID, the per-class FDs and their mean (intra-class FD), the
 share of samples classified as their asked-for class, class KL. BigGAN is scored again with
-standing statistics (`--standing_stats` batches; `jaxgan.sample.standing_stats`). Prints one
-row per run and the mean ± sd per model.
+standing statistics (`--standing_stats` batches; `jaxgan.sample.standing_stats`), and 10,000
+real training images, each asked for as its own label, give the floor. Prints one row per
+run, the mean ± sd per model and the per-class FDs.
 """
 
 import dataclasses
@@ -18,6 +19,7 @@ import json
 import os
 
 import jax
+import numpy as np
 from absl import app, flags
 
 from experiments.cli import CONFIGS_DIR
@@ -59,6 +61,28 @@ def score(folder: str, standing: int = 0) -> dict:
   return result
 
 
+def real_floor(root: str) -> dict:
+  """The same scores of 10,000 real training images, each asked for as its own label: what a
+  generator of the data itself would reach (cached in the root)."""
+  path = os.path.join(root, "score_real_training.json")
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  from jaxgan.data import images  # pylint: disable=import-outside-toplevel
+  folder = next(arms.workdir(root, m, s) for m in MODELS for s in FLAGS.seeds
+                if arms.finished(arms.workdir(root, m, s)))
+  run = runs.restore_run(folder)
+  section = dataclasses.replace(run.config.evaluation, domain_samples=SAMPLES,
+                                domain_reference="test")
+  scorer = factories.domain_scorer(section, run.config.data, None, run.data,
+                                   factories.run_keys(0)[2])
+  pixels, labels = run.data.read(range(SAMPLES))
+  result = scorer.score(np.asarray(images.scale_pixels(pixels)), np.asarray(labels))
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(result, f, indent=2)
+  return result
+
+
 def table(root: str, models: list[str], seeds: list[str], standing: int) -> str:
   rows = ["| model | seed | steps | FD | KID | intra-class FD | worst class FD | "
           "conditional accuracy | class KL |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -88,6 +112,11 @@ def table(root: str, models: list[str], seeds: list[str], standing: int) -> str:
     if done:
       per_class[name] = [arms.cell([s[FD + "_per_class"][c] for s in done], 1)
                          for c in range(len(done[0][FD + "_per_class"]))]
+  real = real_floor(root)
+  rows.append(f"| real training images | – | – | {real[FD]:.1f} | {real['kid_' + FD[3:]]:.1f} | "
+              f"{real['intra_' + FD]:.1f} | {max(real[FD + '_per_class']):.1f} | "
+              f"{real['conditional_accuracy']:.3f} | {real['class_kl']:.4f} |")
+  per_class["real training images"] = [f"{v:.1f}" for v in real[FD + "_per_class"]]
   classes = ["| model | " + " | ".join(f"class {c}" for c in range(10)) + " |",
              "| --- |" + " --- |" * 10]
   classes += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in per_class.items()]
