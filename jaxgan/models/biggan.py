@@ -390,6 +390,18 @@ class BigGANGenerator(nn.Module):
     return jnp.tanh(h)
 
 
+def _projection_output(module: nn.Module, h: jax.Array, y, train: bool) -> jax.Array:
+  """Both D's output: ReLU, a sum over space, a linear map to one logit plus the projection of
+  the features onto D's (spectrally normalised) embedding of the class, where it has classes."""
+  h = jnp.sum(nn.relu(h), axis=(1, 2))
+  out = SNLinear(1, weight_init=module.weight_init, eps=module.sn_eps, name="linear")(h, train)
+  if not module.num_classes:
+    return out[:, 0]
+  embed = Embedding(module.num_classes, h.shape[-1], spectral=True,
+                    weight_init=module.weight_init, eps=module.sn_eps, name="embed")(y, train)
+  return out[:, 0] + jnp.sum(embed * h, axis=1)
+
+
 class BigGANDiscriminator(nn.Module):
   """images (B, R, R, C), labels (B,) -> logits (B,)."""
   resolution: int
@@ -413,13 +425,7 @@ class BigGANDiscriminator(nn.Module):
                  name=f"block{index}")(h, train)
       if res in self.attention:
         h = Attention(self.weight_init, self.sn_eps, name=f"attention{index}")(h, train)
-    h = jnp.sum(nn.relu(h), axis=(1, 2))
-    out = SNLinear(1, weight_init=self.weight_init, eps=self.sn_eps, name="linear")(h, train)[:, 0]
-    if not self.num_classes:
-      return out
-    embed = Embedding(self.num_classes, h.shape[-1], spectral=True, weight_init=self.weight_init,
-                      eps=self.sn_eps, name="embed")(y, train)
-    return out + jnp.sum(embed * h, axis=1)
+    return _projection_output(self, h, y, train)
 
 
 # ---- BigGAN-deep (the official BigGANdeep.py) ------------------------------------------------
@@ -556,11 +562,7 @@ class BigGANDeepDiscriminator(nn.Module):
       if res in self.attention:
         h = Attention(self.weight_init, self.sn_eps,
                       name=f"attention{index}_{DEEP_DEPTH}")(h, train)
-    h = jnp.sum(nn.relu(h), axis=(1, 2))
-    out = SNLinear(1, weight_init=self.weight_init, eps=self.sn_eps, name="linear")(h, train)[:, 0]
-    embed = Embedding(self.num_classes, h.shape[-1], spectral=True, weight_init=self.weight_init,
-                      eps=self.sn_eps, name="embed")(y, train)
-    return out + jnp.sum(embed * h, axis=1)
+    return _projection_output(self, h, y, train)
 
 
 @dataclasses.dataclass(frozen=True)
