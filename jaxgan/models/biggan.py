@@ -327,6 +327,13 @@ class DBlock(nn.Module):
     return h + x
 
 
+def _row(table: dict, resolution: int, model: str):
+  """The channel table's row of `resolution`; ValueError naming the sizes the model has."""
+  if resolution not in table:
+    raise ValueError(f"model={model!r} is defined for {tuple(table)} px images")
+  return table[resolution]
+
+
 def _check(resolution: int, attention: tuple[int, ...], placed: list[int], player: str):
   if resolution not in G_ARCH:
     raise ValueError(f"model='biggan' is defined for {tuple(G_ARCH)} px images; the data are "
@@ -415,9 +422,7 @@ class BigGANDiscriminator(nn.Module):
 
   @nn.compact
   def __call__(self, x, y=None, train: bool = True):
-    if self.resolution not in D_ARCH:
-      raise ValueError(f"model='biggan' is defined for {tuple(D_ARCH)} px images")
-    _, outs, downs, placed = D_ARCH[self.resolution]
+    _, outs, downs, placed = _row(D_ARCH, self.resolution, "biggan")
     _check(self.resolution, self.attention, placed, "d")
     h = x
     for index, (out, down, res) in enumerate(zip(outs, downs, placed)):
@@ -548,9 +553,7 @@ class BigGANDeepDiscriminator(nn.Module):
 
   @nn.compact
   def __call__(self, x, y=None, train: bool = True):
-    if self.resolution not in D_DEEP_ARCH:
-      raise ValueError(f"model='biggan_deep' is defined for {tuple(D_DEEP_ARCH)} px images")
-    ins, outs, downs, placed = D_DEEP_ARCH[self.resolution]
+    ins, outs, downs, placed = _row(D_DEEP_ARCH, self.resolution, "biggan_deep")
     _check(self.resolution, self.attention, placed, "d")
     h = SNConv(ins[0] * self.ch, 3, weight_init=self.weight_init, eps=self.sn_eps,
                name="input_conv")(x, train)
